@@ -1,0 +1,42 @@
+//! The `wedge.toml` application manifest and the grant grammar shared with the CLI.
+//!
+//! A manifest names an app's Wasm file and the capabilities and limits it needs. The
+//! same [`Grants`] type carries what an operator passes as flags (`-v`, `-e`,
+//! `--allow-net`, `-m` …), so the two merge with [`Grants::overlay`]: flags add to and
+//! override the manifest. Every value is checked while parsing, so an error carries the
+//! line and column where it is.
+
+mod error;
+mod grants;
+mod manifest;
+mod net;
+mod units;
+mod volume;
+
+pub use error::ManifestError;
+pub use grants::{EnvGrant, Grants, Limits};
+pub use manifest::{App, CURRENT_VERSION, Manifest};
+pub use net::{HostPattern, NetRule, PortRange};
+pub use units::{ByteSize, DurationSpec};
+pub use volume::{VolumeMode, VolumeSpec};
+
+/// Implements `Deserialize` (from a string) and `Serialize` (to its `Display` form) for a
+/// type that is `FromStr<Err = ManifestError>` and `Display`, so serde errors keep the
+/// TOML span and grant values read the same in flags and in manifests.
+macro_rules! serde_via_str {
+    ($ty:ty, $expecting:literal) => {
+        impl<'de> serde::Deserialize<'de> for $ty {
+            fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let s = <std::borrow::Cow<'de, str> as serde::Deserialize>::deserialize(d)
+                    .map_err(|_| serde::de::Error::custom(concat!("expected ", $expecting)))?;
+                s.parse().map_err(serde::de::Error::custom)
+            }
+        }
+        impl serde::Serialize for $ty {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(self)
+            }
+        }
+    };
+}
+pub(crate) use serde_via_str;

@@ -1,0 +1,163 @@
+//! The `wedge.toml` schema (version 1) and its loader.
+
+use crate::{EnvGrant, Grants, Limits, ManifestError, NetRule, VolumeMode, VolumeSpec};
+use crate::error::IoMessage;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// The manifest schema version this build reads.
+pub const CURRENT_VERSION: u32 = 1;
+
+/// A validated `wedge.toml`.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct Manifest {
+    /// Schema version (always [`CURRENT_VERSION`] once parsed).
+    pub manifest_version: u32,
+    /// The app itself.
+    pub app: App,
+    /// What the app asks for, as grants.
+    pub grants: Grants,
+}
+
+/// The `[app]` table.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, try_from = "RawApp")]
+pub struct App {
+    /// App name: lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit.
+    pub name: String,
+    /// Free-form version string.
+    pub version: Option<String>,
+    /// The `.wasm` (or `.cwasm`) file, relative to the manifest's folder.
+    pub wasm: PathBuf,
+    /// Arguments given to the guest before any from the command line.
+    pub args: Vec<String>,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawApp {
+    name: String,
+    version: Option<String>,
+    wasm: PathBuf,
+    #[serde(default)]
+    args: Vec<String>,
+}
+
+impl TryFrom<RawApp> for App {
+    type Error = ManifestError;
+
+    fn try_from(raw: RawApp) -> Result<Self, Self::Error> {
+        let valid = raw.name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+            && raw.name.len() <= 128
+            && raw.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+        if !valid {
+            return Err(ManifestError::invalid(
+                "app name",
+                &raw.name,
+                "use lowercase letters, digits, `-`, `_` and `.`, starting with a letter or digit",
+            ));
+        }
+        if raw.wasm.as_os_str().is_empty() {
+            return Err(ManifestError::invalid("wasm path", "", "must not be empty"));
+        }
+        Ok(App { name: raw.name, version: raw.version, wasm: raw.wasm, args: raw.args })
+    }
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawManifest {
+    manifest_version: u32,
+    app: App,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    volumes: Vec<RawVolume>,
+    #[serde(default)]
+    network: RawNetwork,
+    #[serde(default)]
+    limits: Limits,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawVolume {
+    host: PathBuf,
+    guest: String,
+    #[serde(default)]
+    mode: VolumeMode,
+}
+
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNetwork {
+    #[serde(default)]
+    connect: Vec<NetRule>,
+    #[serde(default)]
+    listen: Vec<NetRule>,
+    #[serde(default)]
+    dns: bool,
+}
+
+impl Manifest {
+    /// Parses and validates manifest text; `origin` names it in error messages.
+    pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
+        let raw: RawManifest = toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
+        let at_start = |message: String| ManifestError::Syntax { path: origin.to_string(), line: 1, column: 1, message };
+        if raw.manifest_version != CURRENT_VERSION {
+            return Err(at_start(format!(
+                "unsupported manifest_version `{}` (this wedge reads version {CURRENT_VERSION})",
+                raw.manifest_version
+            )));
+        }
+        let mut env = Vec::with_capacity(raw.env.len());
+        for (key, value) in raw.env {
+            EnvGrant::validate_key(&key, &key).map_err(|e| at_start(e.to_string()))?;
+            env.push(EnvGrant::Set(key, value));
+        }
+        let mut volumes: Vec<VolumeSpec> = Vec::with_capacity(raw.volumes.len());
+        for v in raw.volumes {
+            let spec = VolumeSpec { host: v.host, guest: v.guest, mode: v.mode };
+            VolumeSpec::validate_guest(&spec.guest, &spec.to_string()).map_err(|e| at_start(e.to_string()))?;
+            if volumes.iter().any(|old| old.guest == spec.guest) {
+                return Err(at_start(format!("volume guest path `{}` is listed twice", spec.guest)));
+            }
+            volumes.push(spec);
+        }
+        let grants = Grants {
+            env,
+            volumes,
+            connect: raw.network.connect,
+            listen: raw.network.listen,
+            dns: raw.network.dns,
+            limits: raw.limits,
+        };
+        Ok(Manifest { manifest_version: raw.manifest_version, app: raw.app, grants })
+    }
+
+    /// Reads a manifest file and resolves its relative paths (the Wasm file and volume
+    /// host paths) against the manifest's folder.
+    pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
+        let text = std::fs::read_to_string(path).map_err(|e| ManifestError::Read {
+            path: path.display().to_string(),
+            source: IoMessage(e.to_string()),
+        })?;
+        let mut manifest = Manifest::parse(&text, &path.display().to_string())?;
+        let dir = path.parent().unwrap_or(Path::new("."));
+        manifest.app.wasm = dir.join(&manifest.app.wasm);
+        for v in &mut manifest.grants.volumes {
+            v.host = dir.join(&v.host);
+        }
+        Ok(manifest)
+    }
+}
+
+/// Turns a TOML error into a one-line `origin:line:column: message`.
+fn syntax_error(text: &str, origin: &str, err: &toml::de::Error) -> ManifestError {
+    let offset = err.span().map_or(0, |s| s.start).min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    let message = err.message().trim().replace('\n', " ");
+    ManifestError::Syntax { path: origin.to_string(), line, column, message }
+}

@@ -1,0 +1,154 @@
+//! Loading an app: detect module vs component, compile (through the cache) or
+//! deserialize a `.cwasm`.
+
+use crate::error::one_line;
+use crate::{CodeCache, Engine, RuntimeError};
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use wasmtime::component::Component;
+use wasmtime::{Module, Precompiled};
+
+/// What kind of Wasm an app is, which decides the WASI version it gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppKind {
+    /// A core module, run as a WASI preview 1 command (`_start`).
+    Module,
+    /// A component, run in the `wasi:cli/command` world of WASI preview 2.
+    Component,
+}
+
+/// Compiled code, ready to link.
+#[derive(Clone)]
+pub(crate) enum Code {
+    Module(Module),
+    Component(Component),
+}
+
+/// A loaded, compiled app.
+#[derive(Clone)]
+pub struct App {
+    pub(crate) engine: Engine,
+    pub(crate) code: Code,
+    /// Where the app was loaded from.
+    pub path: PathBuf,
+    /// Module or component.
+    pub kind: AppKind,
+    /// Hex sha256 of the file's bytes.
+    pub sha256: String,
+}
+
+impl App {
+    /// Loads `path`: Wasm bytes are compiled (or taken from `cache`), a `.cwasm` made by
+    /// `wedge compile` is deserialized. A `.cwasm` is native code: only run ones you trust.
+    pub fn load(engine: &Engine, path: &Path, cache: Option<&CodeCache>) -> Result<App, RuntimeError> {
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_path_buf(), source })?;
+        Self::from_bytes(engine, path, &bytes, cache)
+    }
+
+    /// Like [`App::load`], from bytes already in memory; `path` names them in messages.
+    pub fn from_bytes(
+        engine: &Engine,
+        path: &Path,
+        bytes: &[u8],
+        cache: Option<&CodeCache>,
+    ) -> Result<App, RuntimeError> {
+        let sha256 = hex::encode(Sha256::digest(bytes));
+        let (kind, code) = if let Some(precompiled) = wasmtime::Engine::detect_precompiled(bytes) {
+            let kind = match precompiled {
+                Precompiled::Module => AppKind::Module,
+                Precompiled::Component => AppKind::Component,
+            };
+            let code = deserialize(engine, kind, bytes)
+                .map_err(|e| RuntimeError::Precompiled { path: path.to_path_buf(), message: one_line(&e) })?;
+            (kind, code)
+        } else {
+            let kind = detect_kind(path, bytes)?;
+            (kind, compile_cached(engine, path, kind, bytes, &sha256, cache)?)
+        };
+        Ok(App { engine: engine.clone(), code, path: path.to_path_buf(), kind, sha256 })
+    }
+
+    /// The engine the app was compiled for.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}
+
+/// Tells a core module from a component by the header; anything else is not Wasm.
+pub(crate) fn detect_kind(path: &Path, bytes: &[u8]) -> Result<AppKind, RuntimeError> {
+    if wasmparser::Parser::is_core_wasm(bytes) {
+        Ok(AppKind::Module)
+    } else if wasmparser::Parser::is_component(bytes) {
+        Ok(AppKind::Component)
+    } else if bytes.starts_with(b"\0asm") {
+        Err(RuntimeError::InvalidWasm { path: path.to_path_buf(), message: "unsupported binary version or layer".into() })
+    } else {
+        Err(RuntimeError::NotWasm { path: path.to_path_buf() })
+    }
+}
+
+fn compile_cached(
+    engine: &Engine,
+    path: &Path,
+    kind: AppKind,
+    bytes: &[u8],
+    sha256: &str,
+    cache: Option<&CodeCache>,
+) -> Result<Code, RuntimeError> {
+    let entry = cache.map(|c| (c, c.entry_path(&engine.compatibility_hash(), sha256)));
+    if let Some((cache, entry)) = &entry
+        && let Some(payload) = cache.read(entry)
+    {
+        match deserialize(engine, kind, &payload) {
+            Ok(code) => return Ok(code),
+            // Stale (other wasmtime or settings): rebuild below.
+            Err(_) => cache.remove(entry),
+        }
+    }
+    let invalid = |e: wasmtime::Error| RuntimeError::InvalidWasm { path: path.to_path_buf(), message: one_line(&e) };
+    let wt = engine.wasmtime();
+    let serialized = match kind {
+        AppKind::Module => wt.precompile_module(bytes),
+        AppKind::Component => wt.precompile_component(bytes),
+    }
+    .map_err(invalid)?;
+    if let Some((cache, entry)) = &entry {
+        // A cache that cannot be written (read-only root) only costs a recompile next time.
+        let _ = cache.write(entry, &serialized);
+    }
+    deserialize(engine, kind, &serialized).map_err(invalid)
+}
+
+fn deserialize(engine: &Engine, kind: AppKind, bytes: &[u8]) -> wasmtime::Result<Code> {
+    let wt = engine.wasmtime();
+    // SAFETY: the bytes are either produced by this engine just now, read back from
+    // the code cache after its checksum matched what this process family wrote, or a
+    // `.cwasm` the operator chose to run (documented as trusted native code). wasmtime
+    // still checks the header, version and settings before using them.
+    unsafe {
+        Ok(match kind {
+            AppKind::Module => Code::Module(Module::deserialize(wt, bytes)?),
+            AppKind::Component => Code::Component(Component::deserialize(wt, bytes)?),
+        })
+    }
+}
+
+/// Compiles Wasm bytes to a `.cwasm` payload for `engine` (its target may be foreign).
+pub(crate) fn precompile(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Vec<u8>, RuntimeError> {
+    let kind = detect_kind(path, bytes)?;
+    let wt = engine.wasmtime();
+    match kind {
+        AppKind::Module => wt.precompile_module(bytes),
+        AppKind::Component => wt.precompile_component(bytes),
+    }
+    .map_err(|e| RuntimeError::InvalidWasm { path: path.to_path_buf(), message: one_line(&e) })
+}
+
+impl Engine {
+    /// Compiles the Wasm file at `path` into `.cwasm` bytes for this engine's target.
+    pub fn precompile_file(&self, path: &Path) -> Result<Vec<u8>, RuntimeError> {
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_path_buf(), source })?;
+        precompile(self, path, &bytes)
+    }
+}

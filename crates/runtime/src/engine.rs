@@ -1,0 +1,174 @@
+//! The wasmtime engine, its compiler tier, and the epoch ticker behind timeouts.
+
+use crate::RuntimeError;
+use std::fmt;
+use std::str::FromStr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long one epoch tick lasts; timeouts are rounded up to whole ticks.
+pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
+
+/// The compiler tier that turns Wasm into something the host executes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum EngineKind {
+    /// Cranelift: optimizing compiler, near-native code (the default).
+    #[default]
+    Cranelift,
+    /// Winch: baseline compiler, fast compiles, slower code.
+    Winch,
+    /// Pulley: wasmtime's portable interpreter; smallest footprint, runs anywhere.
+    Pulley,
+}
+
+impl EngineKind {
+    /// Every tier, in the order shown in help texts.
+    pub const ALL: [EngineKind; 3] = [EngineKind::Cranelift, EngineKind::Winch, EngineKind::Pulley];
+}
+
+impl FromStr for EngineKind {
+    type Err = RuntimeError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "cranelift" => Ok(EngineKind::Cranelift),
+            "winch" => Ok(EngineKind::Winch),
+            "pulley" => Ok(EngineKind::Pulley),
+            other => Err(RuntimeError::Engine(format!(
+                "unknown engine `{other}` (use `cranelift`, `winch` or `pulley`)"
+            ))),
+        }
+    }
+}
+
+impl fmt::Display for EngineKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            EngineKind::Cranelift => "cranelift",
+            EngineKind::Winch => "winch",
+            EngineKind::Pulley => "pulley",
+        })
+    }
+}
+
+/// Engine settings. Code compiled under one set of options only loads into an engine
+/// with the same options; the [`crate::CodeCache`] keys entries accordingly.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct EngineOptions {
+    /// Compiler tier.
+    pub kind: EngineKind,
+    /// Instrument code with fuel metering (needed for `--fuel`).
+    pub fuel: bool,
+    /// Compile for another target triple (e.g. `pulley64`) instead of the host.
+    /// Code for a foreign target can be written out but not run.
+    pub target: Option<String>,
+    /// Use the pooling instance allocator with room for this many instances at once.
+    pub pooling: Option<u32>,
+}
+
+/// A configured wasmtime engine. Cheap to clone; clones share compiled code and the
+/// ticker thread.
+#[derive(Clone)]
+pub struct Engine {
+    inner: wasmtime::Engine,
+    options: EngineOptions,
+    ticker: Arc<Mutex<bool>>,
+}
+
+impl Engine {
+    /// Builds an engine. Epoch interruption is always compiled in, so any run can get a
+    /// deadline (and a daemon can stop it) without recompiling.
+    pub fn new(options: EngineOptions) -> Result<Engine, RuntimeError> {
+        let mut config = wasmtime::Config::new();
+        config.epoch_interruption(true);
+        config.consume_fuel(options.fuel);
+        let target = match (options.kind, &options.target) {
+            (_, Some(t)) => Some(t.clone()),
+            (EngineKind::Pulley, None) => Some(host_pulley_target().to_string()),
+            _ => None,
+        };
+        if let Some(target) = &target {
+            config.target(target).map_err(|e| RuntimeError::Engine(format!("target `{target}`: {e}")))?;
+        }
+        if options.kind == EngineKind::Winch {
+            config.strategy(wasmtime::Strategy::Winch);
+        }
+        if let Some(count) = options.pooling {
+            let mut pool = wasmtime::PoolingAllocationConfig::new();
+            pool.total_core_instances(count)
+                .total_component_instances(count)
+                .total_memories(count)
+                .total_tables(count)
+                .total_stacks(count)
+                .max_memory_size(crate::DEFAULT_MEMORY as usize);
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
+        let inner = wasmtime::Engine::new(&config).map_err(|e| RuntimeError::Engine(crate::error::one_line(&e)))?;
+        Ok(Engine { inner, options, ticker: Arc::new(Mutex::new(false)) })
+    }
+
+    /// The wasmtime engine.
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.inner
+    }
+
+    /// The options this engine was built with.
+    pub fn options(&self) -> &EngineOptions {
+        &self.options
+    }
+
+    /// Starts, once per engine, the thread that advances the epoch every
+    /// [`EPOCH_TICK`]. One thread serves every store of the engine; it ends when the
+    /// engine is dropped.
+    pub(crate) fn ensure_ticker(&self) -> Result<(), RuntimeError> {
+        let mut started = self.ticker.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if *started {
+            return Ok(());
+        }
+        let weak = self.inner.weak();
+        std::thread::Builder::new()
+            .name("wedge-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    engine.increment_epoch();
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                }
+            })
+            .map_err(|e| RuntimeError::Host(format!("cannot start the epoch thread: {e}")))?;
+        *started = true;
+        Ok(())
+    }
+
+    /// A stable text hash of everything that makes compiled code compatible with this
+    /// engine (wasmtime version, target, settings).
+    pub fn compatibility_hash(&self) -> String {
+        use sha2::Digest;
+        use std::hash::Hash;
+        let mut hasher = ShaHasher(sha2::Sha256::new());
+        self.inner.precompile_compatibility_hash().hash(&mut hasher);
+        hex::encode(&hasher.0.finalize()[..12])
+    }
+}
+
+/// Feeds `Hash` output into SHA-256 so the result is stable across processes.
+struct ShaHasher(sha2::Sha256);
+
+impl std::hash::Hasher for ShaHasher {
+    fn write(&mut self, bytes: &[u8]) {
+        sha2::Digest::update(&mut self.0, bytes);
+    }
+    fn finish(&self) -> u64 {
+        0
+    }
+}
+
+/// The Pulley target matching the host's pointer width and byte order.
+fn host_pulley_target() -> &'static str {
+    match (cfg!(target_pointer_width = "64"), cfg!(target_endian = "little")) {
+        (true, true) => "pulley64",
+        (true, false) => "pulley64be",
+        (false, true) => "pulley32",
+        (false, false) => "pulley32be",
+    }
+}

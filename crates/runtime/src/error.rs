@@ -1,0 +1,72 @@
+//! The one error type of this crate.
+
+use std::path::PathBuf;
+
+/// Why an app could not be loaded, linked or started. Guest failures while running
+/// (traps, limits, exit codes) are not errors: they are [`crate::Outcome`]s.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// The file cannot be read.
+    #[error("cannot read `{path}`: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not Wasm at all (no `\0asm` header, not a `.cwasm`).
+    #[error("`{path}` is not a WebAssembly module or component")]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+    },
+    /// The bytes look like Wasm but do not validate or compile.
+    #[error("invalid WebAssembly in `{path}`: {message}")]
+    InvalidWasm {
+        /// The file.
+        path: PathBuf,
+        /// The validator's or compiler's message.
+        message: String,
+    },
+    /// A precompiled `.cwasm` built for another engine, version or setting.
+    #[error("cannot load precompiled `{path}`: {message}")]
+    Precompiled {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's reason.
+        message: String,
+    },
+    /// The app cannot be instantiated: a missing import, an unsupported world, no entry point.
+    #[error("cannot instantiate `{path}`: {message}")]
+    Link {
+        /// The file.
+        path: PathBuf,
+        /// What is missing or unsupported.
+        message: String,
+    },
+    /// A grant that cannot be applied (missing directory, unresolvable name).
+    #[error("{0}")]
+    Grant(String),
+    /// The engine cannot be configured as asked (unknown target, bad setting).
+    #[error("engine: {0}")]
+    Engine(String),
+    /// The host failed while setting up or running the guest.
+    #[error("{0}")]
+    Host(String),
+}
+
+impl RuntimeError {
+    /// True when the app itself is at fault (invalid Wasm, a missing import, an
+    /// unsupported world): DESIGN.md's exit code 126. Otherwise wedge failed: 125.
+    pub fn is_unrunnable_app(&self) -> bool {
+        matches!(
+            self,
+            RuntimeError::NotWasm { .. } | RuntimeError::InvalidWasm { .. } | RuntimeError::Link { .. }
+        )
+    }
+}
+
+/// Formats a wasmtime error chain on one line (`outer: inner: root`).
+pub(crate) fn one_line(err: &wasmtime::Error) -> String {
+    format!("{err:#}").replace('\n', " ")
+}

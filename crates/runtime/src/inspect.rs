@@ -1,0 +1,152 @@
+//! Describing a Wasm file without running it: kind, WASI version, imports grouped as
+//! the capabilities they need, exports.
+
+use crate::app::detect_kind;
+use crate::{AppKind, RuntimeError};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeSet;
+use std::path::Path;
+use wasmparser::{Parser, Payload};
+
+/// What `wedge inspect` reports about a Wasm file.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct AppInfo {
+    /// The file inspected.
+    pub path: String,
+    /// Hex sha256 of the file.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+    /// Module or component.
+    pub kind: AppKind,
+    /// `preview1`, `preview2`, or `none` when it imports no WASI at all.
+    pub wasi: &'static str,
+    /// Capabilities its imports ask for (what grants can make useful).
+    pub capabilities: Vec<Capability>,
+    /// Imports: `module::name` for modules, interface names for components.
+    pub imports: Vec<String>,
+    /// Exports, by name.
+    pub exports: Vec<String>,
+}
+
+/// A capability a guest's imports reach for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Capability {
+    /// Arguments and environment variables.
+    Environment,
+    /// Standard input and output streams.
+    Stdio,
+    /// Files and directories (needs `-v`).
+    Filesystem,
+    /// Sockets (needs `--allow-net` / `--allow-listen`).
+    Network,
+    /// Name lookup (needs `--allow-dns`).
+    Dns,
+    /// Clocks and timers.
+    Clocks,
+    /// Random numbers.
+    Random,
+    /// Exiting with a status.
+    Exit,
+    /// HTTP (`wasi:http`), not provided by `wedge run`.
+    Http,
+    /// Imports wedge does not recognise as WASI.
+    Other,
+}
+
+/// Inspects the Wasm file at `path`. Invalid Wasm is an error.
+pub fn inspect(path: &Path) -> Result<AppInfo, RuntimeError> {
+    let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_path_buf(), source })?;
+    let kind = detect_kind(path, &bytes)?;
+    let invalid = |e: wasmparser::BinaryReaderError| RuntimeError::InvalidWasm {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    let mut validator = wasmparser::Validator::new_with_features(wasmparser::WasmFeatures::all());
+    validator.validate_all(&bytes).map_err(invalid)?;
+
+    let mut imports = Vec::new();
+    let mut exports = Vec::new();
+    let mut depth = 0usize;
+    for payload in Parser::new(0).parse_all(&bytes) {
+        match payload.map_err(invalid)? {
+            Payload::Version { .. } => depth += 1,
+            Payload::End(_) => depth = depth.saturating_sub(1),
+            // Only the outermost module or component's imports and exports describe the app.
+            Payload::ImportSection(reader) if depth == 1 => {
+                for import in reader.into_imports() {
+                    let import = import.map_err(invalid)?;
+                    imports.push(format!("{}::{}", import.module, import.name));
+                }
+            }
+            Payload::ExportSection(reader) if depth == 1 => {
+                for export in reader {
+                    exports.push(export.map_err(invalid)?.name.to_string());
+                }
+            }
+            Payload::ComponentImportSection(reader) if depth == 1 => {
+                for import in reader {
+                    imports.push(import.map_err(invalid)?.name.name.to_string());
+                }
+            }
+            Payload::ComponentExportSection(reader) if depth == 1 => {
+                for export in reader {
+                    exports.push(export.map_err(invalid)?.name.name.to_string());
+                }
+            }
+            _ => {}
+        }
+    }
+    let capabilities: BTreeSet<Capability> = imports.iter().map(|i| classify(kind, i)).collect();
+    let wasi = match kind {
+        AppKind::Module if imports.iter().any(|i| i.starts_with("wasi_snapshot_preview1::")) => "preview1",
+        AppKind::Component if imports.iter().any(|i| i.starts_with("wasi:")) => "preview2",
+        _ => "none",
+    };
+    Ok(AppInfo {
+        path: path.display().to_string(),
+        sha256: hex::encode(Sha256::digest(&bytes)),
+        size: bytes.len() as u64,
+        kind,
+        wasi,
+        capabilities: capabilities.into_iter().collect(),
+        imports,
+        exports,
+    })
+}
+
+/// Maps one import to the capability it needs.
+fn classify(kind: AppKind, import: &str) -> Capability {
+    use Capability::*;
+    match kind {
+        AppKind::Module => {
+            let Some(name) = import.strip_prefix("wasi_snapshot_preview1::") else { return Other };
+            match name {
+                n if n.starts_with("args_") || n.starts_with("environ_") => Environment,
+                n if n.starts_with("path_") => Filesystem,
+                n if n.starts_with("fd_") => Stdio,
+                n if n.starts_with("sock_") => Network,
+                n if n.starts_with("clock_") || n == "poll_oneoff" || n == "sched_yield" => Clocks,
+                "random_get" => Random,
+                "proc_exit" | "proc_raise" => Exit,
+                _ => Other,
+            }
+        }
+        AppKind::Component => {
+            let iface = import.split('@').next().unwrap_or(import);
+            match iface {
+                "wasi:cli/environment" => Environment,
+                "wasi:cli/exit" => Exit,
+                i if i.starts_with("wasi:cli/") || i.starts_with("wasi:io/") => Stdio,
+                i if i.starts_with("wasi:filesystem/") => Filesystem,
+                "wasi:sockets/ip-name-lookup" => Dns,
+                i if i.starts_with("wasi:sockets/") => Network,
+                i if i.starts_with("wasi:clocks/") => Clocks,
+                i if i.starts_with("wasi:random/") => Random,
+                i if i.starts_with("wasi:http/") => Http,
+                _ => Other,
+            }
+        }
+    }
+}

@@ -1,0 +1,29 @@
+//! wedge's runtime: runs Wasm apps on wasmtime inside a sandbox built from a [`Policy`].
+//!
+//! The flow is the same for every caller (CLI, daemon, benchmarks):
+//! 1. [`Engine::new`] picks a compiler tier and the engine settings;
+//! 2. [`App::load`] reads a `.wasm` or `.cwasm`, detects module vs component, and
+//!    compiles through the [`CodeCache`];
+//! 3. [`Prepared::new`] links it against WASI once (missing imports fail here);
+//! 4. [`Prepared::run`] gives each run a fresh store with the [`Policy`]'s grants and
+//!    limits, and returns an [`Outcome`].
+//!
+//! [`inspect()`] describes a Wasm file without running it.
+
+mod app;
+mod cache;
+mod engine;
+mod error;
+mod inspect;
+mod limits;
+mod policy;
+mod run;
+mod wasi;
+
+pub use app::{App, AppKind};
+pub use cache::CodeCache;
+pub use engine::{Engine, EngineKind, EngineOptions};
+pub use error::RuntimeError;
+pub use inspect::{AppInfo, Capability, inspect};
+pub use policy::{DEFAULT_MEMORY, Policy};
+pub use run::{Outcome, Prepared, Stdio};

@@ -1,0 +1,222 @@
+//! Linking an app against WASI once, then running it in fresh stores.
+
+use crate::app::Code;
+use crate::engine::EPOCH_TICK;
+use crate::error::one_line;
+use crate::limits::MemoryLimiter;
+use crate::{App, AppKind, Engine, Policy, RuntimeError, wasi};
+use std::path::PathBuf;
+use std::time::Duration;
+use wasmtime::component::ResourceTable;
+use wasmtime::{InstancePre, Linker, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+/// Where the guest's standard streams go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdio {
+    /// The host process's stdin, stdout and stderr.
+    Inherit,
+    /// Empty stdin; output discarded (benchmarks).
+    Null,
+}
+
+/// How a run ended. Anything the guest did is an outcome; only host failures are errors.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// The guest exited with this status (0 when `_start` or `run` returned normally).
+    Exited(i32),
+    /// The guest trapped.
+    Trapped {
+        /// The trap, e.g. `wasm trap: wasm \`unreachable\` instruction executed`.
+        message: String,
+        /// The Wasm backtrace, one frame per line, when there is one.
+        backtrace: Option<String>,
+        /// The memory cap, when a refused `memory.grow` preceded the trap.
+        memory_limit: Option<u64>,
+    },
+    /// The wall-clock limit passed.
+    TimedOut(Duration),
+    /// The fuel budget ran out.
+    OutOfFuel(u64),
+}
+
+struct P1State {
+    wasi: WasiP1Ctx,
+    limiter: MemoryLimiter,
+}
+
+struct P2State {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for P2State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+enum Pre {
+    Module(InstancePre<P1State>),
+    Component(CommandPre<P2State>),
+}
+
+/// An app linked against WASI, ready to run any number of times, each run in its own
+/// store and sandbox.
+pub struct Prepared {
+    engine: Engine,
+    pre: Pre,
+    path: PathBuf,
+}
+
+impl Prepared {
+    /// Links the app: a core module against WASI preview 1, a component against the
+    /// `wasi:cli/command` world of preview 2. Missing imports, a module without
+    /// `_start`, or a component of another world fail here.
+    pub fn new(app: &App) -> Result<Prepared, RuntimeError> {
+        let wt = app.engine.wasmtime();
+        let link = |e: wasmtime::Error| RuntimeError::Link { path: app.path.clone(), message: one_line(&e) };
+        let pre = match &app.code {
+            Code::Module(module) => {
+                let has_start = module.exports().any(|e| e.name() == "_start" && e.ty().func().is_some());
+                if !has_start {
+                    return Err(RuntimeError::Link {
+                        path: app.path.clone(),
+                        message: "module exports no `_start` function (it is not a WASI command)".into(),
+                    });
+                }
+                let mut linker: Linker<P1State> = Linker::new(wt);
+                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi).map_err(link)?;
+                Pre::Module(linker.instantiate_pre(module).map_err(link)?)
+            }
+            Code::Component(component) => {
+                let mut linker = wasmtime::component::Linker::<P2State>::new(wt);
+                wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+                let pre = linker.instantiate_pre(component).map_err(link)?;
+                Pre::Component(CommandPre::new(pre).map_err(|e| RuntimeError::Link {
+                    path: app.path.clone(),
+                    message: format!(
+                        "component is not a `wasi:cli/command` (it must export `wasi:cli/run`): {}",
+                        one_line(&e)
+                    ),
+                })?)
+            }
+        };
+        Ok(Prepared { engine: app.engine.clone(), pre, path: app.path.clone() })
+    }
+
+    /// The kind of app this is.
+    pub fn kind(&self) -> AppKind {
+        match self.pre {
+            Pre::Module(_) => AppKind::Module,
+            Pre::Component(_) => AppKind::Component,
+        }
+    }
+
+    /// Runs the app once under `policy`, on the current tokio runtime.
+    pub async fn run(&self, policy: &Policy, stdio: Stdio) -> Result<Outcome, RuntimeError> {
+        if policy.fuel.is_some() && !self.engine.options().fuel {
+            return Err(RuntimeError::Engine("a fuel limit needs an engine built with fuel metering".into()));
+        }
+        if policy.timeout.is_some() {
+            self.engine.ensure_ticker()?;
+        }
+        let builder = wasi::builder(policy, &stdio)?;
+        let run = async {
+            match &self.pre {
+                Pre::Module(pre) => {
+                    let mut b = builder;
+                    let state = P1State { wasi: b.build_p1(), limiter: MemoryLimiter::new(policy.memory) };
+                    let mut store = self.store(state, policy, |s| &mut s.limiter)?;
+                    let result = async {
+                        let instance = pre.instantiate_async(&mut store).await?;
+                        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                        start.call_async(&mut store, ()).await
+                    }
+                    .await;
+                    Ok(outcome(result.map(|()| 0), policy, store.data().limiter.hit))
+                }
+                Pre::Component(pre) => {
+                    let mut b = builder;
+                    let state = P2State {
+                        ctx: b.build(),
+                        table: ResourceTable::new(),
+                        limiter: MemoryLimiter::new(policy.memory),
+                    };
+                    let mut store = self.store(state, policy, |s| &mut s.limiter)?;
+                    let result = async {
+                        let command = pre.instantiate_async(&mut store).await?;
+                        let status = command.wasi_cli_run().call_run(&mut store).await?;
+                        Ok(if status.is_ok() { 0 } else { 1 })
+                    }
+                    .await;
+                    Ok(outcome(result, policy, store.data().limiter.hit))
+                }
+            }
+        };
+        match policy.timeout {
+            // The epoch deadline stops guest code; this stops a guest blocked in the host.
+            Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or(Ok(Outcome::TimedOut(limit))),
+            None => run.await,
+        }
+    }
+
+    /// Runs the app once on a new single-threaded tokio runtime, blocking the caller.
+    pub fn run_blocking(&self, policy: &Policy, stdio: Stdio) -> Result<Outcome, RuntimeError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| RuntimeError::Host(format!("cannot start the async runtime: {e}")))?;
+        rt.block_on(self.run(policy, stdio))
+    }
+
+    fn store<T: 'static>(
+        &self,
+        state: T,
+        policy: &Policy,
+        limiter: fn(&mut T) -> &mut MemoryLimiter,
+    ) -> Result<Store<T>, RuntimeError> {
+        let mut store = Store::new(self.engine.wasmtime(), state);
+        store.limiter(move |s| limiter(s) as &mut dyn wasmtime::ResourceLimiter);
+        if let Some(fuel) = policy.fuel {
+            store.set_fuel(fuel).map_err(|e| RuntimeError::Host(one_line(&e)))?;
+        }
+        let ticks = match policy.timeout {
+            Some(limit) => limit.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64,
+            None => u64::MAX / 2,
+        };
+        store.set_epoch_deadline(ticks);
+        store.epoch_deadline_trap();
+        Ok(store)
+    }
+
+    /// Where the app was loaded from.
+    pub fn path(&self) -> &PathBuf {
+        &self.path
+    }
+}
+
+/// Sorts a finished run into an [`Outcome`].
+fn outcome(result: wasmtime::Result<i32>, policy: &Policy, memory_hit: bool) -> Outcome {
+    let err = match result {
+        Ok(status) => return Outcome::Exited(status),
+        Err(err) => err,
+    };
+    if let Some(exit) = err.downcast_ref::<I32Exit>() {
+        return Outcome::Exited(exit.0);
+    }
+    match err.downcast_ref::<Trap>() {
+        Some(Trap::OutOfFuel) => return Outcome::OutOfFuel(policy.fuel.unwrap_or(0)),
+        Some(Trap::Interrupt) => return Outcome::TimedOut(policy.timeout.unwrap_or_default()),
+        _ => {}
+    }
+    let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string()).filter(|s| !s.trim().is_empty());
+    let message = match err.downcast_ref::<Trap>() {
+        Some(trap) => format!("wasm trap: {trap}"),
+        None => one_line(&err),
+    };
+    Outcome::Trapped { message, backtrace, memory_limit: memory_hit.then_some(policy.memory) }
+}

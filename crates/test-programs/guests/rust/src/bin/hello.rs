@@ -1,0 +1,4 @@
+//! Prints a greeting: the smallest real app.
+fn main() {
+    println!("hello from wedge");
+}

@@ -1,0 +1,18 @@
+//! One module per command, each with an `execute` that returns the process exit code.
+
+mod compile;
+mod inspect;
+mod run;
+mod source;
+
+use crate::cli::{Cli, Command};
+
+/// Runs the parsed command line.
+pub fn execute(cli: Cli) -> anyhow::Result<i32> {
+    let root = crate::root::data_root(cli.root);
+    match cli.command {
+        Command::Run(args) => run::execute(&root, args),
+        Command::Inspect(args) => inspect::execute(args),
+        Command::Compile(args) => compile::execute(args),
+    }
+}

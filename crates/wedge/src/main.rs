@@ -1,0 +1,50 @@
+//! The `wedge` command: a thin layer over the library crates.
+
+mod cli;
+mod commands;
+mod exit;
+mod root;
+
+use clap::Parser;
+use clap::error::ErrorKind;
+use std::io::Write;
+
+fn main() {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => {
+            let code = match err.kind() {
+                ErrorKind::DisplayHelp | ErrorKind::DisplayVersion => {
+                    let _ = err.print();
+                    0
+                }
+                ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand => {
+                    let _ = err.print();
+                    exit::WEDGE_ERROR
+                }
+                _ => {
+                    eprintln!("wedge: {}", first_line(&err.render().to_string()));
+                    exit::WEDGE_ERROR
+                }
+            };
+            std::process::exit(code);
+        }
+    };
+    let code = match commands::execute(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("wedge: {}", format!("{err:#}").replace('\n', " "));
+            exit::for_error(&err)
+        }
+    };
+    let _ = std::io::stdout().flush();
+    let _ = std::io::stderr().flush();
+    // Exit without tearing down the engine, the code and the guest's memory one by one.
+    std::process::exit(code);
+}
+
+/// clap's message without its `error: ` prefix and usage block.
+fn first_line(rendered: &str) -> String {
+    let line = rendered.lines().next().unwrap_or("invalid arguments");
+    line.strip_prefix("error: ").unwrap_or(line).to_string()
+}
