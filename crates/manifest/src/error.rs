@@ -50,6 +50,10 @@ impl std::error::Error for IoMessage {}
 
 impl ManifestError {
     pub(crate) fn invalid(what: &'static str, value: &str, reason: impl Into<String>) -> Self {
-        ManifestError::InvalidValue { what, value: value.to_string(), reason: reason.into() }
+        ManifestError::InvalidValue {
+            what,
+            value: value.to_string(),
+            reason: reason.into(),
+        }
     }
 }

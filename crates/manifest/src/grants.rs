@@ -54,7 +54,11 @@ impl EnvGrant {
     /// Checks a variable name: not empty, no `=` and no NUL.
     pub fn validate_key(key: &str, whole: &str) -> Result<(), ManifestError> {
         if key.is_empty() || key.contains('=') || key.contains('\0') {
-            return Err(ManifestError::invalid("environment variable", whole, "expected KEY=VALUE or KEY"));
+            return Err(ManifestError::invalid(
+                "environment variable",
+                whole,
+                "expected KEY=VALUE or KEY",
+            ));
         }
         Ok(())
     }
@@ -68,7 +72,11 @@ impl FromStr for EnvGrant {
             Some((k, v)) => {
                 Self::validate_key(k, s)?;
                 if v.contains('\0') {
-                    return Err(ManifestError::invalid("environment variable", s, "value contains NUL"));
+                    return Err(ManifestError::invalid(
+                        "environment variable",
+                        s,
+                        "value contains NUL",
+                    ));
                 }
                 Ok(EnvGrant::Set(k.to_string(), v.to_string()))
             }
@@ -125,7 +133,11 @@ mod tests {
             env: vec!["A=1".parse().unwrap(), "B=2".parse().unwrap()],
             volumes: vec!["/a:/data".parse().unwrap()],
             connect: vec!["127.0.0.1:1".parse().unwrap()],
-            limits: Limits { memory: Some(ByteSize(1 << 20)), fuel: Some(10), timeout: None },
+            limits: Limits {
+                memory: Some(ByteSize(1 << 20)),
+                fuel: Some(10),
+                timeout: None,
+            },
             ..Grants::default()
         };
         let flags = Grants {
@@ -133,7 +145,10 @@ mod tests {
             volumes: vec!["/b:/data:rw".parse().unwrap()],
             connect: vec!["127.0.0.1:2".parse().unwrap()],
             dns: true,
-            limits: Limits { memory: Some(ByteSize(2 << 20)), ..Limits::default() },
+            limits: Limits {
+                memory: Some(ByteSize(2 << 20)),
+                ..Limits::default()
+            },
             ..Grants::default()
         };
         let merged = manifest.overlay(flags);
@@ -143,13 +158,26 @@ mod tests {
         assert_eq!(merged.volumes[0].to_string(), "/b:/data:rw");
         assert_eq!(merged.connect.len(), 2);
         assert!(merged.dns);
-        assert_eq!(merged.limits, Limits { memory: Some(ByteSize(2 << 20)), fuel: Some(10), timeout: None });
+        assert_eq!(
+            merged.limits,
+            Limits {
+                memory: Some(ByteSize(2 << 20)),
+                fuel: Some(10),
+                timeout: None
+            }
+        );
     }
 
     #[test]
     fn env_grants_parse() {
-        assert_eq!("K=v=w".parse::<EnvGrant>().unwrap(), EnvGrant::Set("K".into(), "v=w".into()));
-        assert_eq!("HOME".parse::<EnvGrant>().unwrap(), EnvGrant::Inherit("HOME".into()));
+        assert_eq!(
+            "K=v=w".parse::<EnvGrant>().unwrap(),
+            EnvGrant::Set("K".into(), "v=w".into())
+        );
+        assert_eq!(
+            "HOME".parse::<EnvGrant>().unwrap(),
+            EnvGrant::Inherit("HOME".into())
+        );
         assert!("=x".parse::<EnvGrant>().is_err());
         assert!("".parse::<EnvGrant>().is_err());
     }

@@ -1,7 +1,7 @@
 //! The `wedge.toml` schema (version 1) and its loader.
 
-use crate::{EnvGrant, Grants, Limits, ManifestError, NetRule, VolumeMode, VolumeSpec};
 use crate::error::IoMessage;
+use crate::{EnvGrant, Grants, Limits, ManifestError, NetRule, VolumeMode, VolumeSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -47,9 +47,16 @@ impl TryFrom<RawApp> for App {
     type Error = ManifestError;
 
     fn try_from(raw: RawApp) -> Result<Self, Self::Error> {
-        let valid = raw.name.chars().next().is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        let valid = raw
+            .name
+            .chars()
+            .next()
+            .is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
             && raw.name.len() <= 128
-            && raw.name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
+            && raw
+                .name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "-_.".contains(c));
         if !valid {
             return Err(ManifestError::invalid(
                 "app name",
@@ -60,7 +67,12 @@ impl TryFrom<RawApp> for App {
         if raw.wasm.as_os_str().is_empty() {
             return Err(ManifestError::invalid("wasm path", "", "must not be empty"));
         }
-        Ok(App { name: raw.name, version: raw.version, wasm: raw.wasm, args: raw.args })
+        Ok(App {
+            name: raw.name,
+            version: raw.version,
+            wasm: raw.wasm,
+            args: raw.args,
+        })
     }
 }
 
@@ -70,14 +82,37 @@ struct RawManifest {
     manifest_version: u32,
     app: App,
     #[serde(default)]
-    env: BTreeMap<String, String>,
+    env: EnvTable,
     #[serde(default)]
-    volumes: Vec<RawVolume>,
+    volumes: VolumeList,
     #[serde(default)]
     network: RawNetwork,
     #[serde(default)]
     limits: Limits,
 }
+
+/// The `[env]` table; keys are checked while parsing so errors point at the table.
+#[derive(Default, serde::Deserialize)]
+#[serde(try_from = "BTreeMap<String, String>")]
+struct EnvTable(Vec<EnvGrant>);
+
+impl TryFrom<BTreeMap<String, String>> for EnvTable {
+    type Error = ManifestError;
+
+    fn try_from(map: BTreeMap<String, String>) -> Result<Self, Self::Error> {
+        let mut env = Vec::with_capacity(map.len());
+        for (key, value) in map {
+            EnvGrant::validate_key(&key, &key)?;
+            env.push(EnvGrant::Set(key, value));
+        }
+        Ok(EnvTable(env))
+    }
+}
+
+/// The `[[volumes]]` array; guest paths are checked and must be unique.
+#[derive(Default, serde::Deserialize)]
+#[serde(try_from = "Vec<RawVolume>")]
+struct VolumeList(Vec<VolumeSpec>);
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -86,6 +121,31 @@ struct RawVolume {
     guest: String,
     #[serde(default)]
     mode: VolumeMode,
+}
+
+impl TryFrom<Vec<RawVolume>> for VolumeList {
+    type Error = ManifestError;
+
+    fn try_from(raw: Vec<RawVolume>) -> Result<Self, Self::Error> {
+        let mut volumes: Vec<VolumeSpec> = Vec::with_capacity(raw.len());
+        for v in raw {
+            let spec = VolumeSpec {
+                host: v.host,
+                guest: v.guest,
+                mode: v.mode,
+            };
+            VolumeSpec::validate_guest(&spec.guest, &spec.to_string())?;
+            if volumes.iter().any(|old| old.guest == spec.guest) {
+                return Err(ManifestError::invalid(
+                    "volume",
+                    &spec.to_string(),
+                    "guest path is listed twice",
+                ));
+            }
+            volumes.push(spec);
+        }
+        Ok(VolumeList(volumes))
+    }
 }
 
 #[derive(Default, serde::Deserialize)]
@@ -103,36 +163,35 @@ impl Manifest {
     /// Parses and validates manifest text; `origin` names it in error messages.
     pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
         let raw: RawManifest = toml::from_str(text).map_err(|e| syntax_error(text, origin, &e))?;
-        let at_start = |message: String| ManifestError::Syntax { path: origin.to_string(), line: 1, column: 1, message };
         if raw.manifest_version != CURRENT_VERSION {
-            return Err(at_start(format!(
-                "unsupported manifest_version `{}` (this wedge reads version {CURRENT_VERSION})",
-                raw.manifest_version
-            )));
-        }
-        let mut env = Vec::with_capacity(raw.env.len());
-        for (key, value) in raw.env {
-            EnvGrant::validate_key(&key, &key).map_err(|e| at_start(e.to_string()))?;
-            env.push(EnvGrant::Set(key, value));
-        }
-        let mut volumes: Vec<VolumeSpec> = Vec::with_capacity(raw.volumes.len());
-        for v in raw.volumes {
-            let spec = VolumeSpec { host: v.host, guest: v.guest, mode: v.mode };
-            VolumeSpec::validate_guest(&spec.guest, &spec.to_string()).map_err(|e| at_start(e.to_string()))?;
-            if volumes.iter().any(|old| old.guest == spec.guest) {
-                return Err(at_start(format!("volume guest path `{}` is listed twice", spec.guest)));
-            }
-            volumes.push(spec);
+            let line = text
+                .lines()
+                .position(|l| l.trim_start().starts_with("manifest_version"))
+                .unwrap_or(0)
+                + 1;
+            return Err(ManifestError::Syntax {
+                path: origin.to_string(),
+                line,
+                column: 1,
+                message: format!(
+                    "unsupported manifest_version `{}` (this wedge reads version {CURRENT_VERSION})",
+                    raw.manifest_version
+                ),
+            });
         }
         let grants = Grants {
-            env,
-            volumes,
+            env: raw.env.0,
+            volumes: raw.volumes.0,
             connect: raw.network.connect,
             listen: raw.network.listen,
             dns: raw.network.dns,
             limits: raw.limits,
         };
-        Ok(Manifest { manifest_version: raw.manifest_version, app: raw.app, grants })
+        Ok(Manifest {
+            manifest_version: raw.manifest_version,
+            app: raw.app,
+            grants,
+        })
     }
 
     /// Reads a manifest file and resolves its relative paths (the Wasm file and volume
@@ -159,5 +218,10 @@ fn syntax_error(text: &str, origin: &str, err: &toml::de::Error) -> ManifestErro
     let line = before.matches('\n').count() + 1;
     let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
     let message = err.message().trim().replace('\n', " ");
-    ManifestError::Syntax { path: origin.to_string(), line, column, message }
+    ManifestError::Syntax {
+        path: origin.to_string(),
+        line,
+        column,
+        message,
+    }
 }

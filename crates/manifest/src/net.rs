@@ -54,7 +54,10 @@ impl NetRule {
 
     /// The same rule for another host pattern (used to replace a name by its addresses).
     pub fn with_host(&self, host: HostPattern) -> NetRule {
-        NetRule { host, ports: self.ports }
+        NetRule {
+            host,
+            ports: self.ports,
+        }
     }
 }
 
@@ -74,7 +77,8 @@ impl FromStr for NetRule {
         let (host, port) = s
             .rsplit_once(':')
             .ok_or_else(|| bad("expected HOST:PORT, e.g. `127.0.0.1:8080` or `*:443`"))?;
-        let ports = parse_ports(port).ok_or_else(|| bad("port must be a number, a range `A-B` or `*`"))?;
+        let ports =
+            parse_ports(port).ok_or_else(|| bad("port must be a number, a range `A-B` or `*`"))?;
         let host = if host == "*" {
             HostPattern::Any
         } else if let Some(inner) = host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
@@ -84,7 +88,9 @@ impl FromStr for NetRule {
         } else if is_dns_name(host) {
             HostPattern::Name(host.to_ascii_lowercase())
         } else {
-            return Err(bad("host must be `*`, an IP address, a CIDR block or a DNS name"));
+            return Err(bad(
+                "host must be `*`, an IP address, a CIDR block or a DNS name",
+            ));
         };
         Ok(NetRule { host, ports })
     }
@@ -92,7 +98,10 @@ impl FromStr for NetRule {
 
 fn parse_ports(s: &str) -> Option<PortRange> {
     if s == "*" {
-        return Some(PortRange { first: 0, last: u16::MAX });
+        return Some(PortRange {
+            first: 0,
+            last: u16::MAX,
+        });
     }
     let (a, b) = s.split_once('-').unwrap_or((s, s));
     let (first, last) = (a.parse().ok()?, b.parse().ok()?);
@@ -103,7 +112,9 @@ fn parse_net(s: &str) -> Option<IpNet> {
     if s.contains('/') {
         return s.parse::<IpNet>().ok().map(|n| n.trunc());
     }
-    s.parse::<IpAddr>().ok().map(|ip| IpNet::from(canonical(ip)))
+    s.parse::<IpAddr>()
+        .ok()
+        .map(|ip| IpNet::from(canonical(ip)))
 }
 
 fn is_dns_name(s: &str) -> bool {
@@ -130,7 +141,10 @@ impl fmt::Display for NetRule {
             HostPattern::Name(name) => f.write_str(name)?,
         }
         match self.ports {
-            PortRange { first: 0, last: u16::MAX } => f.write_str(":*"),
+            PortRange {
+                first: 0,
+                last: u16::MAX,
+            } => f.write_str(":*"),
             PortRange { first, last } if first == last => write!(f, ":{first}"),
             PortRange { first, last } => write!(f, ":{first}-{last}"),
         }
@@ -178,14 +192,27 @@ mod tests {
 
     #[test]
     fn rules_print_as_written() {
-        for s in ["127.0.0.1:8080", "*:443", "10.0.0.0/8:*", "[::1]:80", "example.com:1-2"] {
+        for s in [
+            "127.0.0.1:8080",
+            "*:443",
+            "10.0.0.0/8:*",
+            "[::1]:80",
+            "example.com:1-2",
+        ] {
             assert_eq!(rule(s).to_string(), s);
         }
     }
 
     #[test]
     fn bad_rules_are_refused() {
-        for s in ["127.0.0.1", "127.0.0.1:http", "a b:80", "1.2.3.4:9-1", ":80", "[::1:80"] {
+        for s in [
+            "127.0.0.1",
+            "127.0.0.1:http",
+            "a b:80",
+            "1.2.3.4:9-1",
+            ":80",
+            "[::1:80",
+        ] {
             assert!(s.parse::<NetRule>().is_err(), "{s} should be refused");
         }
     }

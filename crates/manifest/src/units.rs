@@ -15,7 +15,9 @@ impl FromStr for ByteSize {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let multiplier: u64 = match unit.trim() {
             "" | "b" | "B" => 1,
@@ -33,9 +35,13 @@ impl FromStr for ByteSize {
                 ));
             }
         };
-        let value: f64 = num
-            .parse()
-            .map_err(|_| ManifestError::invalid("size", s, "expected a number with an optional unit, e.g. `32MiB`"))?;
+        let value: f64 = num.parse().map_err(|_| {
+            ManifestError::invalid(
+                "size",
+                s,
+                "expected a number with an optional unit, e.g. `32MiB`",
+            )
+        })?;
         let bytes = value * multiplier as f64;
         if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
             return Err(ManifestError::invalid("size", s, "out of range"));
@@ -48,7 +54,7 @@ impl fmt::Display for ByteSize {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
         for (size, unit) in UNITS {
-            if self.0 >= size && self.0 % size == 0 {
+            if self.0 >= size && self.0.is_multiple_of(size) {
                 return write!(f, "{}{unit}", self.0 / size);
             }
         }
@@ -68,7 +74,9 @@ impl FromStr for DurationSpec {
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let t = s.trim();
-        let split = t.find(|c: char| !c.is_ascii_digit() && c != '.').unwrap_or(t.len());
+        let split = t
+            .find(|c: char| !c.is_ascii_digit() && c != '.')
+            .unwrap_or(t.len());
         let (num, unit) = t.split_at(split);
         let seconds_per_unit = match unit.trim() {
             "ns" => 1e-9,
@@ -85,9 +93,9 @@ impl FromStr for DurationSpec {
                 ));
             }
         };
-        let value: f64 = num
-            .parse()
-            .map_err(|_| ManifestError::invalid("duration", s, "expected a number with a unit, e.g. `2s`"))?;
+        let value: f64 = num.parse().map_err(|_| {
+            ManifestError::invalid("duration", s, "expected a number with a unit, e.g. `2s`")
+        })?;
         Duration::try_from_secs_f64(value * seconds_per_unit)
             .map(DurationSpec)
             .map_err(|_| ManifestError::invalid("duration", s, "out of range"))
@@ -97,11 +105,11 @@ impl FromStr for DurationSpec {
 impl fmt::Display for DurationSpec {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let nanos = self.0.as_nanos();
-        if nanos % 1_000_000_000 == 0 {
+        if nanos.is_multiple_of(1_000_000_000) {
             write!(f, "{}s", nanos / 1_000_000_000)
-        } else if nanos % 1_000_000 == 0 {
+        } else if nanos.is_multiple_of(1_000_000) {
             write!(f, "{}ms", nanos / 1_000_000)
-        } else if nanos % 1_000 == 0 {
+        } else if nanos.is_multiple_of(1_000) {
             write!(f, "{}us", nanos / 1_000)
         } else {
             write!(f, "{nanos}ns")
@@ -129,7 +137,10 @@ mod tests {
     #[test]
     fn bad_sizes_name_the_value() {
         let err = "12 parsecs".parse::<ByteSize>().unwrap_err().to_string();
-        assert_eq!(err, "invalid size `12 parsecs`: unknown unit `parsecs` (use B, KiB, MiB, GiB, KB, MB or GB)");
+        assert_eq!(
+            err,
+            "invalid size `12 parsecs`: unknown unit `parsecs` (use B, KiB, MiB, GiB, KB, MB or GB)"
+        );
         assert!("MiB".parse::<ByteSize>().is_err());
         assert!("-1MiB".parse::<ByteSize>().is_err());
         assert!("1e400".parse::<ByteSize>().is_err());
@@ -137,11 +148,26 @@ mod tests {
 
     #[test]
     fn durations_parse_and_print() {
-        assert_eq!("2s".parse::<DurationSpec>().unwrap().0, Duration::from_secs(2));
-        assert_eq!("500ms".parse::<DurationSpec>().unwrap().0, Duration::from_millis(500));
-        assert_eq!("1.5s".parse::<DurationSpec>().unwrap().0, Duration::from_millis(1500));
-        assert_eq!("2m".parse::<DurationSpec>().unwrap().0, Duration::from_secs(120));
-        assert_eq!(DurationSpec(Duration::from_millis(1500)).to_string(), "1500ms");
+        assert_eq!(
+            "2s".parse::<DurationSpec>().unwrap().0,
+            Duration::from_secs(2)
+        );
+        assert_eq!(
+            "500ms".parse::<DurationSpec>().unwrap().0,
+            Duration::from_millis(500)
+        );
+        assert_eq!(
+            "1.5s".parse::<DurationSpec>().unwrap().0,
+            Duration::from_millis(1500)
+        );
+        assert_eq!(
+            "2m".parse::<DurationSpec>().unwrap().0,
+            Duration::from_secs(120)
+        );
+        assert_eq!(
+            DurationSpec(Duration::from_millis(1500)).to_string(),
+            "1500ms"
+        );
         assert!("2 fortnights".parse::<DurationSpec>().is_err());
         assert!("-1s".parse::<DurationSpec>().is_err());
     }

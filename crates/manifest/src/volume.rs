@@ -32,10 +32,18 @@ impl VolumeSpec {
     /// Checks the guest path: absolute, no `..`, and not the empty string.
     pub fn validate_guest(guest: &str, whole: &str) -> Result<(), ManifestError> {
         if !guest.starts_with('/') {
-            return Err(ManifestError::invalid("volume", whole, "guest path must be absolute"));
+            return Err(ManifestError::invalid(
+                "volume",
+                whole,
+                "guest path must be absolute",
+            ));
         }
         if guest.split('/').any(|part| part == "..") {
-            return Err(ManifestError::invalid("volume", whole, "guest path must not contain `..`"));
+            return Err(ManifestError::invalid(
+                "volume",
+                whole,
+                "guest path must not contain `..`",
+            ));
         }
         Ok(())
     }
@@ -50,14 +58,30 @@ impl FromStr for VolumeSpec {
             [host, guest] => (*host, *guest, VolumeMode::Ro),
             [host, guest, "ro"] => (*host, *guest, VolumeMode::Ro),
             [host, guest, "rw"] => (*host, *guest, VolumeMode::Rw),
-            [_, _, _] => return Err(ManifestError::invalid("volume", s, "mode must be `ro` or `rw`")),
-            _ => return Err(ManifestError::invalid("volume", s, "expected HOST:GUEST[:ro|rw]")),
+            [_, _, _] => {
+                return Err(ManifestError::invalid(
+                    "volume",
+                    s,
+                    "mode must be `ro` or `rw`",
+                ));
+            }
+            _ => {
+                return Err(ManifestError::invalid(
+                    "volume",
+                    s,
+                    "expected HOST:GUEST[:ro|rw]",
+                ));
+            }
         };
         if host.is_empty() {
             return Err(ManifestError::invalid("volume", s, "host path is empty"));
         }
         Self::validate_guest(guest, s)?;
-        Ok(VolumeSpec { host: PathBuf::from(host), guest: guest.to_string(), mode })
+        Ok(VolumeSpec {
+            host: PathBuf::from(host),
+            guest: guest.to_string(),
+            mode,
+        })
     }
 }
 
@@ -82,7 +106,10 @@ mod tests {
         let v: VolumeSpec = "./data:/data".parse().unwrap();
         assert_eq!(v.mode, VolumeMode::Ro);
         let v: VolumeSpec = "/srv/x:/x:rw".parse().unwrap();
-        assert_eq!((v.host.to_str().unwrap(), v.guest.as_str(), v.mode), ("/srv/x", "/x", VolumeMode::Rw));
+        assert_eq!(
+            (v.host.to_str().unwrap(), v.guest.as_str(), v.mode),
+            ("/srv/x", "/x", VolumeMode::Rw)
+        );
     }
 
     #[test]

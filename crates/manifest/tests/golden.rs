@@ -19,9 +19,16 @@ fn golden_manifests() {
     let mut failures = Vec::new();
     for case in cases {
         let text = std::fs::read_to_string(&case).expect("read case");
-        let name = case.file_name().expect("name").to_string_lossy().into_owned();
+        let name = case
+            .file_name()
+            .expect("name")
+            .to_string_lossy()
+            .into_owned();
         let (actual, ext) = match Manifest::parse(&text, &name) {
-            Ok(m) => (serde_json::to_string_pretty(&m).expect("json") + "\n", "json"),
+            Ok(m) => (
+                serde_json::to_string_pretty(&m).expect("json") + "\n",
+                "json",
+            ),
             Err(e) => (e.to_string() + "\n", "err"),
         };
         let expected_path = case.with_extension(ext);

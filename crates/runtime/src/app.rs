@@ -41,8 +41,15 @@ pub struct App {
 impl App {
     /// Loads `path`: Wasm bytes are compiled (or taken from `cache`), a `.cwasm` made by
     /// `wedge compile` is deserialized. A `.cwasm` is native code: only run ones you trust.
-    pub fn load(engine: &Engine, path: &Path, cache: Option<&CodeCache>) -> Result<App, RuntimeError> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_path_buf(), source })?;
+    pub fn load(
+        engine: &Engine,
+        path: &Path,
+        cache: Option<&CodeCache>,
+    ) -> Result<App, RuntimeError> {
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         Self::from_bytes(engine, path, &bytes, cache)
     }
 
@@ -59,14 +66,25 @@ impl App {
                 Precompiled::Module => AppKind::Module,
                 Precompiled::Component => AppKind::Component,
             };
-            let code = deserialize(engine, kind, bytes)
-                .map_err(|e| RuntimeError::Precompiled { path: path.to_path_buf(), message: one_line(&e) })?;
+            let code = deserialize(engine, kind, bytes).map_err(|e| RuntimeError::Precompiled {
+                path: path.to_path_buf(),
+                message: one_line(&e),
+            })?;
             (kind, code)
         } else {
             let kind = detect_kind(path, bytes)?;
-            (kind, compile_cached(engine, path, kind, bytes, &sha256, cache)?)
+            (
+                kind,
+                compile_cached(engine, path, kind, bytes, &sha256, cache)?,
+            )
         };
-        Ok(App { engine: engine.clone(), code, path: path.to_path_buf(), kind, sha256 })
+        Ok(App {
+            engine: engine.clone(),
+            code,
+            path: path.to_path_buf(),
+            kind,
+            sha256,
+        })
     }
 
     /// The engine the app was compiled for.
@@ -82,9 +100,19 @@ pub(crate) fn detect_kind(path: &Path, bytes: &[u8]) -> Result<AppKind, RuntimeE
     } else if wasmparser::Parser::is_component(bytes) {
         Ok(AppKind::Component)
     } else if bytes.starts_with(b"\0asm") {
-        Err(RuntimeError::InvalidWasm { path: path.to_path_buf(), message: "unsupported binary version or layer".into() })
+        let message = if bytes.len() < 8 {
+            "truncated header"
+        } else {
+            "unsupported binary version or layer"
+        };
+        Err(RuntimeError::InvalidWasm {
+            path: path.to_path_buf(),
+            message: message.into(),
+        })
     } else {
-        Err(RuntimeError::NotWasm { path: path.to_path_buf() })
+        Err(RuntimeError::NotWasm {
+            path: path.to_path_buf(),
+        })
     }
 }
 
@@ -106,7 +134,10 @@ fn compile_cached(
             Err(_) => cache.remove(entry),
         }
     }
-    let invalid = |e: wasmtime::Error| RuntimeError::InvalidWasm { path: path.to_path_buf(), message: one_line(&e) };
+    let invalid = |e: wasmtime::Error| RuntimeError::InvalidWasm {
+        path: path.to_path_buf(),
+        message: one_line(&e),
+    };
     let wt = engine.wasmtime();
     let serialized = match kind {
         AppKind::Module => wt.precompile_module(bytes),
@@ -135,20 +166,30 @@ fn deserialize(engine: &Engine, kind: AppKind, bytes: &[u8]) -> wasmtime::Result
 }
 
 /// Compiles Wasm bytes to a `.cwasm` payload for `engine` (its target may be foreign).
-pub(crate) fn precompile(engine: &Engine, path: &Path, bytes: &[u8]) -> Result<Vec<u8>, RuntimeError> {
+pub(crate) fn precompile(
+    engine: &Engine,
+    path: &Path,
+    bytes: &[u8],
+) -> Result<Vec<u8>, RuntimeError> {
     let kind = detect_kind(path, bytes)?;
     let wt = engine.wasmtime();
     match kind {
         AppKind::Module => wt.precompile_module(bytes),
         AppKind::Component => wt.precompile_component(bytes),
     }
-    .map_err(|e| RuntimeError::InvalidWasm { path: path.to_path_buf(), message: one_line(&e) })
+    .map_err(|e| RuntimeError::InvalidWasm {
+        path: path.to_path_buf(),
+        message: one_line(&e),
+    })
 }
 
 impl Engine {
     /// Compiles the Wasm file at `path` into `.cwasm` bytes for this engine's target.
     pub fn precompile_file(&self, path: &Path) -> Result<Vec<u8>, RuntimeError> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_path_buf(), source })?;
+        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
         precompile(self, path, &bytes)
     }
 }

@@ -29,7 +29,9 @@ impl CodeCache {
 
     /// Where the entry for this Wasm (by sha256) and engine (by compatibility hash) lives.
     pub fn entry_path(&self, engine_hash: &str, wasm_sha256: &str) -> PathBuf {
-        self.dir.join(engine_hash).join(format!("{wasm_sha256}.cwasm"))
+        self.dir
+            .join(engine_hash)
+            .join(format!("{wasm_sha256}.cwasm"))
     }
 
     /// Reads an entry and returns its payload if the checksum matches. A missing entry
@@ -83,12 +85,20 @@ mod tests {
         let last = bytes.len() - 1;
         bytes[last] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        assert_eq!(cache.read(&path), None, "a flipped bit must not be returned");
+        assert_eq!(
+            cache.read(&path),
+            None,
+            "a flipped bit must not be returned"
+        );
         assert!(!path.exists(), "a corrupt entry is removed");
 
         cache.write(&path, b"compiled code").unwrap();
         let bytes = std::fs::read(&path).unwrap();
         std::fs::write(&path, &bytes[..bytes.len() - 3]).unwrap();
-        assert_eq!(cache.read(&path), None, "a truncated entry must not be returned");
+        assert_eq!(
+            cache.read(&path),
+            None,
+            "a truncated entry must not be returned"
+        );
     }
 }

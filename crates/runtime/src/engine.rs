@@ -88,7 +88,9 @@ impl Engine {
             _ => None,
         };
         if let Some(target) = &target {
-            config.target(target).map_err(|e| RuntimeError::Engine(format!("target `{target}`: {e}")))?;
+            config
+                .target(target)
+                .map_err(|e| RuntimeError::Engine(format!("target `{target}`: {e}")))?;
         }
         if options.kind == EngineKind::Winch {
             config.strategy(wasmtime::Strategy::Winch);
@@ -103,8 +105,13 @@ impl Engine {
                 .max_memory_size(crate::DEFAULT_MEMORY as usize);
             config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
-        let inner = wasmtime::Engine::new(&config).map_err(|e| RuntimeError::Engine(crate::error::one_line(&e)))?;
-        Ok(Engine { inner, options, ticker: Arc::new(Mutex::new(false)) })
+        let inner = wasmtime::Engine::new(&config)
+            .map_err(|e| RuntimeError::Engine(crate::error::one_line(&e)))?;
+        Ok(Engine {
+            inner,
+            options,
+            ticker: Arc::new(Mutex::new(false)),
+        })
     }
 
     /// The wasmtime engine.
@@ -121,7 +128,10 @@ impl Engine {
     /// [`EPOCH_TICK`]. One thread serves every store of the engine; it ends when the
     /// engine is dropped.
     pub(crate) fn ensure_ticker(&self) -> Result<(), RuntimeError> {
-        let mut started = self.ticker.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut started = self
+            .ticker
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         if *started {
             return Ok(());
         }
@@ -165,7 +175,10 @@ impl std::hash::Hasher for ShaHasher {
 
 /// The Pulley target matching the host's pointer width and byte order.
 fn host_pulley_target() -> &'static str {
-    match (cfg!(target_pointer_width = "64"), cfg!(target_endian = "little")) {
+    match (
+        cfg!(target_pointer_width = "64"),
+        cfg!(target_endian = "little"),
+    ) {
         (true, true) => "pulley64",
         (true, false) => "pulley64be",
         (false, true) => "pulley32",

@@ -61,7 +61,9 @@ impl RuntimeError {
     pub fn is_unrunnable_app(&self) -> bool {
         matches!(
             self,
-            RuntimeError::NotWasm { .. } | RuntimeError::InvalidWasm { .. } | RuntimeError::Link { .. }
+            RuntimeError::NotWasm { .. }
+                | RuntimeError::InvalidWasm { .. }
+                | RuntimeError::Link { .. }
         )
     }
 }

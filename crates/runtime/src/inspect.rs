@@ -57,7 +57,10 @@ pub enum Capability {
 
 /// Inspects the Wasm file at `path`. Invalid Wasm is an error.
 pub fn inspect(path: &Path) -> Result<AppInfo, RuntimeError> {
-    let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read { path: path.to_path_buf(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let kind = detect_kind(path, &bytes)?;
     let invalid = |e: wasmparser::BinaryReaderError| RuntimeError::InvalidWasm {
         path: path.to_path_buf(),
@@ -100,7 +103,13 @@ pub fn inspect(path: &Path) -> Result<AppInfo, RuntimeError> {
     }
     let capabilities: BTreeSet<Capability> = imports.iter().map(|i| classify(kind, i)).collect();
     let wasi = match kind {
-        AppKind::Module if imports.iter().any(|i| i.starts_with("wasi_snapshot_preview1::")) => "preview1",
+        AppKind::Module
+            if imports
+                .iter()
+                .any(|i| i.starts_with("wasi_snapshot_preview1::")) =>
+        {
+            "preview1"
+        }
         AppKind::Component if imports.iter().any(|i| i.starts_with("wasi:")) => "preview2",
         _ => "none",
     };
@@ -121,7 +130,9 @@ fn classify(kind: AppKind, import: &str) -> Capability {
     use Capability::*;
     match kind {
         AppKind::Module => {
-            let Some(name) = import.strip_prefix("wasi_snapshot_preview1::") else { return Other };
+            let Some(name) = import.strip_prefix("wasi_snapshot_preview1::") else {
+                return Other;
+            };
             match name {
                 n if n.starts_with("args_") || n.starts_with("environ_") => Environment,
                 n if n.starts_with("path_") => Filesystem,

@@ -15,12 +15,21 @@ const MAX_TABLE_ELEMENTS: usize = 10_000_000;
 
 impl MemoryLimiter {
     pub(crate) fn new(max_bytes: u64) -> MemoryLimiter {
-        MemoryLimiter { max: usize::try_from(max_bytes).unwrap_or(usize::MAX), total: 0, hit: false }
+        MemoryLimiter {
+            max: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+            total: 0,
+            hit: false,
+        }
     }
 }
 
 impl wasmtime::ResourceLimiter for MemoryLimiter {
-    fn memory_growing(&mut self, current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         let total = self.total - current.min(self.total) + desired;
         if total > self.max {
             self.hit = true;
@@ -30,7 +39,12 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
         Ok(true)
     }
 
-    fn table_growing(&mut self, _current: usize, desired: usize, _maximum: Option<usize>) -> wasmtime::Result<bool> {
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
         Ok(desired <= MAX_TABLE_ELEMENTS)
     }
 }

@@ -49,10 +49,16 @@ impl Policy {
         let mut volumes = Vec::with_capacity(grants.volumes.len());
         for v in &grants.volumes {
             let host = v.host.canonicalize().map_err(|e| {
-                RuntimeError::Grant(format!("invalid volume `{v}`: host path `{}`: {e}", v.host.display()))
+                RuntimeError::Grant(format!(
+                    "invalid volume `{v}`: host path `{}`: {e}",
+                    v.host.display()
+                ))
             })?;
             if !host.is_dir() {
-                return Err(RuntimeError::Grant(format!("invalid volume `{v}`: `{}` is not a directory", v.host.display())));
+                return Err(RuntimeError::Grant(format!(
+                    "invalid volume `{v}`: `{}` is not a directory",
+                    v.host.display()
+                )));
             }
             volumes.push((host, v.guest.clone(), v.mode));
         }
@@ -78,9 +84,11 @@ fn resolve_names(rules: &[NetRule]) -> Result<Vec<NetRule>, RuntimeError> {
             out.push(rule.clone());
             continue;
         };
-        let addrs = (name.as_str(), 0)
-            .to_socket_addrs()
-            .map_err(|e| RuntimeError::Grant(format!("cannot resolve `{name}` in network grant `{rule}`: {e}")))?;
+        let addrs = (name.as_str(), 0).to_socket_addrs().map_err(|e| {
+            RuntimeError::Grant(format!(
+                "cannot resolve `{name}` in network grant `{rule}`: {e}"
+            ))
+        })?;
         out.extend(addrs.map(|a| rule.with_host(HostPattern::Net(a.ip().into()))));
     }
     Ok(out)

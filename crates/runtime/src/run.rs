@@ -55,7 +55,10 @@ struct P2State {
 
 impl WasiView for P2State {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -78,18 +81,25 @@ impl Prepared {
     /// `_start`, or a component of another world fail here.
     pub fn new(app: &App) -> Result<Prepared, RuntimeError> {
         let wt = app.engine.wasmtime();
-        let link = |e: wasmtime::Error| RuntimeError::Link { path: app.path.clone(), message: one_line(&e) };
+        let link = |e: wasmtime::Error| RuntimeError::Link {
+            path: app.path.clone(),
+            message: one_line(&e),
+        };
         let pre = match &app.code {
             Code::Module(module) => {
-                let has_start = module.exports().any(|e| e.name() == "_start" && e.ty().func().is_some());
+                let has_start = module
+                    .exports()
+                    .any(|e| e.name() == "_start" && e.ty().func().is_some());
                 if !has_start {
                     return Err(RuntimeError::Link {
                         path: app.path.clone(),
-                        message: "module exports no `_start` function (it is not a WASI command)".into(),
+                        message: "module exports no `_start` function (it is not a WASI command)"
+                            .into(),
                     });
                 }
                 let mut linker: Linker<P1State> = Linker::new(wt);
-                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi).map_err(link)?;
+                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi)
+                    .map_err(link)?;
                 Pre::Module(linker.instantiate_pre(module).map_err(link)?)
             }
             Code::Component(component) => {
@@ -105,7 +115,11 @@ impl Prepared {
                 })?)
             }
         };
-        Ok(Prepared { engine: app.engine.clone(), pre, path: app.path.clone() })
+        Ok(Prepared {
+            engine: app.engine.clone(),
+            pre,
+            path: app.path.clone(),
+        })
     }
 
     /// The kind of app this is.
@@ -119,7 +133,9 @@ impl Prepared {
     /// Runs the app once under `policy`, on the current tokio runtime.
     pub async fn run(&self, policy: &Policy, stdio: Stdio) -> Result<Outcome, RuntimeError> {
         if policy.fuel.is_some() && !self.engine.options().fuel {
-            return Err(RuntimeError::Engine("a fuel limit needs an engine built with fuel metering".into()));
+            return Err(RuntimeError::Engine(
+                "a fuel limit needs an engine built with fuel metering".into(),
+            ));
         }
         if policy.timeout.is_some() {
             self.engine.ensure_ticker()?;
@@ -129,7 +145,10 @@ impl Prepared {
             match &self.pre {
                 Pre::Module(pre) => {
                     let mut b = builder;
-                    let state = P1State { wasi: b.build_p1(), limiter: MemoryLimiter::new(policy.memory) };
+                    let state = P1State {
+                        wasi: b.build_p1(),
+                        limiter: MemoryLimiter::new(policy.memory),
+                    };
                     let mut store = self.store(state, policy, |s| &mut s.limiter)?;
                     let result = async {
                         let instance = pre.instantiate_async(&mut store).await?;
@@ -137,7 +156,11 @@ impl Prepared {
                         start.call_async(&mut store, ()).await
                     }
                     .await;
-                    Ok(outcome(result.map(|()| 0), policy, store.data().limiter.hit))
+                    Ok(outcome(
+                        result.map(|()| 0),
+                        policy,
+                        store.data().limiter.hit,
+                    ))
                 }
                 Pre::Component(pre) => {
                     let mut b = builder;
@@ -159,7 +182,9 @@ impl Prepared {
         };
         match policy.timeout {
             // The epoch deadline stops guest code; this stops a guest blocked in the host.
-            Some(limit) => tokio::time::timeout(limit, run).await.unwrap_or(Ok(Outcome::TimedOut(limit))),
+            Some(limit) => tokio::time::timeout(limit, run)
+                .await
+                .unwrap_or(Ok(Outcome::TimedOut(limit))),
             None => run.await,
         }
     }
@@ -182,7 +207,9 @@ impl Prepared {
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(move |s| limiter(s) as &mut dyn wasmtime::ResourceLimiter);
         if let Some(fuel) = policy.fuel {
-            store.set_fuel(fuel).map_err(|e| RuntimeError::Host(one_line(&e)))?;
+            store
+                .set_fuel(fuel)
+                .map_err(|e| RuntimeError::Host(one_line(&e)))?;
         }
         let ticks = match policy.timeout {
             Some(limit) => limit.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64,
@@ -213,10 +240,17 @@ fn outcome(result: wasmtime::Result<i32>, policy: &Policy, memory_hit: bool) -> 
         Some(Trap::Interrupt) => return Outcome::TimedOut(policy.timeout.unwrap_or_default()),
         _ => {}
     }
-    let backtrace = err.downcast_ref::<WasmBacktrace>().map(|bt| bt.to_string()).filter(|s| !s.trim().is_empty());
+    let backtrace = err
+        .downcast_ref::<WasmBacktrace>()
+        .map(|bt| bt.to_string())
+        .filter(|s| !s.trim().is_empty());
     let message = match err.downcast_ref::<Trap>() {
-        Some(trap) => format!("wasm trap: {trap}"),
+        Some(trap) => trap.to_string(),
         None => one_line(&err),
     };
-    Outcome::Trapped { message, backtrace, memory_limit: memory_hit.then_some(policy.memory) }
+    Outcome::Trapped {
+        message,
+        backtrace,
+        memory_limit: memory_hit.then_some(policy.memory),
+    }
 }

@@ -77,7 +77,11 @@ pub struct RunArgs {
     pub app: PathBuf,
 
     /// Arguments for the app (after the app, or after `--`)
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
     pub args: Vec<String>,
 }
 
@@ -125,5 +129,6 @@ pub struct CompileArgs {
 }
 
 fn parse_engine(s: &str) -> Result<EngineKind, String> {
-    s.parse().map_err(|e: wedge_runtime::RuntimeError| e.to_string())
+    s.parse()
+        .map_err(|e: wedge_runtime::RuntimeError| e.to_string())
 }

@@ -21,5 +21,9 @@ pub fn for_error(err: &anyhow::Error) -> i32 {
 
 /// A guest's exit status as a process exit code: 0–255 pass through, anything else is 1.
 pub fn for_guest_status(status: i32) -> i32 {
-    if (0..=255).contains(&status) { status } else { 1 }
+    if (0..=255).contains(&status) {
+        status
+    } else {
+        1
+    }
 }

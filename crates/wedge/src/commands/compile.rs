@@ -14,8 +14,13 @@ pub fn execute(args: CompileArgs) -> anyhow::Result<i32> {
         pooling: None,
     })?;
     let code = engine.precompile_file(&args.input)?;
-    let output = args.output.unwrap_or_else(|| args.input.with_extension("cwasm"));
-    let dir = output.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(std::path::Path::new("."));
+    let output = args
+        .output
+        .unwrap_or_else(|| args.input.with_extension("cwasm"));
+    let dir = output
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(std::path::Path::new("."));
     let write = || -> std::io::Result<()> {
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
         tmp.write_all(&code)?;
@@ -24,6 +29,11 @@ pub fn execute(args: CompileArgs) -> anyhow::Result<i32> {
         Ok(())
     };
     write().with_context(|| format!("cannot write `{}`", output.display()))?;
-    eprintln!("wrote {} ({} bytes, {})", output.display(), code.len(), args.target.as_deref().unwrap_or("host"));
+    eprintln!(
+        "wrote {} ({} bytes, {})",
+        output.display(),
+        code.len(),
+        args.target.as_deref().unwrap_or("host")
+    );
     Ok(0)
 }

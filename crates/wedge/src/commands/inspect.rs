@@ -14,13 +14,26 @@ pub fn execute(args: InspectArgs) -> anyhow::Result<i32> {
             let caps: Vec<String> = info
                 .capabilities
                 .iter()
-                .map(|c| serde_json::to_value(c).map(|v| v.as_str().unwrap_or_default().to_string()))
+                .map(|c| {
+                    serde_json::to_value(c).map(|v| v.as_str().unwrap_or_default().to_string())
+                })
                 .collect::<Result<_, _>>()?;
             println!("path:          {}", info.path);
-            println!("kind:          {} (WASI {})", kind.as_str().unwrap_or_default(), info.wasi);
+            println!(
+                "kind:          {} (WASI {})",
+                kind.as_str().unwrap_or_default(),
+                info.wasi
+            );
             println!("sha256:        {}", info.sha256);
             println!("size:          {} bytes", info.size);
-            println!("capabilities:  {}", if caps.is_empty() { "none".into() } else { caps.join(", ") });
+            println!(
+                "capabilities:  {}",
+                if caps.is_empty() {
+                    "none".into()
+                } else {
+                    caps.join(", ")
+                }
+            );
             println!("imports ({}):", info.imports.len());
             for i in &info.imports {
                 println!("  {i}");

@@ -5,7 +5,10 @@ use crate::cli::RunArgs;
 use crate::{exit, root};
 use std::path::Path;
 use wedge_manifest::{Grants, Limits};
-use wedge_runtime::{App, CodeCache, Engine, EngineKind, EngineOptions, Outcome, Policy, Prepared, RuntimeError, Stdio};
+use wedge_runtime::{
+    App, CodeCache, Engine, EngineKind, EngineOptions, Outcome, Policy, Prepared, RuntimeError,
+    Stdio,
+};
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
 /// limit or a trap ended it.
@@ -17,19 +20,31 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         connect: args.allow_net,
         listen: args.allow_listen,
         dns: args.allow_dns,
-        limits: Limits { memory: args.memory, fuel: args.fuel, timeout: args.timeout },
+        limits: Limits {
+            memory: args.memory,
+            fuel: args.fuel,
+            timeout: args.timeout,
+        },
     };
     let (grants, mut argv) = match &source.manifest {
         Some(m) => (m.grants.clone().overlay(flags), m.app.args.clone()),
         None => (flags, Vec::new()),
     };
-    let program = source.wasm.file_name().map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned());
+    let program = source
+        .wasm
+        .file_name()
+        .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned());
     argv.insert(0, program);
     argv.extend(args.args);
     let policy = Policy::resolve(&grants, argv)?;
 
     let cache = (!args.no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));
-    let options = EngineOptions { kind: args.engine, fuel: policy.fuel.is_some(), target: None, pooling: None };
+    let options = EngineOptions {
+        kind: args.engine,
+        fuel: policy.fuel.is_some(),
+        target: None,
+        pooling: None,
+    };
     let app = load(options, &source.wasm, cache.as_ref())?;
     let prepared = Prepared::new(&app)?;
     let outcome = prepared.run_blocking(&policy, Stdio::Inherit)?;
@@ -42,7 +57,10 @@ fn load(options: EngineOptions, path: &Path, cache: Option<&CodeCache>) -> anyho
     let engine = Engine::new(options.clone())?;
     match App::load(&engine, path, cache) {
         Err(RuntimeError::Precompiled { .. }) if options.kind != EngineKind::Pulley => {
-            let pulley = Engine::new(EngineOptions { kind: EngineKind::Pulley, ..options })?;
+            let pulley = Engine::new(EngineOptions {
+                kind: EngineKind::Pulley,
+                ..options
+            })?;
             Ok(App::load(&pulley, path, cache).or_else(|_| App::load(&engine, path, cache))?)
         }
         other => Ok(other?),
@@ -54,14 +72,21 @@ fn report(outcome: Outcome) -> i32 {
     match outcome {
         Outcome::Exited(status) => exit::for_guest_status(status),
         Outcome::TimedOut(limit) => {
-            eprintln!("wedge: time limit of {} exceeded", wedge_manifest::DurationSpec(limit));
+            eprintln!(
+                "wedge: time limit of {} exceeded",
+                wedge_manifest::DurationSpec(limit)
+            );
             exit::LIMIT
         }
         Outcome::OutOfFuel(fuel) => {
             eprintln!("wedge: fuel exhausted (budget {fuel})");
             exit::LIMIT
         }
-        Outcome::Trapped { message, backtrace, memory_limit } => {
+        Outcome::Trapped {
+            message,
+            backtrace,
+            memory_limit,
+        } => {
             match memory_limit {
                 Some(limit) => eprintln!(
                     "wedge: guest trapped after reaching its memory limit of {}: {message}",

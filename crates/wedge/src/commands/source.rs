@@ -22,7 +22,10 @@ impl Source {
         let manifest_path = if path.is_dir() {
             let candidate = path.join(MANIFEST_FILE);
             if !candidate.is_file() {
-                anyhow::bail!("`{}` is a folder without a `{MANIFEST_FILE}`", path.display());
+                anyhow::bail!(
+                    "`{}` is a folder without a `{MANIFEST_FILE}`",
+                    path.display()
+                );
             }
             Some(candidate)
         } else if path.extension().is_some_and(|e| e == "toml") {
@@ -33,9 +36,15 @@ impl Source {
         match manifest_path {
             Some(p) => {
                 let manifest = Manifest::load(&p).context("invalid manifest")?;
-                Ok(Source { wasm: manifest.app.wasm.clone(), manifest: Some(manifest) })
+                Ok(Source {
+                    wasm: manifest.app.wasm.clone(),
+                    manifest: Some(manifest),
+                })
             }
-            None => Ok(Source { wasm: path.to_path_buf(), manifest: None }),
+            None => Ok(Source {
+                wasm: path.to_path_buf(),
+                manifest: None,
+            }),
         }
     }
 }

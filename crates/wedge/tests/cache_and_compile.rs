@@ -1,0 +1,146 @@
+//! The AOT cache (entries, corruption, staleness) and `wedge compile` to `.cwasm`,
+//! including the Pulley interpreter target.
+
+mod common;
+
+use common::Env;
+use std::path::{Path, PathBuf};
+use wedge_test_programs::{p1, p2};
+
+fn cache_entries(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(engines) = std::fs::read_dir(root.join("cache/aot")) else {
+        return out;
+    };
+    for engine in engines {
+        for entry in std::fs::read_dir(engine.unwrap().path()).unwrap() {
+            out.push(entry.unwrap().path());
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn first_run_fills_the_cache_and_later_runs_use_it() {
+    let env = Env::new();
+    env.wedge(&["run", p1::HELLO]).expect_code(0);
+    let entries = cache_entries(&env.root());
+    assert_eq!(entries.len(), 1, "{entries:?}");
+    let sha = {
+        use std::process::Command;
+        let out = Command::new("sha256sum").arg(p1::HELLO).output().unwrap();
+        String::from_utf8(out.stdout)
+            .unwrap()
+            .split_whitespace()
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(
+        entries[0].file_name().unwrap().to_string_lossy(),
+        format!("{sha}.cwasm")
+    );
+    let before = std::fs::metadata(&entries[0]).unwrap().modified().unwrap();
+    env.wedge(&["run", p1::HELLO]).expect_code(0);
+    assert_eq!(
+        std::fs::metadata(&entries[0]).unwrap().modified().unwrap(),
+        before,
+        "entry was rewritten"
+    );
+
+    // Settings that change the code get their own entry.
+    env.wedge(&["run", "--fuel", "100000000", p1::HELLO])
+        .expect_code(0);
+    env.wedge(&["run", p2::HELLO]).expect_code(0);
+    assert_eq!(cache_entries(&env.root()).len(), 3);
+    // --no-cache neither reads nor writes.
+    let fresh = Env::new();
+    fresh
+        .wedge(&["run", "--no-cache", p1::HELLO])
+        .expect_code(0);
+    assert!(cache_entries(&fresh.root()).is_empty());
+}
+
+#[test]
+fn corrupt_or_stale_entries_are_rebuilt_never_run() {
+    let env = Env::new();
+    env.wedge(&["run", p1::HELLO]).expect_code(0);
+    let entry = cache_entries(&env.root()).remove(0);
+    let good = std::fs::read(&entry).unwrap();
+
+    let mut flipped = good.clone();
+    let mid = flipped.len() / 2;
+    flipped[mid] ^= 0x40;
+    let stale = {
+        // A checksum-valid entry whose payload is not code for this engine.
+        let mut v = good[..40].to_vec();
+        v.extend_from_slice(b"not code");
+        use sha2::Digest;
+        let sum = sha2::Sha256::digest(b"not code");
+        v[8..40].copy_from_slice(&sum);
+        v
+    };
+    for (what, bytes) in [
+        ("flipped", flipped),
+        ("truncated", good[..good.len() / 2].to_vec()),
+        ("empty", vec![]),
+        ("stale", stale),
+    ] {
+        std::fs::write(&entry, &bytes).unwrap();
+        let run = env.wedge(&["run", p1::HELLO]);
+        run.expect_code(0);
+        assert_eq!(run.stdout, "hello from wedge\n", "{what}");
+        assert_eq!(
+            std::fs::read(&entry).unwrap(),
+            good,
+            "{what} entry was not rebuilt"
+        );
+    }
+}
+
+#[test]
+fn compile_writes_cwasm_that_run_executes() {
+    let env = Env::new();
+    for (wasm, name) in [(p1::HELLO, "p1.cwasm"), (p2::HELLO, "p2.cwasm")] {
+        let out = env.path(name).to_string_lossy().into_owned();
+        env.wedge(&["compile", wasm, "-o", &out]).expect_code(0);
+        assert!(std::fs::read(&out).unwrap().starts_with(b"\x7fELF"));
+        let run = env.wedge(&["run", &out]);
+        run.expect_code(0);
+        assert_eq!(run.stdout, "hello from wedge\n");
+        // Compiled without fuel metering: a fuel limit is refused with a clear message.
+        env.wedge(&["run", "--fuel", "1000", &out])
+            .expect_code(125)
+            .expect_one_line_error("fuel");
+    }
+}
+
+#[test]
+fn pulley_cwasm_runs_without_extra_flags() {
+    let env = Env::new();
+    for (wasm, name) in [
+        (p1::ARGS_ENV, "p1-pulley.cwasm"),
+        (p2::ARGS_ENV, "p2-pulley.cwasm"),
+    ] {
+        let out = env.path(name).to_string_lossy().into_owned();
+        env.wedge(&["compile", "--target", "pulley64", wasm, "-o", &out])
+            .expect_code(0);
+        let run = env.wedge(&["run", &out, "hi"]);
+        run.expect_code(0);
+        assert!(run.stdout.contains("arg[1]=hi"), "{}", run.stdout);
+    }
+    let fueled = env.path("fuel.cwasm").to_string_lossy().into_owned();
+    env.wedge(&[
+        "compile",
+        "--fuel",
+        "--target",
+        "pulley64",
+        p1::SPIN,
+        "-o",
+        &fueled,
+    ])
+    .expect_code(0);
+    env.wedge(&["run", "--fuel", "100000", &fueled])
+        .expect_code(124);
+}

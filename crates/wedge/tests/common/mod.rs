@@ -1,0 +1,105 @@
+//! Helpers for end-to-end tests: run the real `wedge` binary with its own data root.
+#![allow(dead_code)]
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+/// The output of one `wedge` invocation.
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A scratch data root and working folder for one test.
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        Env {
+            dir: tempfile::tempdir().expect("tempdir"),
+        }
+    }
+
+    pub fn root(&self) -> PathBuf {
+        self.dir.path().join("root")
+    }
+
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.dir.path().join(rel)
+    }
+
+    /// Runs `wedge ARGS` with this env's data root and no stdin.
+    pub fn wedge(&self, args: &[&str]) -> Run {
+        self.wedge_with_stdin(args, b"")
+    }
+
+    /// Runs `wedge ARGS`, feeding `stdin`.
+    pub fn wedge_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+            .args(args)
+            .env("WEDGE_ROOT", self.root())
+            .env_remove("WEDGE_HOST")
+            .env("WEDGE_TEST_SECRET", "host-only")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn wedge");
+        child
+            .stdin
+            .take()
+            .expect("stdin")
+            .write_all(stdin)
+            .expect("write stdin");
+        let out = child.wait_with_output().expect("wait wedge");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Run {
+    /// Asserts the exit code, showing the output when it differs.
+    #[track_caller]
+    pub fn expect_code(&self, code: i32) -> &Run {
+        assert_eq!(
+            self.code, code,
+            "unexpected exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
+        self
+    }
+
+    /// Asserts that stderr is exactly one line starting with `wedge: ` and containing `needle`.
+    #[track_caller]
+    pub fn expect_one_line_error(&self, needle: &str) -> &Run {
+        let lines: Vec<&str> = self.stderr.lines().collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "expected one line on stderr, got:\n{}",
+            self.stderr
+        );
+        assert!(
+            lines[0].starts_with("wedge: "),
+            "error not prefixed: {}",
+            lines[0]
+        );
+        assert!(lines[0].contains(needle), "`{needle}` not in: {}", lines[0]);
+        assert!(!self.stderr.contains("panicked"), "panic: {}", self.stderr);
+        self
+    }
+}
+
+/// Writes `bytes` to `dir/name` and returns the path as a string.
+pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
+    let path = dir.join(name);
+    std::fs::write(&path, bytes).expect("write file");
+    path.to_string_lossy().into_owned()
+}
