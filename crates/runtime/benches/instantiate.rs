@@ -14,10 +14,17 @@ use wedge_test_programs::{p1, p2};
 fn bench(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tempdir");
     let cache = CodeCache::new(dir.path());
-    let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let policy = Policy::resolve(&Grants::default(), vec!["hello".into()]).expect("policy");
     for (name, wasm) in [("wasip1", p1::HELLO), ("wasip2", p2::HELLO)] {
-        let engine = Engine::new(EngineOptions { pooling: Some(64), ..EngineOptions::default() }).expect("engine");
+        let engine = Engine::new(EngineOptions {
+            pooling: Some(64),
+            ..EngineOptions::default()
+        })
+        .expect("engine");
         App::load(&engine, Path::new(wasm), Some(&cache)).expect("warm the cache");
 
         c.bench_function(&format!("load_from_cache/{name}"), |b| {
@@ -28,7 +35,9 @@ fn bench(c: &mut Criterion) {
         let prepared = Prepared::new(&app).expect("link");
         c.bench_function(&format!("instantiate_and_run_hello/{name}"), |b| {
             b.iter(|| {
-                let outcome = rt.block_on(prepared.run(&policy, Stdio::Null)).expect("run");
+                let outcome = rt
+                    .block_on(prepared.run(&policy, Stdio::Null))
+                    .expect("run");
                 assert_eq!(outcome, Outcome::Exited(0));
             })
         });

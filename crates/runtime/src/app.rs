@@ -2,7 +2,7 @@
 //! deserialize a `.cwasm`.
 
 use crate::error::one_line;
-use crate::{CodeCache, Engine, RuntimeError};
+use crate::{CodeCache, Engine, EngineKind, EngineOptions, RuntimeError};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 use wasmtime::component::Component;
@@ -39,6 +39,27 @@ pub struct App {
 }
 
 impl App {
+    /// Builds the engine for `options` and loads `path` into it. A `.cwasm` compiled for
+    /// Pulley that does not load into the requested engine is retried on a Pulley
+    /// engine, so `wedge compile --target pulley64` output runs without extra flags.
+    pub fn open(
+        options: EngineOptions,
+        path: &Path,
+        cache: Option<&CodeCache>,
+    ) -> Result<App, RuntimeError> {
+        let engine = Engine::new(options.clone())?;
+        match App::load(&engine, path, cache) {
+            Err(RuntimeError::Precompiled { .. }) if options.kind != EngineKind::Pulley => {
+                let pulley = Engine::new(EngineOptions {
+                    kind: EngineKind::Pulley,
+                    ..options
+                })?;
+                App::load(&pulley, path, cache).or_else(|_| App::load(&engine, path, cache))
+            }
+            other => other,
+        }
+    }
+
     /// Loads `path`: Wasm bytes are compiled (or taken from `cache`), a `.cwasm` made by
     /// `wedge compile` is deserialized. A `.cwasm` is native code: only run ones you trust.
     pub fn load(
@@ -126,29 +147,23 @@ fn compile_cached(
 ) -> Result<Code, RuntimeError> {
     let entry = cache.map(|c| (c, c.entry_path(&engine.compatibility_hash(), sha256)));
     if let Some((cache, entry)) = &entry
-        && let Some(payload) = cache.read(entry)
+        && let Some(file) = cache.open_verified(entry)
     {
-        match deserialize(engine, kind, &payload) {
+        match deserialize_entry(engine, kind, file, entry) {
             Ok(code) => return Ok(code),
             // Stale (other wasmtime or settings): rebuild below.
             Err(_) => cache.remove(entry),
         }
     }
-    let invalid = |e: wasmtime::Error| RuntimeError::InvalidWasm {
-        path: path.to_path_buf(),
-        message: one_line(&e),
-    };
-    let wt = engine.wasmtime();
-    let serialized = match kind {
-        AppKind::Module => wt.precompile_module(bytes),
-        AppKind::Component => wt.precompile_component(bytes),
-    }
-    .map_err(invalid)?;
+    let serialized = precompile_kind(engine, path, kind, bytes)?;
     if let Some((cache, entry)) = &entry {
         // A cache that cannot be written (read-only root) only costs a recompile next time.
         let _ = cache.write(entry, &serialized);
     }
-    deserialize(engine, kind, &serialized).map_err(invalid)
+    deserialize(engine, kind, &serialized).map_err(|e| RuntimeError::InvalidWasm {
+        path: path.to_path_buf(),
+        message: one_line(&e),
+    })
 }
 
 fn deserialize(engine: &Engine, kind: AppKind, bytes: &[u8]) -> wasmtime::Result<Code> {
@@ -165,13 +180,31 @@ fn deserialize(engine: &Engine, kind: AppKind, bytes: &[u8]) -> wasmtime::Result
     }
 }
 
-/// Compiles Wasm bytes to a `.cwasm` payload for `engine` (its target may be foreign).
-pub(crate) fn precompile(
+/// Maps a verified cache entry into the engine without copying it.
+fn deserialize_entry(
+    engine: &Engine,
+    kind: AppKind,
+    file: std::fs::File,
+    path: &Path,
+) -> wasmtime::Result<Code> {
+    let wt = engine.wasmtime();
+    // SAFETY: the entry was written by this cache and its checksum verified through
+    // this same open file; entries are only ever replaced by rename, never rewritten.
+    unsafe {
+        Ok(match kind {
+            AppKind::Module => Code::Module(Module::deserialize_open_file(wt, file)?),
+            AppKind::Component => Code::Component(Component::deserialize_file(wt, path)?),
+        })
+    }
+}
+
+/// Compiles Wasm bytes of a known kind to a `.cwasm` payload for `engine`.
+fn precompile_kind(
     engine: &Engine,
     path: &Path,
+    kind: AppKind,
     bytes: &[u8],
 ) -> Result<Vec<u8>, RuntimeError> {
-    let kind = detect_kind(path, bytes)?;
     let wt = engine.wasmtime();
     match kind {
         AppKind::Module => wt.precompile_module(bytes),
@@ -190,6 +223,6 @@ impl Engine {
             path: path.to_path_buf(),
             source,
         })?;
-        precompile(self, path, &bytes)
+        precompile_kind(self, path, detect_kind(path, &bytes)?, &bytes)
     }
 }

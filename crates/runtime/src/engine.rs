@@ -82,6 +82,7 @@ impl Engine {
         let mut config = wasmtime::Config::new();
         config.epoch_interruption(true);
         config.consume_fuel(options.fuel);
+        config.native_unwind_info(false);
         let target = match (options.kind, &options.target) {
             (_, Some(t)) => Some(t.clone()),
             (EngineKind::Pulley, None) => Some(host_pulley_target().to_string()),

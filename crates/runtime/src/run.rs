@@ -132,6 +132,29 @@ impl Prepared {
 
     /// Runs the app once under `policy`, on the current tokio runtime.
     pub async fn run(&self, policy: &Policy, stdio: Stdio) -> Result<Outcome, RuntimeError> {
+        self.execute(policy, stdio, Teardown::Drop).await
+    }
+
+    /// Runs the app once on a new single-threaded tokio runtime, blocking the caller, for
+    /// a process that exits when the guest is done (`wedge run`): the guest's store and
+    /// the runtime are left for process exit to reclaim, which is cheaper than unmapping
+    /// them one by one. Calling it repeatedly leaks; use [`Prepared::run`] for that.
+    pub fn run_before_exit(&self, policy: &Policy, stdio: Stdio) -> Result<Outcome, RuntimeError> {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| RuntimeError::Host(format!("cannot start the async runtime: {e}")))?;
+        let outcome = rt.block_on(self.execute(policy, stdio, Teardown::Leak));
+        std::mem::forget(rt);
+        outcome
+    }
+
+    async fn execute(
+        &self,
+        policy: &Policy,
+        stdio: Stdio,
+        teardown: Teardown,
+    ) -> Result<Outcome, RuntimeError> {
         if policy.fuel.is_some() && !self.engine.options().fuel {
             return Err(RuntimeError::Engine(
                 "a fuel limit needs an engine built with fuel metering".into(),
@@ -176,7 +199,9 @@ impl Prepared {
                         Ok(if status.is_ok() { 0 } else { 1 })
                     }
                     .await;
-                    Ok(outcome(result, policy, store.data().limiter.hit))
+                    let outcome = outcome(result, policy, store.data().limiter.hit);
+                    teardown.apply(store);
+                    Ok(outcome)
                 }
             }
         };
@@ -187,15 +212,6 @@ impl Prepared {
                 .unwrap_or(Ok(Outcome::TimedOut(limit))),
             None => run.await,
         }
-    }
-
-    /// Runs the app once on a new single-threaded tokio runtime, blocking the caller.
-    pub fn run_blocking(&self, policy: &Policy, stdio: Stdio) -> Result<Outcome, RuntimeError> {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .map_err(|e| RuntimeError::Host(format!("cannot start the async runtime: {e}")))?;
-        rt.block_on(self.run(policy, stdio))
     }
 
     fn store<T: 'static>(
@@ -223,6 +239,24 @@ impl Prepared {
     /// Where the app was loaded from.
     pub fn path(&self) -> &PathBuf {
         &self.path
+    }
+}
+
+/// What happens to a store once its run is over.
+#[derive(Clone, Copy)]
+enum Teardown {
+    /// Free it now (a long-lived process).
+    Drop,
+    /// Leave it to process exit.
+    Leak,
+}
+
+impl Teardown {
+    fn apply<T>(self, store: Store<T>) {
+        match self {
+            Teardown::Drop => drop(store),
+            Teardown::Leak => std::mem::forget(store),
+        }
     }
 }
 

@@ -219,3 +219,65 @@ fn wasip1_guests_have_no_sockets() {
     run.expect_code(1);
     assert!(run.stdout.starts_with("error:"), "{}", run.stdout);
 }
+
+/// A loopback port that was free a moment ago.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn listening_needs_allow_listen() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let env = Env::new();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args([
+            "run",
+            "--allow-listen",
+            &addr,
+            "--timeout",
+            "20s",
+            p2::NET,
+            "serve",
+            &addr,
+        ])
+        .env("WEDGE_ROOT", env.root())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut line = String::new();
+    stdout.read_line(&mut line).unwrap();
+    assert_eq!(line, "listening\n");
+    let mut stream = std::net::TcpStream::connect(&addr).unwrap();
+    stream.write_all(b"hi").unwrap();
+    let mut reply = String::new();
+    stream.read_to_string(&mut reply).unwrap();
+    assert_eq!(reply, "pong:hi");
+    assert!(child.wait().unwrap().success());
+
+    // Without the grant, or with a grant for another port, binding is refused.
+    let other = format!("127.0.0.1:{}", port.wrapping_add(1));
+    for flags in [
+        vec![],
+        vec!["--allow-listen", other.as_str()],
+        vec!["--allow-net", addr.as_str()],
+    ] {
+        let mut args = vec!["run"];
+        args.extend(flags.iter().copied());
+        args.extend([p2::NET, "serve", addr.as_str()]);
+        let run = env.wedge(&args);
+        run.expect_code(1);
+        assert!(
+            run.stdout.contains("Permission denied"),
+            "{flags:?}: {}",
+            run.stdout
+        );
+    }
+}

@@ -5,10 +5,7 @@ use crate::cli::RunArgs;
 use crate::{exit, root};
 use std::path::Path;
 use wedge_manifest::{Grants, Limits};
-use wedge_runtime::{
-    App, CodeCache, Engine, EngineKind, EngineOptions, Outcome, Policy, Prepared, RuntimeError,
-    Stdio,
-};
+use wedge_runtime::{App, CodeCache, EngineOptions, Outcome, Policy, Prepared, Stdio};
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
 /// limit or a trap ended it.
@@ -45,26 +42,10 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         target: None,
         pooling: None,
     };
-    let app = load(options, &source.wasm, cache.as_ref())?;
+    let app = App::open(options, &source.wasm, cache.as_ref())?;
     let prepared = Prepared::new(&app)?;
-    let outcome = prepared.run_blocking(&policy, Stdio::Inherit)?;
+    let outcome = prepared.run_before_exit(&policy, Stdio::Inherit)?;
     Ok(report(outcome))
-}
-
-/// Loads the app; a `.cwasm` compiled for Pulley is retried on a Pulley engine, so
-/// `wedge compile --target pulley64` output runs without extra flags.
-fn load(options: EngineOptions, path: &Path, cache: Option<&CodeCache>) -> anyhow::Result<App> {
-    let engine = Engine::new(options.clone())?;
-    match App::load(&engine, path, cache) {
-        Err(RuntimeError::Precompiled { .. }) if options.kind != EngineKind::Pulley => {
-            let pulley = Engine::new(EngineOptions {
-                kind: EngineKind::Pulley,
-                ..options
-            })?;
-            Ok(App::load(&pulley, path, cache).or_else(|_| App::load(&engine, path, cache))?)
-        }
-        other => Ok(other?),
-    }
 }
 
 /// Prints what ended the run and picks the exit code.

@@ -1,7 +1,8 @@
 //! Network probe: `connect HOST:PORT` sends `ping`, prints the reply; `lookup NAME`
-//! resolves a name. Prints `error: ...` and exits 1 when refused.
+//! resolves a name; `serve HOST:PORT` listens, prints `listening`, answers one client
+//! with `pong:` and what it sent. Prints `error: ...` and exits 1 when refused.
 use std::io::{Read, Write};
-use std::net::{TcpStream, ToSocketAddrs};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 
 fn run(args: &[String]) -> std::io::Result<String> {
@@ -18,7 +19,18 @@ fn run(args: &[String]) -> std::io::Result<String> {
             let addrs: Vec<String> = (name.as_str(), 0).to_socket_addrs()?.map(|a| a.ip().to_string()).collect();
             Ok(format!("ok resolved {}", addrs.join(",")))
         }
-        _ => Err(std::io::Error::other("usage: net connect HOST:PORT | net lookup NAME")),
+        [op, addr] if op == "serve" => {
+            let listener = TcpListener::bind(addr.as_str())?;
+            println!("listening");
+            std::io::stdout().flush()?;
+            let (mut stream, _) = listener.accept()?;
+            let mut request = [0u8; 64];
+            let n = stream.read(&mut request)?;
+            stream.write_all(b"pong:")?;
+            stream.write_all(&request[..n])?;
+            Ok("ok served".to_string())
+        }
+        _ => Err(std::io::Error::other("usage: net connect HOST:PORT | lookup NAME | serve HOST:PORT")),
     }
 }
 
