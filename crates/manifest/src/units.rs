@@ -14,12 +14,12 @@ impl FromStr for ByteSize {
     type Err = ManifestError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        let split = t
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let multiplier: u64 = match unit.trim() {
+        let (value, unit) = split_number(
+            s,
+            "size",
+            "expected a number with an optional unit, e.g. `32MiB`",
+        )?;
+        let multiplier: u64 = match unit {
             "" | "b" | "B" => 1,
             "k" | "K" | "KiB" | "kib" => 1 << 10,
             "m" | "M" | "MiB" | "mib" => 1 << 20,
@@ -35,13 +35,6 @@ impl FromStr for ByteSize {
                 ));
             }
         };
-        let value: f64 = num.parse().map_err(|_| {
-            ManifestError::invalid(
-                "size",
-                s,
-                "expected a number with an optional unit, e.g. `32MiB`",
-            )
-        })?;
         let bytes = value * multiplier as f64;
         if !bytes.is_finite() || bytes < 0.0 || bytes > u64::MAX as f64 {
             return Err(ManifestError::invalid("size", s, "out of range"));
@@ -73,12 +66,9 @@ impl FromStr for DurationSpec {
     type Err = ManifestError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let t = s.trim();
-        let split = t
-            .find(|c: char| !c.is_ascii_digit() && c != '.')
-            .unwrap_or(t.len());
-        let (num, unit) = t.split_at(split);
-        let seconds_per_unit = match unit.trim() {
+        let (value, unit) =
+            split_number(s, "duration", "expected a number with a unit, e.g. `2s`")?;
+        let seconds_per_unit = match unit {
             "ns" => 1e-9,
             "us" | "µs" => 1e-6,
             "ms" => 1e-3,
@@ -93,9 +83,6 @@ impl FromStr for DurationSpec {
                 ));
             }
         };
-        let value: f64 = num.parse().map_err(|_| {
-            ManifestError::invalid("duration", s, "expected a number with a unit, e.g. `2s`")
-        })?;
         Duration::try_from_secs_f64(value * seconds_per_unit)
             .map(DurationSpec)
             .map_err(|_| ManifestError::invalid("duration", s, "out of range"))
@@ -118,6 +105,23 @@ impl fmt::Display for DurationSpec {
 }
 
 serde_via_str!(DurationSpec, "a duration such as `2s`");
+
+/// Splits `12.5MiB` into the number and the unit that follows it (trimmed).
+fn split_number<'a>(
+    s: &'a str,
+    what: &'static str,
+    hint: &str,
+) -> Result<(f64, &'a str), ManifestError> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let value = num
+        .parse()
+        .map_err(|_| ManifestError::invalid(what, s, hint))?;
+    Ok((value, unit.trim()))
+}
 
 #[cfg(test)]
 mod tests {

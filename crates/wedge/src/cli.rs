@@ -28,6 +28,84 @@ pub enum Command {
     Inspect(InspectArgs),
     /// Compile a Wasm app ahead of time to a .cwasm file
     Compile(CompileArgs),
+    /// Build an image from an app folder (its wedge.toml) into the local store
+    Build(BuildArgs),
+    /// List images in the local store
+    Images(ImagesArgs),
+    /// Manage images: inspect, ls, rm, prune, fsck
+    #[command(subcommand)]
+    Image(ImageCommand),
+    /// Give an image another name
+    Tag(TagArgs),
+    /// Remove images by name (their unused blobs go too)
+    Rmi(RmiArgs),
+}
+
+/// `wedge image …`.
+#[derive(Debug, Subcommand)]
+pub enum ImageCommand {
+    /// Show an image's manifest, config, digests and requested permissions (JSON)
+    Inspect(ImageRefArgs),
+    /// List images (same as `wedge images`)
+    Ls(ImagesArgs),
+    /// Remove images (same as `wedge rmi`)
+    Rm(RmiArgs),
+    /// Delete blobs no image uses
+    Prune,
+    /// Check every blob's digest; quarantine corrupt ones and untag broken images
+    Fsck(FsckArgs),
+}
+
+/// `wedge build`.
+#[derive(Debug, Args)]
+pub struct BuildArgs {
+    /// Name for the image, e.g. `localhost:5000/sensors/logger:1.2.0`
+    #[arg(short = 't', long = "tag", value_name = "REF", required = true)]
+    pub tags: Vec<String>,
+
+    /// The app: a folder with a wedge.toml, or the wedge.toml itself
+    #[arg(default_value = ".")]
+    pub app: PathBuf,
+}
+
+/// `wedge images`.
+#[derive(Debug, Args)]
+pub struct ImagesArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// An image reference argument.
+#[derive(Debug, Args)]
+pub struct ImageRefArgs {
+    /// Image reference (name[:tag] or name@sha256:…)
+    pub image: String,
+}
+
+/// `wedge image fsck`.
+#[derive(Debug, Args)]
+pub struct FsckArgs {
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// `wedge tag`.
+#[derive(Debug, Args)]
+pub struct TagArgs {
+    /// Existing image
+    pub source: String,
+    /// New name
+    pub target: String,
+}
+
+/// `wedge rmi`.
+#[derive(Debug, Args)]
+pub struct RmiArgs {
+    /// Images to remove
+    #[arg(required = true)]
+    pub images: Vec<String>,
 }
 
 /// `wedge run`.
@@ -73,8 +151,12 @@ pub struct RunArgs {
     #[arg(long)]
     pub no_cache: bool,
 
-    /// The app: a .wasm or .cwasm file, a wedge.toml, or a folder holding one
-    pub app: PathBuf,
+    /// For an image: grant the env and network access it requests (never host paths)
+    #[arg(long)]
+    pub grant_requested: bool,
+
+    /// The app: a .wasm or .cwasm file, a wedge.toml, a folder holding one, or an image
+    pub app: String,
 
     /// Arguments for the app (after the app, or after `--`)
     #[arg(

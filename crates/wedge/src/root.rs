@@ -28,3 +28,8 @@ pub fn data_root(flag: Option<PathBuf>) -> PathBuf {
 pub fn code_cache_dir(root: &std::path::Path) -> PathBuf {
     root.join("cache").join("aot")
 }
+
+/// The local OCI image store under a data root.
+pub fn image_store_dir(root: &std::path::Path) -> PathBuf {
+    root.join("images")
+}

@@ -88,44 +88,26 @@ fn inspect_reports_kind_capabilities_and_digest() {
     assert_eq!(info["kind"], "module");
     assert_eq!(info["wasi"], "preview1");
     assert_eq!(info["sha256"].as_str().unwrap().len(), 64);
-    let caps: Vec<&str> = info["capabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
+    let caps = strings(&info["capabilities"]);
     assert!(
         caps.contains(&"filesystem") && caps.contains(&"environment"),
         "{caps:?}"
     );
-    assert!(
-        info["exports"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e == "_start")
-    );
+    assert!(strings(&info["exports"]).contains(&"_start"));
 
     let run = env.wedge(&["inspect", "--format", "json", p2::NET]);
     let info: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
     assert_eq!(info["kind"], "component");
     assert_eq!(info["wasi"], "preview2");
-    let caps: Vec<&str> = info["capabilities"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| c.as_str().unwrap())
-        .collect();
+    let caps = strings(&info["capabilities"]);
     assert!(
         caps.contains(&"network") && caps.contains(&"dns"),
         "{caps:?}"
     );
     assert!(
-        info["exports"]
-            .as_array()
-            .unwrap()
+        strings(&info["exports"])
             .iter()
-            .any(|e| e.as_str().unwrap().starts_with("wasi:cli/run"))
+            .any(|e| e.starts_with("wasi:cli/run"))
     );
 
     let run = env.wedge(&["inspect", p2::HELLO]);
@@ -136,4 +118,14 @@ fn inspect_reports_kind_capabilities_and_digest() {
         "{}",
         run.stdout
     );
+}
+
+/// A JSON array of strings, as `&str`s.
+fn strings(value: &serde_json::Value) -> Vec<&str> {
+    value
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|v| v.as_str().expect("string"))
+        .collect()
 }

@@ -187,16 +187,7 @@ fn outbound_connections_need_a_matching_grant() {
         vec!["--allow-net", other_port.as_str()],
         vec!["--allow-net", "10.0.0.1:*"],
     ] {
-        let mut args = vec!["run"];
-        args.extend(flags.iter().copied());
-        args.extend([p2::NET, "connect", target.as_str()]);
-        let run = env.wedge(&args);
-        run.expect_code(1);
-        assert!(
-            run.stdout.contains("Permission denied"),
-            "{flags:?}: {}",
-            run.stdout
-        );
+        expect_permission_denied(&env, &flags, &["connect", &target]);
     }
 }
 
@@ -269,15 +260,22 @@ fn listening_needs_allow_listen() {
         vec!["--allow-listen", other.as_str()],
         vec!["--allow-net", addr.as_str()],
     ] {
-        let mut args = vec!["run"];
-        args.extend(flags.iter().copied());
-        args.extend([p2::NET, "serve", addr.as_str()]);
-        let run = env.wedge(&args);
-        run.expect_code(1);
-        assert!(
-            run.stdout.contains("Permission denied"),
-            "{flags:?}: {}",
-            run.stdout
-        );
+        expect_permission_denied(&env, &flags, &["serve", &addr]);
     }
+}
+
+/// Runs the wasip2 `net` guest with `flags` and `guest_args`; it must be refused with a
+/// permission error (exit 1), not crash.
+fn expect_permission_denied(env: &Env, flags: &[&str], guest_args: &[&str]) {
+    let mut args = vec!["run"];
+    args.extend(flags);
+    args.push(p2::NET);
+    args.extend(guest_args);
+    let run = env.wedge(&args);
+    run.expect_code(1);
+    assert!(
+        run.stdout.contains("Permission denied"),
+        "{flags:?}: {}",
+        run.stdout
+    );
 }

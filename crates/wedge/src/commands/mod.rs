@@ -1,6 +1,7 @@
 //! One module per command, each with an `execute` that returns the process exit code.
 
 mod compile;
+mod image;
 mod inspect;
 mod run;
 mod source;
@@ -14,5 +15,10 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Run(args) => run::execute(&root, args),
         Command::Inspect(args) => inspect::execute(args),
         Command::Compile(args) => compile::execute(args),
+        Command::Build(args) => image::build(&root, args),
+        Command::Images(args) => image::list(&root, args),
+        Command::Image(command) => image::image(&root, command),
+        Command::Tag(args) => image::tag(&root, args),
+        Command::Rmi(args) => image::rmi(&root, args),
     }
 }

@@ -10,7 +10,7 @@ use wedge_runtime::{App, CodeCache, EngineOptions, Outcome, Policy, Prepared, St
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
 /// limit or a trap ended it.
 pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
-    let source = Source::open(&args.app)?;
+    let source = Source::open_or_image(&args.app, root)?;
     let flags = Grants {
         env: args.env,
         volumes: args.volumes,
@@ -23,14 +23,27 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
             timeout: args.timeout,
         },
     };
-    let (grants, mut argv) = match &source.manifest {
-        Some(m) => (m.grants.clone().overlay(flags), m.app.args.clone()),
-        None => (flags, Vec::new()),
+    let (grants, mut argv, program) = match (&source.manifest, &source.image) {
+        (Some(m), _) => (
+            m.grants.clone().overlay(flags),
+            m.app.args.clone(),
+            file_name(&source.wasm),
+        ),
+        (None, Some(image)) => {
+            let requested = &image.requested;
+            let name = if requested.name.is_empty() {
+                "app".to_string()
+            } else {
+                requested.name.clone()
+            };
+            (
+                requested.grants(args.grant_requested).overlay(flags),
+                requested.args.clone(),
+                name,
+            )
+        }
+        (None, None) => (flags, Vec::new(), file_name(&source.wasm)),
     };
-    let program = source
-        .wasm
-        .file_name()
-        .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned());
     argv.insert(0, program);
     argv.extend(args.args);
     let policy = Policy::resolve(&grants, argv)?;
@@ -43,9 +56,22 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         pooling: None,
     };
     let app = App::open(options, &source.wasm, cache.as_ref())?;
+    if let Some(image) = &source.image
+        && app.sha256 != image.layer.hex()
+    {
+        anyhow::bail!(
+            "{}",
+            wedge_image::ImageError::CorruptBlob(image.layer.to_string())
+        );
+    }
     let prepared = Prepared::new(&app)?;
     let outcome = prepared.run_before_exit(&policy, Stdio::Inherit)?;
     Ok(report(outcome))
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned())
 }
 
 /// Prints what ended the run and picks the exit code.

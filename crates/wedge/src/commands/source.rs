@@ -1,7 +1,10 @@
-//! What the user pointed at: a Wasm file, a `wedge.toml`, or a folder holding one.
+//! What the user pointed at: a Wasm file, a `wedge.toml`, a folder holding one, or an
+//! image in the local store.
 
 use anyhow::Context;
 use std::path::{Path, PathBuf};
+use wedge_image::artifact::{self, WasmImage};
+use wedge_image::{ImageError, ImageStore};
 use wedge_manifest::Manifest;
 
 /// The manifest file name looked for in an app folder.
@@ -13,6 +16,8 @@ pub struct Source {
     pub wasm: PathBuf,
     /// Its manifest, when the app was given as a manifest or folder.
     pub manifest: Option<Manifest>,
+    /// The image, when the app was given as an image reference.
+    pub image: Option<WasmImage>,
 }
 
 impl Source {
@@ -39,12 +44,45 @@ impl Source {
                 Ok(Source {
                     wasm: manifest.app.wasm.clone(),
                     manifest: Some(manifest),
+                    image: None,
                 })
             }
             None => Ok(Source {
                 wasm: path.to_path_buf(),
                 manifest: None,
+                image: None,
             }),
         }
+    }
+
+    /// Like [`Source::open`] for an existing path; otherwise `arg` names an image in
+    /// the local store under `root`.
+    pub fn open_or_image(arg: &str, root: &Path) -> anyhow::Result<Source> {
+        let path = Path::new(arg);
+        let looks_like_a_path = arg.starts_with(['/', '.'])
+            || [".wasm", ".cwasm", ".toml"]
+                .iter()
+                .any(|e| arg.ends_with(e));
+        if path.exists() || looks_like_a_path {
+            return Source::open(path);
+        }
+        let not_found = || {
+            anyhow::anyhow!("`{arg}`: no such file, and no image by that name in the local store")
+        };
+        let Ok(reference) = wedge_image::parse_reference(arg) else {
+            return Err(not_found());
+        };
+        let store = ImageStore::open(crate::root::image_store_dir(root))?;
+        let image = match store.resolve(&reference) {
+            Ok(image) => image,
+            Err(ImageError::NotFound(_)) => return Err(not_found()),
+            Err(e) => return Err(e.into()),
+        };
+        let image = artifact::open(&store, image)?;
+        Ok(Source {
+            wasm: store.blob_path(&image.layer),
+            manifest: None,
+            image: Some(image),
+        })
     }
 }

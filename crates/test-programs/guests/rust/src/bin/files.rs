@@ -3,6 +3,9 @@
 //! check that escapes out of a granted volume are refused.
 use std::process::ExitCode;
 
+#[path = "../tool/mod.rs"]
+mod tool;
+
 fn run(args: &[String]) -> std::io::Result<String> {
     match args {
         [op, path] if op == "read" => std::fs::read_to_string(path),
@@ -20,15 +23,5 @@ fn run(args: &[String]) -> std::io::Result<String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            println!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    tool::main(run)
 }

@@ -5,6 +5,9 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream, ToSocketAddrs};
 use std::process::ExitCode;
 
+#[path = "../tool/mod.rs"]
+mod tool;
+
 fn run(args: &[String]) -> std::io::Result<String> {
     match args {
         [op, addr] if op == "connect" => {
@@ -35,15 +38,5 @@ fn run(args: &[String]) -> std::io::Result<String> {
 }
 
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match run(&args) {
-        Ok(out) => {
-            println!("{out}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            println!("error: {e}");
-            ExitCode::FAILURE
-        }
-    }
+    tool::main(run)
 }

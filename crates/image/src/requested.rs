@@ -1,0 +1,170 @@
+//! What an image asks for. An image can only *request*: the operator decides what is
+//! granted (`wedge run --grant-requested` grants the requested env and network; host
+//! paths are never taken from an image).
+
+use crate::ImageError;
+use std::collections::BTreeMap;
+use wedge_manifest::{EnvGrant, Grants, Limits, Manifest, NetRule, VolumeMode};
+
+/// Manifest annotation holding [`Requested`] as JSON.
+pub const ANNOTATION: &str = "dev.wedge.requested";
+/// Standard annotation for the app's name.
+pub const TITLE: &str = "org.opencontainers.image.title";
+/// Standard annotation for the app's version.
+pub const VERSION: &str = "org.opencontainers.image.version";
+
+/// The app's name, arguments and requested grants and limits, from its `wedge.toml`,
+/// without host paths.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct Requested {
+    /// App name.
+    pub name: String,
+    /// App version.
+    pub version: Option<String>,
+    /// Arguments placed before the operator's.
+    pub args: Vec<String>,
+    /// Environment variables the app asks for.
+    pub env: Vec<EnvGrant>,
+    /// Guest paths the app expects a volume at, with the mode it needs.
+    pub volumes: Vec<RequestedVolume>,
+    /// Outbound destinations.
+    pub connect: Vec<NetRule>,
+    /// Listen addresses.
+    pub listen: Vec<NetRule>,
+    /// Name lookups.
+    pub dns: bool,
+    /// Limits the app declares; they only restrict, so they always apply.
+    pub limits: Limits,
+}
+
+/// A guest path an app wants a volume at.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct RequestedVolume {
+    /// Absolute guest path.
+    pub guest: String,
+    /// Mode it needs.
+    pub mode: VolumeMode,
+}
+
+impl Requested {
+    /// What a manifest requests (its volume host paths are dropped).
+    pub fn from_manifest(m: &Manifest) -> Requested {
+        let g = &m.grants;
+        Requested {
+            name: m.app.name.clone(),
+            version: m.app.version.clone(),
+            args: m.app.args.clone(),
+            env: g.env.clone(),
+            volumes: g
+                .volumes
+                .iter()
+                .map(|v| RequestedVolume {
+                    guest: v.guest.clone(),
+                    mode: v.mode,
+                })
+                .collect(),
+            connect: g.connect.clone(),
+            listen: g.listen.clone(),
+            dns: g.dns,
+            limits: g.limits,
+        }
+    }
+
+    /// The manifest annotations that carry this request.
+    pub fn to_annotations(&self) -> Result<BTreeMap<String, String>, ImageError> {
+        let mut a = BTreeMap::new();
+        a.insert(
+            ANNOTATION.to_string(),
+            serde_json::to_string(self).map_err(|e| ImageError::invalid("request", e))?,
+        );
+        a.insert(TITLE.to_string(), self.name.clone());
+        if let Some(v) = &self.version {
+            a.insert(VERSION.to_string(), v.clone());
+        }
+        Ok(a)
+    }
+
+    /// Reads the request from manifest annotations; an image without one requests nothing.
+    pub fn from_annotations(
+        annotations: Option<&BTreeMap<String, String>>,
+    ) -> Result<Requested, ImageError> {
+        let Some(a) = annotations else {
+            return Ok(Requested::default());
+        };
+        let mut requested = match a.get(ANNOTATION) {
+            Some(json) => serde_json::from_str(json)
+                .map_err(|e| ImageError::invalid("`dev.wedge.requested` annotation", e))?,
+            None => Requested::default(),
+        };
+        if requested.name.is_empty()
+            && let Some(title) = a.get(TITLE)
+        {
+            requested.name = title.clone();
+        }
+        Ok(requested)
+    }
+
+    /// The grants a run gets from the image: its limits always; its env and network
+    /// requests only when the operator passes `--grant-requested`; never volumes.
+    pub fn grants(&self, grant_requested: bool) -> Grants {
+        let mut grants = Grants {
+            limits: self.limits,
+            ..Grants::default()
+        };
+        if grant_requested {
+            grants.env = self.env.clone();
+            grants.connect = self.connect.clone();
+            grants.listen = self.listen.clone();
+            grants.dns = self.dns;
+        }
+        grants
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn manifest() -> Manifest {
+        Manifest::parse(
+            "manifest_version = 1\n[app]\nname = \"logger\"\nversion = \"1.2.0\"\nwasm = \"x.wasm\"\n\
+             [env]\nLOG = \"debug\"\n[[volumes]]\nhost = \"/srv/secret\"\nguest = \"/data\"\nmode = \"rw\"\n\
+             [network]\nconnect = [\"127.0.0.1:1883\"]\n[limits]\nmemory = \"16MiB\"\n",
+            "t",
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn requests_round_trip_through_annotations_without_host_paths() {
+        let r = Requested::from_manifest(&manifest());
+        let a = r.to_annotations().unwrap();
+        assert!(
+            !a[ANNOTATION].contains("/srv/secret"),
+            "host path leaked: {}",
+            a[ANNOTATION]
+        );
+        assert_eq!(a[TITLE], "logger");
+        assert_eq!(Requested::from_annotations(Some(&a)).unwrap(), r);
+        assert_eq!(
+            Requested::from_annotations(None).unwrap(),
+            Requested::default()
+        );
+    }
+
+    #[test]
+    fn only_limits_apply_unless_requested_grants_are_granted() {
+        let r = Requested::from_manifest(&manifest());
+        let g = r.grants(false);
+        assert!(g.env.is_empty() && g.connect.is_empty() && g.volumes.is_empty());
+        assert_eq!(g.limits, r.limits);
+        let g = r.grants(true);
+        assert_eq!(g.env.len(), 1);
+        assert_eq!(g.connect.len(), 1);
+        assert!(
+            g.volumes.is_empty(),
+            "volumes always need the operator's -v"
+        );
+    }
+}

@@ -1,0 +1,415 @@
+//! The local image store: an OCI image-layout directory.
+//!
+//! ```text
+//! <root>/oci-layout          {"imageLayoutVersion":"1.0.0"}
+//! <root>/index.json          an OCI image index; each tagged manifest carries its name
+//!                            in `org.opencontainers.image.ref.name`
+//! <root>/blobs/sha256/<hex>  content-addressed blobs
+//! <root>/quarantine/         corrupt blobs moved aside by fsck
+//! ```
+//!
+//! Every write goes to a temp file in the destination folder, is fsynced, checked and
+//! renamed into place, so a crash leaves either the old or the new file, never half of
+//! one. Writers hold an exclusive lock on `<root>/.lock`.
+
+use crate::{Digest, ImageError};
+use oci_client::manifest::{ImageIndexEntry, OciImageIndex, OciImageManifest};
+use std::collections::BTreeSet;
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Annotation naming a tagged manifest in `index.json`.
+pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
+/// Media type of an OCI image manifest.
+pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
+/// Media type of an OCI image index.
+const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+/// Prefix of temp files, which fsck and prune clean up.
+const TEMP_PREFIX: &str = ".tmp-";
+
+/// An OCI image-layout directory holding wedge's images.
+#[derive(Debug, Clone)]
+pub struct ImageStore {
+    root: PathBuf,
+}
+
+/// A tagged image: its reference and the manifest it points at.
+#[derive(Debug, Clone)]
+pub struct StoredImage {
+    /// Full reference, e.g. `localhost:5000/sensors/logger:1.2.0`.
+    pub reference: String,
+    /// Manifest digest.
+    pub digest: Digest,
+    /// Manifest size in bytes.
+    pub size: i64,
+}
+
+/// What `fsck` found and did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct FsckReport {
+    /// Blobs checked.
+    pub blobs_checked: usize,
+    /// Blobs whose content no longer matched their digest, moved to `quarantine/`.
+    pub quarantined: Vec<String>,
+    /// Tags removed because their manifest, config or layer is missing or corrupt.
+    pub untagged: Vec<String>,
+    /// Leftover temp files removed.
+    pub temp_files_removed: usize,
+}
+
+impl ImageStore {
+    /// Opens (creating if needed) the store at `root`.
+    pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore, ImageError> {
+        let store = ImageStore { root: root.into() };
+        let blobs = store.root.join("blobs/sha256");
+        std::fs::create_dir_all(&blobs).map_err(ImageError::io(&blobs))?;
+        let layout = store.root.join("oci-layout");
+        if !layout.exists() {
+            write_atomically(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+        }
+        if !store.root.join("index.json").exists() {
+            let _lock = store.lock()?;
+            if !store.root.join("index.json").exists() {
+                store.write_index(&empty_index())?;
+            }
+        }
+        Ok(store)
+    }
+
+    /// The store's folder.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Where a blob lives (whether or not it exists).
+    pub fn blob_path(&self, digest: &Digest) -> PathBuf {
+        self.root.join("blobs/sha256").join(digest.hex())
+    }
+
+    /// Whether a blob is present (not checked).
+    pub fn has_blob(&self, digest: &Digest) -> bool {
+        self.blob_path(digest).is_file()
+    }
+
+    /// Stores `bytes`, checking them against `expected` when given. Idempotent.
+    pub fn put_blob(&self, bytes: &[u8], expected: Option<&Digest>) -> Result<Digest, ImageError> {
+        let digest = Digest::of(bytes);
+        if let Some(expected) = expected
+            && *expected != digest
+        {
+            return Err(ImageError::DigestMismatch {
+                expected: expected.to_string(),
+                actual: digest.to_string(),
+            });
+        }
+        let path = self.blob_path(&digest);
+        if !path.is_file() || self.read_blob(&digest).is_err() {
+            write_atomically(&path, bytes)?;
+        }
+        Ok(digest)
+    }
+
+    /// Reads a blob and checks it against its digest.
+    pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, ImageError> {
+        let path = self.blob_path(digest);
+        let bytes = std::fs::read(&path).map_err(ImageError::io(&path))?;
+        if Digest::of(&bytes) != *digest {
+            return Err(ImageError::CorruptBlob(digest.to_string()));
+        }
+        Ok(bytes)
+    }
+
+    /// Reads and parses an image manifest blob.
+    pub fn read_manifest(&self, digest: &Digest) -> Result<OciImageManifest, ImageError> {
+        let bytes = self.read_blob(digest)?;
+        serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid("image manifest", e))
+    }
+
+    /// The parsed `index.json`.
+    pub fn index(&self) -> Result<OciImageIndex, ImageError> {
+        let path = self.root.join("index.json");
+        let bytes = std::fs::read(&path).map_err(ImageError::io(&path))?;
+        serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid("index.json", e))
+    }
+
+    /// Every tagged image, in index order.
+    pub fn list(&self) -> Result<Vec<StoredImage>, ImageError> {
+        let index = self.index()?;
+        let mut out = Vec::with_capacity(index.manifests.len());
+        for entry in &index.manifests {
+            let Some(reference) = entry.annotations.as_ref().and_then(|a| a.get(REF_NAME)) else {
+                continue;
+            };
+            out.push(StoredImage {
+                reference: reference.clone(),
+                digest: entry.digest.parse()?,
+                size: entry.size,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Finds an image by full reference. A reference with a digest matches a tagged
+    /// image with that digest, or any stored manifest with it.
+    pub fn resolve(&self, reference: &oci_client::Reference) -> Result<StoredImage, ImageError> {
+        let whole = reference.whole();
+        let images = self.list()?;
+        if let Some(digest) = reference.digest() {
+            let digest: Digest = digest.parse()?;
+            if let Some(found) = images.iter().find(|i| i.digest == digest) {
+                return Ok(StoredImage {
+                    reference: whole,
+                    ..found.clone()
+                });
+            }
+            if self.has_blob(&digest) {
+                let size = std::fs::metadata(self.blob_path(&digest))
+                    .map(|m| m.len() as i64)
+                    .unwrap_or(0);
+                return Ok(StoredImage {
+                    reference: whole,
+                    digest,
+                    size,
+                });
+            }
+            return Err(ImageError::NotFound(whole));
+        }
+        images
+            .into_iter()
+            .find(|i| i.reference == whole)
+            .ok_or(ImageError::NotFound(whole))
+    }
+
+    /// Points `reference` at a stored manifest, replacing any previous target.
+    pub fn tag(&self, reference: &str, digest: &Digest, size: i64) -> Result<(), ImageError> {
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        index.manifests.retain(|e| ref_name(e) != Some(reference));
+        index.manifests.push(ImageIndexEntry {
+            media_type: MANIFEST_MEDIA_TYPE.to_string(),
+            digest: digest.to_string(),
+            size,
+            platform: None,
+            artifact_type: None,
+            annotations: Some([(REF_NAME.to_string(), reference.to_string())].into()),
+        });
+        self.write_index(&index)
+    }
+
+    /// Removes a tag; returns whether it existed. Blobs stay until [`ImageStore::prune`].
+    pub fn untag(&self, reference: &str) -> Result<bool, ImageError> {
+        let _lock = self.lock()?;
+        let mut index = self.index()?;
+        let before = index.manifests.len();
+        index.manifests.retain(|e| ref_name(e) != Some(reference));
+        let removed = index.manifests.len() != before;
+        if removed {
+            self.write_index(&index)?;
+        }
+        Ok(removed)
+    }
+
+    /// Deletes blobs no tagged image uses, and leftover temp files. Returns the number
+    /// of files removed and the bytes freed.
+    pub fn prune(&self) -> Result<(usize, u64), ImageError> {
+        let _lock = self.lock()?;
+        let mut live = BTreeSet::new();
+        for entry in self.index()?.manifests {
+            let digest: Digest = entry.digest.parse()?;
+            if let Ok(manifest) = self.read_manifest(&digest) {
+                for d in std::iter::once(&manifest.config).chain(&manifest.layers) {
+                    live.insert(d.digest.clone());
+                }
+            }
+            live.insert(digest.to_string());
+        }
+        let (mut files, mut bytes) = (0, 0);
+        for (path, name) in self.blob_files()? {
+            if live.contains(&format!("sha256:{name}")) {
+                continue;
+            }
+            bytes += std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+            std::fs::remove_file(&path).map_err(ImageError::io(&path))?;
+            files += 1;
+        }
+        Ok((files, bytes))
+    }
+
+    /// Checks every blob against its digest, moves corrupt ones to `quarantine/`,
+    /// removes tags whose manifest, config or layer is missing or corrupt, and deletes
+    /// leftover temp files. Afterwards every tagged image is complete and intact.
+    pub fn fsck(&self) -> Result<FsckReport, ImageError> {
+        let _lock = self.lock()?;
+        let mut report = FsckReport::default();
+        let quarantine = self.root.join("quarantine");
+        for (path, name) in self.blob_files()? {
+            if name.starts_with(TEMP_PREFIX) {
+                std::fs::remove_file(&path).map_err(ImageError::io(&path))?;
+                report.temp_files_removed += 1;
+                continue;
+            }
+            report.blobs_checked += 1;
+            let intact = std::fs::read(&path).is_ok_and(|b| Digest::of(&b).hex() == name);
+            if !intact {
+                std::fs::create_dir_all(&quarantine).map_err(ImageError::io(&quarantine))?;
+                let dest = quarantine.join(&name);
+                std::fs::rename(&path, &dest).map_err(ImageError::io(&path))?;
+                report.quarantined.push(format!("sha256:{name}"));
+            }
+        }
+        let mut index = self.index()?;
+        index.manifests.retain(|entry| {
+            let complete = entry
+                .digest
+                .parse::<Digest>()
+                .is_ok_and(|d| self.image_is_complete(&d));
+            if !complete {
+                report
+                    .untagged
+                    .push(ref_name(entry).unwrap_or(&entry.digest).to_string());
+            }
+            complete
+        });
+        if !report.untagged.is_empty() {
+            self.write_index(&index)?;
+        }
+        Ok(report)
+    }
+
+    fn image_is_complete(&self, digest: &Digest) -> bool {
+        let Ok(manifest) = self.read_manifest(digest) else {
+            return false;
+        };
+        std::iter::once(&manifest.config)
+            .chain(&manifest.layers)
+            .all(|d| d.digest.parse::<Digest>().is_ok_and(|d| self.has_blob(&d)))
+    }
+
+    /// Every file under `blobs/sha256`, with its name.
+    fn blob_files(&self) -> Result<Vec<(PathBuf, String)>, ImageError> {
+        let dir = self.root.join("blobs/sha256");
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(ImageError::io(&dir))? {
+            let entry = entry.map_err(ImageError::io(&dir))?;
+            out.push((
+                entry.path(),
+                entry.file_name().to_string_lossy().into_owned(),
+            ));
+        }
+        Ok(out)
+    }
+
+    fn write_index(&self, index: &OciImageIndex) -> Result<(), ImageError> {
+        let bytes =
+            serde_json::to_vec_pretty(index).map_err(|e| ImageError::invalid("index.json", e))?;
+        write_atomically(&self.root.join("index.json"), &bytes)
+    }
+
+    /// An exclusive lock on the store, released when the returned file is dropped.
+    fn lock(&self) -> Result<File, ImageError> {
+        let path = self.root.join(".lock");
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(ImageError::io(&path))?;
+        file.lock().map_err(ImageError::io(&path))?;
+        Ok(file)
+    }
+}
+
+fn ref_name(entry: &ImageIndexEntry) -> Option<&str> {
+    entry
+        .annotations
+        .as_ref()
+        .and_then(|a| a.get(REF_NAME))
+        .map(String::as_str)
+}
+
+fn empty_index() -> OciImageIndex {
+    OciImageIndex {
+        schema_version: 2,
+        media_type: Some(INDEX_MEDIA_TYPE.to_string()),
+        manifests: Vec::new(),
+        artifact_type: None,
+        annotations: None,
+    }
+}
+
+/// Writes `bytes` to `path` through a temp file in the same folder: write, fsync,
+/// rename, fsync the folder.
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new()
+        .prefix(TEMP_PREFIX)
+        .tempfile_in(dir)
+        .map_err(ImageError::io(dir))?;
+    tmp.write_all(bytes).map_err(ImageError::io(path))?;
+    tmp.as_file().sync_all().map_err(ImageError::io(path))?;
+    tmp.persist(path).map_err(|e| ImageError::Io {
+        path: path.to_path_buf(),
+        source: e.error,
+    })?;
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(ImageError::io(dir))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_tags_prune_and_fsck() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path().join("images")).unwrap();
+        assert!(store.root().join("oci-layout").is_file());
+        assert!(store.list().unwrap().is_empty());
+
+        let layer = store.put_blob(b"\0asm\x01\0\0\0", None).unwrap();
+        let config = store.put_blob(b"{}", None).unwrap();
+        let manifest = format!(
+            r#"{{"schemaVersion":2,"mediaType":"{MANIFEST_MEDIA_TYPE}","config":{{"mediaType":"application/vnd.wasm.config.v0+json","digest":"{config}","size":2}},"layers":[{{"mediaType":"application/wasm","digest":"{layer}","size":8}}]}}"#
+        );
+        let m = store.put_blob(manifest.as_bytes(), None).unwrap();
+        store
+            .tag("localhost:5000/a/b:1", &m, manifest.len() as i64)
+            .unwrap();
+        store
+            .tag("localhost:5000/a/b:2", &m, manifest.len() as i64)
+            .unwrap();
+        let stray = store.put_blob(b"orphan", None).unwrap();
+        assert_eq!(store.list().unwrap().len(), 2);
+
+        let wrong = Digest::of(b"other");
+        assert!(matches!(
+            store.put_blob(b"x", Some(&wrong)),
+            Err(ImageError::DigestMismatch { .. })
+        ));
+
+        assert_eq!(store.prune().unwrap().0, 1);
+        assert!(!store.has_blob(&stray) && store.has_blob(&layer));
+
+        // Corrupt the layer: fsck quarantines it and untags both images using it.
+        std::fs::write(store.blob_path(&layer), b"tampered").unwrap();
+        assert!(matches!(
+            store.read_blob(&layer),
+            Err(ImageError::CorruptBlob(_))
+        ));
+        std::fs::write(store.root().join("blobs/sha256/.tmp-leftover"), b"half").unwrap();
+        let report = store.fsck().unwrap();
+        assert_eq!(report.quarantined, vec![layer.to_string()]);
+        assert_eq!(report.untagged.len(), 2);
+        assert_eq!(report.temp_files_removed, 1);
+        assert!(store.list().unwrap().is_empty());
+        assert!(store.root().join("quarantine").join(layer.hex()).is_file());
+        assert_eq!(
+            store.fsck().unwrap().quarantined.len(),
+            0,
+            "a second fsck finds a clean store"
+        );
+    }
+}

@@ -1,0 +1,195 @@
+//! Image commands: `build`, `images`, `image inspect|prune|fsck`, `tag`, `rmi`.
+
+use super::source::Source;
+use crate::cli::{
+    BuildArgs, Format, FsckArgs, ImageCommand, ImageRefArgs, ImagesArgs, RmiArgs, TagArgs,
+};
+use crate::root::image_store_dir;
+use anyhow::Context;
+use std::path::Path;
+use wedge_image::artifact;
+use wedge_image::{ImageStore, Requested, parse_reference};
+
+fn store(root: &Path) -> anyhow::Result<ImageStore> {
+    Ok(ImageStore::open(image_store_dir(root))?)
+}
+
+/// `wedge build -t REF DIR`: packs the app's Wasm file and its requested grants.
+pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<i32> {
+    let source = Source::open(&args.app)?;
+    let manifest = source
+        .manifest
+        .with_context(|| format!("`{}` has no `wedge.toml` to build from", args.app.display()))?;
+    let references = args
+        .tags
+        .iter()
+        .map(|t| parse_reference(t))
+        .collect::<Result<Vec<_>, _>>()?;
+    let wasm = std::fs::read(&manifest.app.wasm)
+        .with_context(|| format!("cannot read `{}`", manifest.app.wasm.display()))?;
+    let store = store(root)?;
+    let (digest, size) = artifact::build(&store, &wasm, &Requested::from_manifest(&manifest))?;
+    for reference in &references {
+        store.tag(&reference.whole(), &digest, size)?;
+        eprintln!("tagged {}", reference.whole());
+    }
+    println!("{digest}");
+    Ok(0)
+}
+
+/// `wedge images`.
+pub fn list(root: &Path, args: ImagesArgs) -> anyhow::Result<i32> {
+    let store = store(root)?;
+    let mut rows = Vec::new();
+    for image in store.list()? {
+        let (kind, size, created) = match artifact::open(&store, image.clone()) {
+            Ok(w) => {
+                let layer = &w.manifest.layers[0];
+                let annotations = w.manifest.annotations.unwrap_or_default();
+                let created = annotations
+                    .get("org.opencontainers.image.created")
+                    .cloned()
+                    .unwrap_or_default();
+                (
+                    kind_of(&store, &w.manifest.config.digest),
+                    layer.size,
+                    created,
+                )
+            }
+            Err(_) => ("invalid".to_string(), 0, String::new()),
+        };
+        rows.push((image, kind, size, created));
+    }
+    match args.format {
+        Format::Json => {
+            let json: Vec<_> = rows
+                .iter()
+                .map(|(i, kind, size, created)| {
+                    serde_json::json!({"reference": i.reference, "digest": i.digest.to_string(), "os": kind, "size": size, "created": created})
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&json)?);
+        }
+        Format::Table => {
+            println!(
+                "{:<50} {:<14} {:<8} {:>10}  CREATED",
+                "REFERENCE", "DIGEST", "OS", "SIZE"
+            );
+            for (i, kind, size, created) in &rows {
+                println!(
+                    "{:<50} {:<14} {:<8} {:>10}  {created}",
+                    i.reference,
+                    i.digest.short(),
+                    kind,
+                    human(*size)
+                );
+            }
+        }
+    }
+    Ok(0)
+}
+
+/// `wedge image …`.
+pub fn image(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
+    match command {
+        ImageCommand::Inspect(args) => inspect(root, args),
+        ImageCommand::Ls(args) => list(root, args),
+        ImageCommand::Rm(args) => rmi(root, args),
+        ImageCommand::Prune => {
+            let (files, bytes) = store(root)?.prune()?;
+            println!("removed {files} blobs, {} freed", human(bytes as i64));
+            Ok(0)
+        }
+        ImageCommand::Fsck(args) => fsck(root, args),
+    }
+}
+
+fn inspect(root: &Path, args: ImageRefArgs) -> anyhow::Result<i32> {
+    let store = store(root)?;
+    let image = store.resolve(&parse_reference(&args.image)?)?;
+    let wasm = artifact::open(&store, image)?;
+    let config: serde_json::Value =
+        serde_json::from_slice(&store.read_blob(&wasm.manifest.config.digest.parse()?)?)?;
+    let out = serde_json::json!({
+        "reference": wasm.image.reference,
+        "digest": wasm.image.digest.to_string(),
+        "layer": wasm.layer.to_string(),
+        "requested": wasm.requested,
+        "manifest": wasm.manifest,
+        "config": config,
+    });
+    println!("{}", serde_json::to_string_pretty(&out)?);
+    Ok(0)
+}
+
+fn fsck(root: &Path, args: FsckArgs) -> anyhow::Result<i32> {
+    let report = store(root)?.fsck()?;
+    match args.format {
+        Format::Json => println!("{}", serde_json::to_string_pretty(&report)?),
+        Format::Table => {
+            println!("checked {} blobs", report.blobs_checked);
+            for q in &report.quarantined {
+                println!("quarantined corrupt blob {q}");
+            }
+            for u in &report.untagged {
+                println!("untagged broken image {u}");
+            }
+            if report.temp_files_removed > 0 {
+                println!("removed {} leftover temp files", report.temp_files_removed);
+            }
+        }
+    }
+    Ok(
+        if report.quarantined.is_empty() && report.untagged.is_empty() {
+            0
+        } else {
+            1
+        },
+    )
+}
+
+/// `wedge tag SRC DST`.
+pub fn tag(root: &Path, args: TagArgs) -> anyhow::Result<i32> {
+    let store = store(root)?;
+    let source = store.resolve(&parse_reference(&args.source)?)?;
+    let target = parse_reference(&args.target)?;
+    store.tag(&target.whole(), &source.digest, source.size)?;
+    Ok(0)
+}
+
+/// `wedge rmi REF…`: untags, then deletes blobs no remaining image uses.
+pub fn rmi(root: &Path, args: RmiArgs) -> anyhow::Result<i32> {
+    let store = store(root)?;
+    for name in &args.images {
+        let reference = parse_reference(name)?;
+        let image = store.resolve(&reference)?;
+        store.untag(&image.reference)?;
+        println!("untagged {}", image.reference);
+    }
+    store.prune()?;
+    Ok(0)
+}
+
+fn kind_of(store: &ImageStore, config_digest: &str) -> String {
+    config_digest
+        .parse()
+        .ok()
+        .and_then(|d| store.read_blob(&d).ok())
+        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+        .and_then(|v| v.get("os").and_then(|o| o.as_str()).map(str::to_string))
+        .unwrap_or_else(|| "?".into())
+}
+
+/// `82.3 KiB`-style sizes for tables.
+fn human(bytes: i64) -> String {
+    let bytes = bytes.max(0) as f64;
+    let (value, unit) = [(1u64 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")]
+        .into_iter()
+        .find(|(size, _)| bytes >= *size as f64)
+        .map_or((bytes, "B"), |(size, unit)| (bytes / size as f64, unit));
+    if unit == "B" {
+        format!("{value} B")
+    } else {
+        format!("{value:.1} {unit}")
+    }
+}
