@@ -43,6 +43,14 @@ pub enum ImageError {
         /// Why.
         reason: String,
     },
+    /// A registry operation failed.
+    #[error("registry: {reference}: {reason}")]
+    Registry {
+        /// The image.
+        reference: String,
+        /// What went wrong, on one line.
+        reason: String,
+    },
     /// An OCI image that is not a Wasm app (e.g. a Linux container image).
     #[error("`{reference}` is not a Wasm image: {reason}")]
     NotWasm {

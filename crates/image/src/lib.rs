@@ -10,8 +10,10 @@
 //!   corrupt blobs.
 
 pub mod artifact;
+pub mod credentials;
 mod digest;
 mod error;
+pub mod registry;
 mod requested;
 mod store;
 

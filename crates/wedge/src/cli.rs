@@ -39,6 +39,51 @@ pub enum Command {
     Tag(TagArgs),
     /// Remove images by name (their unused blobs go too)
     Rmi(RmiArgs),
+    /// Upload an image to its registry
+    Push(RegistryArgs),
+    /// Download an image (by tag or digest) from its registry into the local store
+    Pull(RegistryArgs),
+    /// Store credentials for a registry (checked against it first)
+    Login(LoginArgs),
+    /// Forget the stored credentials for a registry
+    Logout(LogoutArgs),
+}
+
+/// `wedge push` / `wedge pull`.
+#[derive(Debug, Args)]
+pub struct RegistryArgs {
+    /// Allow plain HTTP to a registry that is not on loopback
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Image reference, e.g. `localhost:5000/sensors/logger:1.2.0` or `name@sha256:…`
+    pub image: String,
+}
+
+/// `wedge login`.
+#[derive(Debug, Args)]
+pub struct LoginArgs {
+    /// User name
+    #[arg(short = 'u', long = "username")]
+    pub username: String,
+
+    /// Read the password from standard input
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+
+    /// Allow plain HTTP to a registry that is not on loopback
+    #[arg(long)]
+    pub insecure: bool,
+
+    /// Registry host, e.g. `localhost:5000`
+    pub registry: String,
+}
+
+/// `wedge logout`.
+#[derive(Debug, Args)]
+pub struct LogoutArgs {
+    /// Registry host
+    pub registry: String,
 }
 
 /// `wedge image …`.

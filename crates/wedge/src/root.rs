@@ -33,3 +33,8 @@ pub fn code_cache_dir(root: &std::path::Path) -> PathBuf {
 pub fn image_store_dir(root: &std::path::Path) -> PathBuf {
     root.join("images")
 }
+
+/// wedge's registry credentials file under a data root.
+pub fn auth_file(root: &std::path::Path) -> PathBuf {
+    root.join("auth.json")
+}

@@ -122,9 +122,11 @@ fn tag_rmi_and_prune() {
     env.wedge(&["rmi", "other/name"])
         .expect_code(125)
         .expect_one_line_error("no such image");
-    env.wedge(&["run", "nothing/here:1"])
+    // Not local and its registry is down: one clear line, nothing stored.
+    env.wedge(&["run", "localhost:1/nothing/here:1"])
         .expect_code(125)
-        .expect_one_line_error("no such file, and no image");
+        .expect_one_line_error("no such image locally; pulling it failed: registry: localhost:1/nothing/here:1: cannot connect to `localhost:1`");
+    assert!(store(&env).list().unwrap().is_empty());
 }
 
 #[test]

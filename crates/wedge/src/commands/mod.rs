@@ -3,6 +3,7 @@
 mod compile;
 mod image;
 mod inspect;
+mod registry;
 mod run;
 mod source;
 
@@ -20,5 +21,9 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Image(command) => image::image(&root, command),
         Command::Tag(args) => image::tag(&root, args),
         Command::Rmi(args) => image::rmi(&root, args),
+        Command::Push(args) => registry::push(&root, args),
+        Command::Pull(args) => registry::pull(&root, args),
+        Command::Login(args) => registry::login(&root, args),
+        Command::Logout(args) => registry::logout(&root, args),
     }
 }

@@ -75,7 +75,13 @@ impl Source {
         let store = ImageStore::open(crate::root::image_store_dir(root))?;
         let image = match store.resolve(&reference) {
             Ok(image) => image,
-            Err(ImageError::NotFound(_)) => return Err(not_found()),
+            // Not local: pull it, as `docker run` does.
+            Err(ImageError::NotFound(_)) => super::registry::pull_image(root, &reference, false)
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "`{arg}`: no such file, and no such image locally; pulling it failed: {e:#}"
+                    )
+                })?,
             Err(e) => return Err(e.into()),
         };
         let image = artifact::open(&store, image)?;

@@ -103,3 +103,80 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
     std::fs::write(&path, bytes).expect("write file");
     path.to_string_lossy().into_owned()
 }
+
+/// A real OCI registry (Debian's `docker-registry`, distribution v2) on a free loopback
+/// port with its own storage folder; killed on drop.
+pub struct TestRegistry {
+    pub dir: tempfile::TempDir,
+    pub host: String,
+    child: std::process::Child,
+}
+
+impl TestRegistry {
+    /// Starts a registry; with `user`, it requires that basic-auth login (password `secret`).
+    pub fn start(user: Option<&str>) -> TestRegistry {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let host = format!("127.0.0.1:{port}");
+        let mut config = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {host}\n",
+            dir.path().join("storage").display()
+        );
+        if let Some(user) = user {
+            let htpasswd = Command::new("htpasswd")
+                .args(["-Bbn", user, "secret"])
+                .output()
+                .expect("run htpasswd");
+            assert!(htpasswd.status.success(), "htpasswd failed");
+            std::fs::write(dir.path().join("htpasswd"), &htpasswd.stdout).unwrap();
+            config.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: wedge-test\n    path: {}\n",
+                dir.path().join("htpasswd").display()
+            ));
+        }
+        std::fs::write(dir.path().join("config.yml"), config).unwrap();
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.path().join("config.yml"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start docker-registry (run scripts/setup.sh)");
+        let registry = TestRegistry { dir, host, child };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::net::TcpStream::connect(&registry.host).is_err() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "registry did not start"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        registry
+    }
+
+    /// Every blob file the registry stores, by digest hex.
+    pub fn blob_data(&self, hex: &str) -> PathBuf {
+        self.dir
+            .path()
+            .join("storage/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+
+    /// Stops the registry now.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

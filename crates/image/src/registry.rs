@@ -1,0 +1,322 @@
+//! Pushing and pulling images over the OCI distribution protocol (`oci-client`).
+//!
+//! Plain HTTP is used only for loopback registries or when the operator says
+//! `--insecure`. Manifests are capped in size and checked against the Wasm artifact
+//! layout *before* any layer is fetched; every blob is digest-checked before it enters
+//! the store, and the tag is written last, so a failed pull leaves nothing half-written.
+//! Transient failures (connection errors, 5xx) are retried with exponential backoff.
+
+use crate::artifact::{self, WasmImage};
+use crate::store::MANIFEST_MEDIA_TYPE;
+use crate::{Digest, ImageError, ImageStore, StoredImage};
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::OciImageManifest;
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference};
+use std::future::Future;
+use std::time::Duration;
+
+/// Largest manifest accepted from a registry.
+pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// Attempts per request, counting the first.
+const ATTEMPTS: u32 = 4;
+/// Wait before the first retry; doubled each time.
+const FIRST_BACKOFF: Duration = Duration::from_millis(200);
+
+/// A connection to one registry for one image reference.
+pub struct Registry {
+    client: Client,
+    auth: RegistryAuth,
+}
+
+impl Registry {
+    /// A client for the registry of `reference`, with `auth`; `insecure` allows plain
+    /// HTTP to a non-loopback registry.
+    pub fn new(reference: &Reference, auth: RegistryAuth, insecure: bool) -> Registry {
+        let registry = reference.resolve_registry();
+        let protocol = if insecure || is_loopback(registry) {
+            ClientProtocol::Http
+        } else {
+            ClientProtocol::Https
+        };
+        let config = ClientConfig {
+            protocol,
+            connect_timeout: Some(Duration::from_secs(10)),
+            read_timeout: Some(Duration::from_secs(60)),
+            ..ClientConfig::default()
+        };
+        Registry {
+            client: Client::new(config),
+            auth,
+        }
+    }
+
+    /// Uploads a stored image (its blobs, then its manifest, byte for byte) under
+    /// `reference`. Returns the manifest digest.
+    pub async fn push(
+        &self,
+        store: &ImageStore,
+        image: &WasmImage,
+        reference: &Reference,
+    ) -> Result<Digest, ImageError> {
+        let registry = reference.resolve_registry();
+        self.client.store_auth_if_needed(registry, &self.auth).await;
+        let manifest_bytes = store.read_blob(&image.image.digest)?;
+        for descriptor in std::iter::once(&image.manifest.config).chain(&image.manifest.layers) {
+            let digest: Digest = descriptor.digest.parse()?;
+            let exists = retry(reference, || {
+                self.client.blob_exists(reference, &descriptor.digest)
+            })
+            .await?;
+            if !exists {
+                let data = store.read_blob(&digest)?;
+                retry(reference, || {
+                    self.client
+                        .push_blob(reference, data.clone(), &descriptor.digest)
+                })
+                .await?;
+            }
+        }
+        let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
+        retry(reference, || {
+            self.client
+                .push_manifest_raw(reference, manifest_bytes.clone(), content_type.clone())
+        })
+        .await?;
+        Ok(image.image.digest.clone())
+    }
+
+    /// Downloads `reference` into the store and tags it (by its tag, if it has one).
+    pub async fn pull(
+        &self,
+        store: &ImageStore,
+        reference: &Reference,
+    ) -> Result<StoredImage, ImageError> {
+        let whole = reference.whole();
+        self.client
+            .store_auth_if_needed(reference.resolve_registry(), &self.auth)
+            .await;
+        let (bytes, _) = retry(reference, || {
+            self.client
+                .pull_manifest_raw(reference, &self.auth, &[MANIFEST_MEDIA_TYPE])
+        })
+        .await?;
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(ImageError::invalid(
+                "image manifest",
+                format!(
+                    "{} bytes is over the {MAX_MANIFEST_BYTES}-byte cap",
+                    bytes.len()
+                ),
+            ));
+        }
+        let digest = Digest::of(&bytes);
+        if let Some(wanted) = reference.digest()
+            && wanted != digest.to_string()
+        {
+            return Err(ImageError::DigestMismatch {
+                expected: wanted.to_string(),
+                actual: digest.to_string(),
+            });
+        }
+        let manifest: OciImageManifest =
+            serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid("image manifest", e))?;
+        artifact::check(&whole, &manifest)?;
+        for descriptor in std::iter::once(&manifest.config).chain(&manifest.layers) {
+            let blob: Digest = descriptor.digest.parse()?;
+            if store.has_blob(&blob) && store.read_blob(&blob).is_ok() {
+                continue;
+            }
+            let data = retry(reference, || async {
+                let mut data = Vec::with_capacity(descriptor.size.max(0) as usize);
+                self.client
+                    .pull_blob(reference, descriptor, &mut data)
+                    .await?;
+                Ok(data)
+            })
+            .await?;
+            store.put_blob(&data, Some(&blob))?;
+        }
+        store.put_blob(&bytes, Some(&digest))?;
+        let size = bytes.len() as i64;
+        if reference.tag().is_some() {
+            let tagged = Reference::with_tag(
+                reference.registry().into(),
+                reference.repository().into(),
+                reference.tag().unwrap_or("latest").into(),
+            );
+            store.tag(&tagged.whole(), &digest, size)?;
+        }
+        Ok(StoredImage {
+            reference: whole,
+            digest,
+            size,
+        })
+    }
+}
+
+/// Checks credentials the way `docker login` does: `GET /v2/` with basic auth. A
+/// registry that answers with a bearer-token challenge cannot be checked this way and
+/// is accepted; a refused basic login is an error.
+pub async fn check_login(
+    registry: &str,
+    user: &str,
+    password: &str,
+    insecure: bool,
+) -> Result<(), ImageError> {
+    let scheme = if insecure || is_loopback(registry) {
+        "http"
+    } else {
+        "https"
+    };
+    let failed = |reason: String| ImageError::Registry {
+        reference: registry.to_string(),
+        reason,
+    };
+    let client = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .timeout(Duration::from_secs(30))
+        .build()
+        .map_err(|e| failed(e.to_string()))?;
+    let response = client
+        .get(format!("{scheme}://{registry}/v2/"))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .map_err(|e| {
+            failed(if e.is_connect() {
+                format!("cannot connect to `{registry}`")
+            } else {
+                one_line(&e.to_string())
+            })
+        })?;
+    let challenge = response
+        .headers()
+        .get(reqwest::header::WWW_AUTHENTICATE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    match response.status().as_u16() {
+        200..=299 => Ok(()),
+        401 if challenge.starts_with("bearer") => Ok(()),
+        401 | 403 => Err(failed("login failed: wrong username or password".into())),
+        code => Err(failed(format!("unexpected HTTP status {code} from `/v2/`"))),
+    }
+}
+
+/// Whether a registry host is on this machine (plain HTTP allowed).
+pub fn is_loopback(registry: &str) -> bool {
+    let host = registry.rsplit_once(':').map_or(registry, |(h, port)| {
+        if port.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            registry
+        }
+    });
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Runs `op`, retrying transient failures with exponential backoff, and turns the
+/// final error into an [`ImageError`].
+async fn retry<T, F, Fut>(reference: &Reference, mut op: F) -> Result<T, ImageError>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, OciDistributionError>>,
+{
+    let mut wait = FIRST_BACKOFF;
+    for attempt in 1.. {
+        match op().await {
+            Ok(v) => return Ok(v),
+            Err(e) if attempt < ATTEMPTS && is_transient(&e) => {
+                tokio::time::sleep(wait).await;
+                wait *= 2;
+            }
+            Err(e) => return Err(registry_error(reference, e)),
+        }
+    }
+    unreachable!("the loop returns on the last attempt")
+}
+
+fn is_transient(e: &OciDistributionError) -> bool {
+    match e {
+        OciDistributionError::RequestError(r) => match r.status() {
+            Some(status) => status.is_server_error(),
+            None => r.is_connect() || r.is_timeout() || r.is_request() || r.is_body(),
+        },
+        OciDistributionError::ServerError { code, .. } => *code >= 500,
+        OciDistributionError::IoError(_) => true,
+        _ => false,
+    }
+}
+
+fn registry_error(reference: &Reference, e: OciDistributionError) -> ImageError {
+    let registry = reference.resolve_registry().to_string();
+    let reason = match &e {
+        OciDistributionError::RequestError(r) if r.is_connect() => {
+            format!("cannot connect to `{registry}`")
+        }
+        OciDistributionError::RequestError(r)
+            if matches!(r.status().map(|s| s.as_u16()), Some(401 | 403)) =>
+        {
+            format!("not authorized by `{registry}` (run `wedge login {registry}`)")
+        }
+        OciDistributionError::RequestError(r) if r.status().map(|s| s.as_u16()) == Some(404) => {
+            format!("`{}` not found", reference.whole())
+        }
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => {
+            format!("not authorized by `{registry}` (run `wedge login {registry}`)")
+        }
+        OciDistributionError::ImageManifestNotFoundError(_) => {
+            format!("`{}` not found", reference.whole())
+        }
+        OciDistributionError::RegistryError { envelope, .. }
+            if envelope
+                .errors
+                .iter()
+                .any(|e| format!("{:?}", e.code).contains("Unknown")) =>
+        {
+            format!("`{}` not found", reference.whole())
+        }
+        other => one_line(&other.to_string()),
+    };
+    ImageError::Registry {
+        reference: reference.whole(),
+        reason,
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_registries_get_plain_http() {
+        for host in [
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "[::1]:5000",
+            "localhost",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback(host), "{host}");
+        }
+        for host in [
+            "registry.example:5000",
+            "10.0.0.1:5000",
+            "docker.io",
+            "localhost.evil.com",
+        ] {
+            assert!(!is_loopback(host), "{host}");
+        }
+    }
+}

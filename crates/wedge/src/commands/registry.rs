@@ -1,0 +1,95 @@
+//! Registry commands: `push`, `pull`, `login`, `logout`, and the pull behind
+//! `wedge run IMAGE` when the image is not local.
+
+use crate::cli::{LoginArgs, LogoutArgs, RegistryArgs};
+use crate::root::{auth_file, code_cache_dir, image_store_dir};
+use anyhow::Context;
+use std::io::Read;
+use std::path::Path;
+use wedge_image::artifact;
+use wedge_image::registry::{self, Registry};
+use wedge_image::{ImageStore, Reference, StoredImage, credentials, parse_reference};
+use wedge_runtime::{App, CodeCache, EngineOptions};
+
+fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    Ok(rt.block_on(future))
+}
+
+fn connect(root: &Path, reference: &Reference, insecure: bool) -> anyhow::Result<Registry> {
+    let auth = credentials::lookup(reference.resolve_registry(), &auth_file(root))?;
+    Ok(Registry::new(reference, auth, insecure))
+}
+
+/// `wedge push REF`.
+pub fn push(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
+    let reference = parse_reference(&args.image)?;
+    let store = ImageStore::open(image_store_dir(root))?;
+    let image = artifact::open(&store, store.resolve(&reference)?)?;
+    let registry = connect(root, &reference, args.insecure)?;
+    let digest = block_on(registry.push(&store, &image, &reference))??;
+    println!("{}@{digest}", reference.whole());
+    Ok(0)
+}
+
+/// `wedge pull REF`.
+pub fn pull(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
+    let reference = parse_reference(&args.image)?;
+    let image = pull_image(root, &reference, args.insecure)?;
+    println!("{}@{}", reference.whole(), image.digest);
+    Ok(0)
+}
+
+/// Pulls `reference` into the local store and compiles its Wasm into the AOT cache
+/// (default engine settings), so the first run after a pull starts warm.
+pub fn pull_image(
+    root: &Path,
+    reference: &Reference,
+    insecure: bool,
+) -> anyhow::Result<StoredImage> {
+    let store = ImageStore::open(image_store_dir(root))?;
+    let registry = connect(root, reference, insecure)?;
+    let image = block_on(registry.pull(&store, reference))??;
+    let wasm = artifact::open(&store, image.clone())?;
+    let cache = CodeCache::new(code_cache_dir(root));
+    App::open(
+        EngineOptions::default(),
+        &store.blob_path(&wasm.layer),
+        Some(&cache),
+    )?;
+    Ok(image)
+}
+
+/// `wedge login HOST -u USER --password-stdin`.
+pub fn login(root: &Path, args: LoginArgs) -> anyhow::Result<i32> {
+    if !args.password_stdin {
+        anyhow::bail!("pass the password on standard input with `--password-stdin`");
+    }
+    let mut password = String::new();
+    std::io::stdin()
+        .read_to_string(&mut password)
+        .context("cannot read the password from standard input")?;
+    let password = password.trim_end_matches(['\n', '\r']);
+    block_on(registry::check_login(
+        &args.registry,
+        &args.username,
+        password,
+        args.insecure,
+    ))??;
+    credentials::save(&auth_file(root), &args.registry, &args.username, password)?;
+    println!("Login Succeeded");
+    Ok(0)
+}
+
+/// `wedge logout HOST`.
+pub fn logout(root: &Path, args: LogoutArgs) -> anyhow::Result<i32> {
+    if credentials::remove(&auth_file(root), &args.registry)? {
+        println!("Removed login credentials for {}", args.registry);
+    } else {
+        println!("Not logged in to {}", args.registry);
+    }
+    Ok(0)
+}

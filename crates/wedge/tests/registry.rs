@@ -1,0 +1,254 @@
+//! Push and pull against a real registry (Debian's `docker-registry`): round trips by
+//! tag and by digest, pull-on-run, basic auth with `wedge login`, tampered blobs,
+//! non-Wasm images, an unreachable registry, and `skopeo` reading what wedge pushes.
+
+mod common;
+
+use common::{Env, TestRegistry};
+use std::process::Command;
+use wedge_image::ImageStore;
+use wedge_test_programs::p1;
+
+/// Builds the args/env guest as an image named `reference` in `env`'s store.
+fn build(env: &Env, reference: &str) -> String {
+    let dir = env.path("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(p1::ARGS_ENV, dir.join("app.wasm")).unwrap();
+    std::fs::write(
+        dir.join("wedge.toml"),
+        "manifest_version = 1\n[app]\nname = \"demo\"\nwasm = \"app.wasm\"\n[env]\nASKED = \"1\"\n",
+    )
+    .unwrap();
+    let run = env.wedge(&["build", "-t", reference, &dir.to_string_lossy()]);
+    run.expect_code(0);
+    run.stdout.trim().to_string()
+}
+
+#[test]
+fn push_then_pull_by_tag_and_by_digest() {
+    let registry = TestRegistry::start(None);
+    let reference = format!("{}/sensors/demo:1.0", registry.host);
+    let builder = Env::new();
+    let digest = build(&builder, &reference);
+    let run = builder.wedge(&["push", &reference]);
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), format!("{reference}@{digest}"));
+    // Pushing again uploads nothing new and succeeds.
+    builder.wedge(&["push", &reference]).expect_code(0);
+
+    let device = Env::new();
+    let run = device.wedge(&["pull", &reference]);
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), format!("{reference}@{digest}"));
+    // Pulling compiled the app into the AOT cache already.
+    assert!(
+        device
+            .root()
+            .join("cache/aot")
+            .read_dir()
+            .unwrap()
+            .next()
+            .is_some()
+    );
+    let run = device.wedge(&["run", &reference, "hi"]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "arg[0]=demo\narg[1]=hi\n");
+
+    let by_digest = format!("{}/sensors/demo@{digest}", registry.host);
+    let fresh = Env::new();
+    fresh.wedge(&["pull", &by_digest]).expect_code(0);
+    fresh.wedge(&["run", &by_digest]).expect_code(0);
+    // A digest that does not match what the registry serves is refused.
+    let wrong = format!("{}/sensors/demo@sha256:{}", registry.host, "0".repeat(64));
+    fresh.wedge(&["pull", &wrong]).expect_code(125);
+}
+
+#[test]
+fn run_pulls_a_missing_image() {
+    let registry = TestRegistry::start(None);
+    let reference = format!("{}/demo/args:2", registry.host);
+    let builder = Env::new();
+    build(&builder, &reference);
+    builder.wedge(&["push", &reference]).expect_code(0);
+    let device = Env::new();
+    let run = device.wedge(&["run", "--grant-requested", &reference]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "arg[0]=demo\nenv ASKED=1\n");
+}
+
+#[test]
+fn basic_auth_needs_login() {
+    let registry = TestRegistry::start(Some("alice"));
+    let reference = format!("{}/private/app:1", registry.host);
+    let env = Env::new();
+    build(&env, &reference);
+    env.wedge(&["push", &reference])
+        .expect_code(125)
+        .expect_one_line_error("not authorized");
+    env.wedge_with_stdin(
+        &["login", &registry.host, "-u", "alice", "--password-stdin"],
+        b"wrong\n",
+    )
+    .expect_code(125)
+    .expect_one_line_error("login failed");
+    let run = env.wedge_with_stdin(
+        &["login", &registry.host, "-u", "alice", "--password-stdin"],
+        b"secret\n",
+    );
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), "Login Succeeded");
+    env.wedge(&["push", &reference]).expect_code(0);
+    env.wedge(&["rmi", &reference]).expect_code(0);
+    env.wedge(&["pull", &reference]).expect_code(0);
+    env.wedge(&["logout", &registry.host]).expect_code(0);
+    env.wedge(&["rmi", &reference]).expect_code(0);
+    env.wedge(&["pull", &reference])
+        .expect_code(125)
+        .expect_one_line_error("not authorized");
+}
+
+#[test]
+fn tampered_blobs_are_refused_and_nothing_is_stored() {
+    let registry = TestRegistry::start(None);
+    let reference = format!("{}/demo/tampered:1", registry.host);
+    let builder = Env::new();
+    build(&builder, &reference);
+    builder.wedge(&["push", &reference]).expect_code(0);
+    let store = ImageStore::open(builder.root().join("images")).unwrap();
+    let image = store
+        .resolve(&wedge_image::parse_reference(&reference).unwrap())
+        .unwrap();
+    let layer = store.read_manifest(&image.digest).unwrap().layers[0]
+        .digest
+        .clone();
+    let data = registry.blob_data(layer.trim_start_matches("sha256:"));
+    let mut bytes = std::fs::read(&data).unwrap();
+    bytes[100] ^= 0xff;
+    std::fs::write(&data, &bytes).unwrap();
+
+    let device = Env::new();
+    device
+        .wedge(&["pull", &reference])
+        .expect_code(125)
+        .expect_one_line_error("digest");
+    let device_store = ImageStore::open(device.root().join("images")).unwrap();
+    assert!(
+        device_store.list().unwrap().is_empty(),
+        "a failed pull must not tag anything"
+    );
+    assert!(device.wedge(&["image", "fsck"]).code == 0);
+}
+
+#[test]
+fn unreachable_registry_and_missing_images_are_clear_errors() {
+    let mut registry = TestRegistry::start(None);
+    let env = Env::new();
+    env.wedge(&["pull", &format!("{}/no/such:1", registry.host)])
+        .expect_code(125)
+        .expect_one_line_error("not found");
+    let reference = format!("{}/demo/down:1", registry.host);
+    build(&env, &reference);
+    registry.kill();
+    env.wedge(&["push", &reference])
+        .expect_code(125)
+        .expect_one_line_error("cannot connect");
+    env.wedge(&["pull", &reference])
+        .expect_code(125)
+        .expect_one_line_error("cannot connect");
+}
+
+#[test]
+fn skopeo_reads_what_wedge_pushes_byte_for_byte() {
+    let registry = TestRegistry::start(None);
+    let reference = format!("{}/interop/app:1", registry.host);
+    let env = Env::new();
+    let digest = build(&env, &reference);
+    env.wedge(&["push", &reference]).expect_code(0);
+
+    // skopeo copies the image from the registry into an OCI layout...
+    let out = env.path("skopeo-layout");
+    let status = Command::new("skopeo")
+        .args([
+            "copy",
+            "--src-tls-verify=false",
+            &format!("docker://{reference}"),
+            &format!("oci:{}:app", out.display()),
+        ])
+        .output()
+        .expect("run skopeo (scripts/setup.sh installs it)");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    let skopeo_store = ImageStore::open(&out).unwrap();
+    let copied = &skopeo_store.list().unwrap()[0];
+    assert_eq!(
+        copied.digest.to_string(),
+        digest,
+        "skopeo's copy has another manifest digest"
+    );
+    let ours = ImageStore::open(env.root().join("images")).unwrap();
+    let manifest = ours.read_manifest(&copied.digest).unwrap();
+    for d in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        let d: wedge_image::Digest = d.digest.parse().unwrap();
+        assert_eq!(
+            skopeo_store.read_blob(&d).unwrap(),
+            ours.read_blob(&d).unwrap()
+        );
+    }
+    // ...and reads wedge's local store directly, as the OCI layout it is.
+    let status = Command::new("skopeo")
+        .args([
+            "inspect",
+            "--raw",
+            &format!("oci:{}:{reference}", env.root().join("images").display()),
+        ])
+        .output()
+        .expect("run skopeo");
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+}
+
+#[test]
+fn non_wasm_images_are_refused_before_download() {
+    let registry = TestRegistry::start(None);
+    let env = Env::new();
+    // A Linux-style image in an OCI layout, copied to the registry with skopeo.
+    let layout = ImageStore::open(env.path("linux-layout")).unwrap();
+    let layer = layout.put_blob(b"pretend tarball", None).unwrap();
+    let config = layout
+        .put_blob(br#"{"architecture":"amd64","os":"linux"}"#, None)
+        .unwrap();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":37}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":15}}]}}"#
+    );
+    let digest = layout.put_blob(manifest.as_bytes(), None).unwrap();
+    layout.tag("linux", &digest, manifest.len() as i64).unwrap();
+    let reference = format!("{}/library/linux:1", registry.host);
+    let status = Command::new("skopeo")
+        .args([
+            "copy",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:linux", layout.root().display()),
+            &format!("docker://{reference}"),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        status.status.success(),
+        "{}",
+        String::from_utf8_lossy(&status.stderr)
+    );
+    env.wedge(&["pull", &reference])
+        .expect_code(125)
+        .expect_one_line_error("is not a Wasm image: its layer has media type `application/vnd.oci.image.layer.v1.tar+gzip`");
+    let store = ImageStore::open(env.root().join("images")).unwrap();
+    assert!(
+        !store.has_blob(&layer),
+        "a layer of a refused image was downloaded"
+    );
+}
