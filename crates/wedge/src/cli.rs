@@ -47,6 +47,30 @@ pub enum Command {
     Login(LoginArgs),
     /// Forget the stored credentials for a registry
     Logout(LogoutArgs),
+    /// Write images to an OCI image-layout tar (for air-gapped devices)
+    Save(SaveArgs),
+    /// Read images from an OCI image-layout tar
+    Load(LoadArgs),
+}
+
+/// `wedge save`.
+#[derive(Debug, Args)]
+pub struct SaveArgs {
+    /// Output file [default: standard output]
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Images to save
+    #[arg(required = true)]
+    pub images: Vec<String>,
+}
+
+/// `wedge load`.
+#[derive(Debug, Args)]
+pub struct LoadArgs {
+    /// Input file [default: standard input]
+    #[arg(short = 'i', long = "input", value_name = "FILE")]
+    pub input: Option<PathBuf>,
 }
 
 /// `wedge push` / `wedge pull`.

@@ -188,3 +188,38 @@ fn build_needs_a_manifest_and_valid_tags() {
         .expect_code(125)
         .expect_one_line_error("no `wedge.toml`");
 }
+
+#[test]
+fn save_and_load_round_trip_through_an_oci_tar() {
+    let env = Env::new();
+    let dir = app(&env, p1::ARGS_ENV);
+    env.wedge(&["build", "-t", REF, &dir]).expect_code(0);
+    let tar = env.path("app.tar").to_string_lossy().into_owned();
+    env.wedge(&["save", REF, "-o", &tar]).expect_code(0);
+
+    let device = Env::new();
+    let run = device.wedge(&["load", "-i", &tar]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, format!("Loaded image: {REF}\n"));
+    let run = device.wedge(&["run", REF]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "arg[0]=demo\narg[1]=from-image\n");
+    assert_eq!(
+        env.wedge(&["images", "--format", "json"]).stdout,
+        device.wedge(&["images", "--format", "json"]).stdout,
+        "same digests on both sides"
+    );
+
+    // A tampered archive is refused whole.
+    let mut bytes = std::fs::read(&tar).unwrap();
+    let pos = bytes.windows(4).position(|w| w == b"\0asm").unwrap();
+    bytes[pos + 20] ^= 0xff;
+    let bad = env.path("bad.tar");
+    std::fs::write(&bad, &bytes).unwrap();
+    let other = Env::new();
+    other
+        .wedge(&["load", "-i", &bad.to_string_lossy()])
+        .expect_code(125)
+        .expect_one_line_error("digest mismatch");
+    assert!(store(&other).list().unwrap().is_empty());
+}

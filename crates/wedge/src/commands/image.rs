@@ -1,8 +1,10 @@
-//! Image commands: `build`, `images`, `image inspect|prune|fsck`, `tag`, `rmi`.
+//! Image commands: `build`, `images`, `image inspect|prune|fsck`, `tag`, `rmi`,
+//! `save`, `load`.
 
 use super::source::Source;
 use crate::cli::{
-    BuildArgs, Format, FsckArgs, ImageCommand, ImageRefArgs, ImagesArgs, RmiArgs, TagArgs,
+    BuildArgs, Format, FsckArgs, ImageCommand, ImageRefArgs, ImagesArgs, LoadArgs, RmiArgs,
+    SaveArgs, TagArgs,
 };
 use crate::root::image_store_dir;
 use anyhow::Context;
@@ -167,6 +169,53 @@ pub fn rmi(root: &Path, args: RmiArgs) -> anyhow::Result<i32> {
         println!("untagged {}", image.reference);
     }
     store.prune()?;
+    Ok(0)
+}
+
+/// `wedge save REF… -o FILE`.
+pub fn save(root: &Path, args: SaveArgs) -> anyhow::Result<i32> {
+    let store = store(root)?;
+    let images = args
+        .images
+        .iter()
+        .map(|name| Ok(store.resolve(&parse_reference(name)?)?))
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    match &args.output {
+        Some(path) => {
+            let dir = path
+                .parent()
+                .filter(|p| !p.as_os_str().is_empty())
+                .unwrap_or(Path::new("."));
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+            wedge_image::archive::save(
+                &store,
+                &images,
+                std::io::BufWriter::new(tmp.as_file_mut()),
+            )?;
+            tmp.as_file().sync_all()?;
+            tmp.persist(path)
+                .with_context(|| format!("cannot write `{}`", path.display()))?;
+        }
+        None => wedge_image::archive::save(&store, &images, std::io::stdout().lock())?,
+    }
+    Ok(0)
+}
+
+/// `wedge load -i FILE`.
+pub fn load(root: &Path, args: LoadArgs) -> anyhow::Result<i32> {
+    let store = store(root)?;
+    let loaded = match &args.input {
+        Some(path) => {
+            let file = std::fs::File::open(path)
+                .with_context(|| format!("cannot read `{}`", path.display()))?;
+            wedge_image::archive::load(&store, std::io::BufReader::new(file))?
+        }
+        None => wedge_image::archive::load(&store, std::io::stdin().lock())?,
+    };
+    for reference in loaded {
+        println!("Loaded image: {reference}");
+    }
     Ok(0)
 }
 

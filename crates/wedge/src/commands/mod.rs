@@ -25,5 +25,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Pull(args) => registry::pull(&root, args),
         Command::Login(args) => registry::login(&root, args),
         Command::Logout(args) => registry::logout(&root, args),
+        Command::Save(args) => image::save(&root, args),
+        Command::Load(args) => image::load(&root, args),
     }
 }
