@@ -252,3 +252,64 @@ fn non_wasm_images_are_refused_before_download() {
         "a layer of a refused image was downloaded"
     );
 }
+
+/// A 2 MiB app, so transfers can be cut in the middle of its layer.
+fn build_big(env: &Env, reference: &str) {
+    let dir = env.path("big");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut wasm = std::fs::read(p1::HELLO).unwrap();
+    // A custom section (id 0) named "pad" holding 2 MiB of bytes.
+    let payload_len: usize = 4 + (2 << 20);
+    wasm.push(0);
+    let mut n = payload_len;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        wasm.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            break;
+        }
+    }
+    wasm.extend_from_slice(&[3, b'p', b'a', b'd']);
+    wasm.extend((0..(2u32 << 20)).map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8));
+    std::fs::write(dir.join("app.wasm"), &wasm).unwrap();
+    std::fs::write(
+        dir.join("wedge.toml"),
+        "manifest_version = 1\n[app]\nname = \"big\"\nwasm = \"app.wasm\"\n",
+    )
+    .unwrap();
+    env.wedge(&["build", "-t", reference, &dir.to_string_lossy()])
+        .expect_code(0);
+}
+
+#[test]
+fn transfers_cut_midway_leave_nothing_behind_and_can_be_retried() {
+    let registry = TestRegistry::start(None);
+    let proxy = common::CuttingProxy::start(&registry.host, 1 << 20);
+    let reference = format!("{}/demo/big:1", proxy.host);
+
+    // Push dies in the middle of the 2 MiB layer: an error, and the tag is not there.
+    let env = Env::new();
+    build_big(&env, &reference);
+    env.wedge(&["push", &reference]).expect_code(125);
+    let direct = format!("{}/demo/big:1", registry.host);
+    Env::new()
+        .wedge(&["pull", &direct])
+        .expect_code(125)
+        .expect_one_line_error("not found");
+
+    // The registry "comes back": the same push now completes.
+    proxy.set_cut(usize::MAX / 2);
+    env.wedge(&["push", &reference]).expect_code(0);
+
+    // Pull dies mid-layer: an error, nothing tagged, the store still passes fsck.
+    proxy.set_cut(1 << 20);
+    let device = Env::new();
+    device.wedge(&["pull", &reference]).expect_code(125);
+    let store = ImageStore::open(device.root().join("images")).unwrap();
+    assert!(store.list().unwrap().is_empty());
+    device.wedge(&["image", "fsck"]).expect_code(0);
+    proxy.set_cut(usize::MAX / 2);
+    device.wedge(&["pull", &reference]).expect_code(0);
+    device.wedge(&["run", &reference]).expect_code(0);
+}

@@ -180,3 +180,68 @@ impl Drop for TestRegistry {
         self.kill();
     }
 }
+
+/// A loopback TCP proxy in front of a registry that forwards each connection but cuts
+/// it once `cut_after` bytes have flowed in either direction, as a registry killed
+/// mid-transfer would. `set_cut` changes the limit for later connections.
+pub struct CuttingProxy {
+    pub host: String,
+    cut_after: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+}
+
+impl CuttingProxy {
+    pub fn start(upstream: &str, cut_after: usize) -> CuttingProxy {
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let limit = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(cut_after));
+        let upstream = upstream.to_string();
+        let shared = limit.clone();
+        std::thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { return };
+                let Ok(server) = std::net::TcpStream::connect(&upstream) else {
+                    continue;
+                };
+                let budget = std::sync::Arc::new(std::sync::atomic::AtomicIsize::new(
+                    shared.load(Ordering::SeqCst) as isize,
+                ));
+                for (mut from, mut to) in [
+                    (client.try_clone().unwrap(), server.try_clone().unwrap()),
+                    (server, client),
+                ] {
+                    let budget = budget.clone();
+                    std::thread::spawn(move || {
+                        use std::io::{Read, Write};
+                        let mut buf = [0u8; 16 * 1024];
+                        loop {
+                            let n = match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => n,
+                            };
+                            let left = budget.fetch_sub(n as isize, Ordering::SeqCst);
+                            if left <= 0 {
+                                break;
+                            }
+                            let n = n.min(left as usize);
+                            if to.write_all(&buf[..n]).is_err() || n as isize >= left {
+                                break;
+                            }
+                        }
+                        let _ = to.shutdown(std::net::Shutdown::Both);
+                        let _ = from.shutdown(std::net::Shutdown::Both);
+                    });
+                }
+            }
+        });
+        CuttingProxy {
+            host,
+            cut_after: limit,
+        }
+    }
+
+    pub fn set_cut(&self, bytes: usize) {
+        self.cut_after
+            .store(bytes, std::sync::atomic::Ordering::SeqCst);
+    }
+}
