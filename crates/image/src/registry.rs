@@ -67,6 +67,7 @@ impl Registry {
         store: &ImageStore,
         image: &WasmImage,
         reference: &Reference,
+        progress: &dyn Progress,
     ) -> Result<Digest, ImageError> {
         let registry = reference.resolve_registry();
         self.client.store_auth_if_needed(registry, &self.auth).await;
@@ -79,11 +80,14 @@ impl Registry {
             .await?;
             if !exists {
                 let data = store.read_blob(&digest)?;
+                progress.start(&format!("push {}", digest.short()), data.len() as u64);
                 retry(reference, || {
                     self.client
                         .push_blob(reference, data.clone(), &descriptor.digest)
                 })
                 .await?;
+                progress.advance(data.len() as u64);
+                progress.finish();
             }
         }
         let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
@@ -100,6 +104,7 @@ impl Registry {
         &self,
         store: &ImageStore,
         reference: &Reference,
+        progress: &dyn Progress,
     ) -> Result<StoredImage, ImageError> {
         let whole = reference.whole();
         self.client
@@ -137,13 +142,20 @@ impl Registry {
                 continue;
             }
             let data = retry(reference, || async {
+                progress.start(
+                    &format!("pull {}", blob.short()),
+                    descriptor.size.max(0) as u64,
+                );
                 let mut data = Vec::with_capacity(descriptor.size.max(0) as usize);
-                self.client
-                    .pull_blob(reference, descriptor, &mut data)
-                    .await?;
+                let sink = ProgressSink {
+                    data: &mut data,
+                    progress,
+                };
+                self.client.pull_blob(reference, descriptor, sink).await?;
                 Ok(data)
             })
             .await?;
+            progress.finish();
             store.put_blob(&data, Some(&blob))?;
         }
         store.put_blob(&bytes, Some(&digest))?;
@@ -161,6 +173,59 @@ impl Registry {
             digest,
             size,
         })
+    }
+}
+
+/// Reports transfer progress (a progress bar on a terminal). Pushes report whole blobs,
+/// pulls every chunk as it arrives.
+pub trait Progress: Sync {
+    /// A blob of `total` bytes starts; `what` names it (`pull 1a2b3c4d5e6f`).
+    fn start(&self, what: &str, total: u64);
+    /// `bytes` more were transferred.
+    fn advance(&self, bytes: u64);
+    /// The blob is done.
+    fn finish(&self);
+}
+
+/// Progress that goes nowhere (scripts, tests, no terminal).
+pub struct NoProgress;
+
+impl Progress for NoProgress {
+    fn start(&self, _what: &str, _total: u64) {}
+    fn advance(&self, _bytes: u64) {}
+    fn finish(&self) {}
+}
+
+/// Collects a pulled blob in memory and reports each chunk.
+struct ProgressSink<'a> {
+    data: &'a mut Vec<u8>,
+    progress: &'a dyn Progress,
+}
+
+impl tokio::io::AsyncWrite for ProgressSink<'_> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        let this = self.get_mut();
+        this.data.extend_from_slice(buf);
+        this.progress.advance(buf.len() as u64);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
     }
 }
 

@@ -3,6 +3,7 @@
 mod cli;
 mod commands;
 mod exit;
+mod progress;
 mod root;
 
 use clap::Parser;

@@ -30,7 +30,12 @@ pub fn push(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
     let store = ImageStore::open(image_store_dir(root))?;
     let image = artifact::open(&store, store.resolve(&reference)?)?;
     let registry = connect(root, &reference, args.insecure)?;
-    let digest = block_on(registry.push(&store, &image, &reference))??;
+    let digest = block_on(registry.push(
+        &store,
+        &image,
+        &reference,
+        &*crate::progress::for_terminal(),
+    ))??;
     println!("{}@{digest}", reference.whole());
     Ok(0)
 }
@@ -52,7 +57,7 @@ pub fn pull_image(
 ) -> anyhow::Result<StoredImage> {
     let store = ImageStore::open(image_store_dir(root))?;
     let registry = connect(root, reference, insecure)?;
-    let image = block_on(registry.pull(&store, reference))??;
+    let image = block_on(registry.pull(&store, reference, &*crate::progress::for_terminal()))??;
     let wasm = artifact::open(&store, image.clone())?;
     let cache = CodeCache::new(code_cache_dir(root));
     App::open(
