@@ -7,7 +7,7 @@
 //! Transient failures (connection errors, 5xx) are retried with exponential backoff.
 
 use crate::artifact::{self, WasmImage};
-use crate::store::MANIFEST_MEDIA_TYPE;
+use crate::store::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::{Digest, ImageError, ImageStore, StoredImage};
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
@@ -110,21 +110,10 @@ impl Registry {
         self.client
             .store_auth_if_needed(reference.resolve_registry(), &self.auth)
             .await;
-        let (bytes, _) = retry(reference, || {
-            self.client
-                .pull_manifest_raw(reference, &self.auth, &[MANIFEST_MEDIA_TYPE])
-        })
-        .await?;
-        if bytes.len() > MAX_MANIFEST_BYTES {
-            return Err(ImageError::invalid(
-                "image manifest",
-                format!(
-                    "{} bytes is over the {MAX_MANIFEST_BYTES}-byte cap",
-                    bytes.len()
-                ),
-            ));
-        }
-        let digest = Digest::of(&bytes);
+        let bytes = self
+            .fetch_manifest(reference, &[MANIFEST_MEDIA_TYPE, INDEX_MEDIA_TYPE])
+            .await?;
+        let mut digest = Digest::of(&bytes);
         if let Some(wanted) = reference.digest()
             && wanted != digest.to_string()
         {
@@ -133,6 +122,26 @@ impl Registry {
                 actual: digest.to_string(),
             });
         }
+        // A multi-platform index: follow its `wasm` entry.
+        let bytes = match wasm_entry_of_index(&whole, &bytes)? {
+            None => bytes,
+            Some(entry) => {
+                let child = Reference::with_digest(
+                    reference.registry().into(),
+                    reference.repository().into(),
+                    entry.to_string(),
+                );
+                let child_bytes = self.fetch_manifest(&child, &[MANIFEST_MEDIA_TYPE]).await?;
+                digest = Digest::of(&child_bytes);
+                if digest != entry {
+                    return Err(ImageError::DigestMismatch {
+                        expected: entry.to_string(),
+                        actual: digest.to_string(),
+                    });
+                }
+                child_bytes
+            }
+        };
         let manifest: OciImageManifest =
             serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid("image manifest", e))?;
         artifact::check(&whole, &manifest)?;
@@ -173,6 +182,51 @@ impl Registry {
             digest,
             size,
         })
+    }
+}
+
+impl Registry {
+    /// Fetches a manifest (or index) as raw bytes, refusing ones over the size cap.
+    async fn fetch_manifest(
+        &self,
+        reference: &Reference,
+        accepted: &[&str],
+    ) -> Result<bytes::Bytes, ImageError> {
+        let (bytes, _) = retry(reference, || {
+            self.client
+                .pull_manifest_raw(reference, &self.auth, accepted)
+        })
+        .await?;
+        if bytes.len() > MAX_MANIFEST_BYTES {
+            return Err(ImageError::invalid(
+                "image manifest",
+                format!(
+                    "{} bytes is over the {MAX_MANIFEST_BYTES}-byte cap",
+                    bytes.len()
+                ),
+            ));
+        }
+        Ok(bytes)
+    }
+}
+
+/// For an image index, the digest of its entry for the `wasm` architecture (an index
+/// without one is not a Wasm image); `None` for a plain image manifest.
+fn wasm_entry_of_index(reference: &str, bytes: &[u8]) -> Result<Option<Digest>, ImageError> {
+    let doc: serde_json::Value =
+        serde_json::from_slice(bytes).map_err(|e| ImageError::invalid("image manifest", e))?;
+    let Some(entries) = doc.get("manifests").and_then(|m| m.as_array()) else {
+        return Ok(None);
+    };
+    let wasm = entries
+        .iter()
+        .find(|e| e["platform"]["architecture"] == "wasm");
+    match wasm.and_then(|e| e["digest"].as_str()) {
+        Some(digest) => Ok(Some(digest.parse()?)),
+        None => Err(ImageError::NotWasm {
+            reference: reference.to_string(),
+            reason: "it is an image index with no entry for the `wasm` platform".into(),
+        }),
     }
 }
 

@@ -24,7 +24,7 @@ pub const REF_NAME: &str = "org.opencontainers.image.ref.name";
 /// Media type of an OCI image manifest.
 pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+json";
 /// Media type of an OCI image index.
-const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
+pub(crate) const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// Prefix of temp files, which fsck and prune clean up.
 const TEMP_PREFIX: &str = ".tmp-";
 

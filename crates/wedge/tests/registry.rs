@@ -219,30 +219,10 @@ fn non_wasm_images_are_refused_before_download() {
     let env = Env::new();
     // A Linux-style image in an OCI layout, copied to the registry with skopeo.
     let layout = ImageStore::open(env.path("linux-layout")).unwrap();
-    let layer = layout.put_blob(b"pretend tarball", None).unwrap();
-    let config = layout
-        .put_blob(br#"{"architecture":"amd64","os":"linux"}"#, None)
-        .unwrap();
-    let manifest = format!(
-        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":37}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":15}}]}}"#
-    );
-    let digest = layout.put_blob(manifest.as_bytes(), None).unwrap();
+    let (layer, digest, manifest) = linux_image(&layout);
     layout.tag("linux", &digest, manifest.len() as i64).unwrap();
     let reference = format!("{}/library/linux:1", registry.host);
-    let status = Command::new("skopeo")
-        .args([
-            "copy",
-            "--dest-tls-verify=false",
-            &format!("oci:{}:linux", layout.root().display()),
-            &format!("docker://{reference}"),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        status.status.success(),
-        "{}",
-        String::from_utf8_lossy(&status.stderr)
-    );
+    skopeo_push(&layout, "linux", &reference);
     env.wedge(&["pull", &reference])
         .expect_code(125)
         .expect_one_line_error("is not a Wasm image: its layer has media type `application/vnd.oci.image.layer.v1.tar+gzip`");
@@ -312,4 +292,87 @@ fn transfers_cut_midway_leave_nothing_behind_and_can_be_retried() {
     proxy.set_cut(usize::MAX / 2);
     device.wedge(&["pull", &reference]).expect_code(0);
     device.wedge(&["run", &reference]).expect_code(0);
+}
+
+#[test]
+fn multi_platform_indexes_are_followed_to_their_wasm_entry() {
+    let registry = TestRegistry::start(None);
+    let env = Env::new();
+    // An OCI layout holding an index with a linux/amd64 entry and a wasm/wasip1 entry.
+    let layout = ImageStore::open(env.path("multi-layout")).unwrap();
+    let wasm = std::fs::read(p1::HELLO).unwrap();
+    let (wasm_manifest, wasm_size) =
+        wedge_image::artifact::build(&layout, &wasm, &wedge_image::Requested::default()).unwrap();
+    let (_, linux_digest, linux) = linux_image(&layout);
+    let entry = |digest: &wedge_image::Digest, size: usize, arch: &str, os: &str| {
+        format!(
+            r#"{{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"{digest}","size":{size},"platform":{{"architecture":"{arch}","os":"{os}"}}}}"#
+        )
+    };
+    let publish = |name: &str, entries: Vec<String>| {
+        let index = format!(
+            r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{}]}}"#,
+            entries.join(",")
+        );
+        let digest = layout.put_blob(index.as_bytes(), None).unwrap();
+        let top = format!(
+            r#"{{"schemaVersion":2,"manifests":[{{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"{digest}","size":{},"annotations":{{"org.opencontainers.image.ref.name":"{name}"}}}}]}}"#,
+            index.len()
+        );
+        std::fs::write(layout.root().join("index.json"), top).unwrap();
+        let reference = format!("{}/multi/{name}:1", registry.host);
+        skopeo_push(&layout, name, &reference);
+        reference
+    };
+    let both = publish(
+        "both",
+        vec![
+            entry(&linux_digest, linux.len(), "amd64", "linux"),
+            entry(&wasm_manifest, wasm_size as usize, "wasm", "wasip1"),
+        ],
+    );
+    let run = env.wedge(&["run", &both]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "hello from wedge\n");
+
+    let linux_only = publish(
+        "linux",
+        vec![entry(&linux_digest, linux.len(), "amd64", "linux")],
+    );
+    env.wedge(&["pull", &linux_only])
+        .expect_code(125)
+        .expect_one_line_error("image index with no entry for the `wasm` platform");
+}
+
+/// A Linux-style image (tar+gzip layer) in `layout`: its layer digest, manifest digest
+/// and manifest text.
+fn linux_image(layout: &ImageStore) -> (wedge_image::Digest, wedge_image::Digest, String) {
+    let layer = layout.put_blob(b"pretend tarball", None).unwrap();
+    let config = layout
+        .put_blob(br#"{"architecture":"amd64","os":"linux"}"#, None)
+        .unwrap();
+    let manifest = format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{{"mediaType":"application/vnd.oci.image.config.v1+json","digest":"{config}","size":37}},"layers":[{{"mediaType":"application/vnd.oci.image.layer.v1.tar+gzip","digest":"{layer}","size":15}}]}}"#
+    );
+    let digest = layout.put_blob(manifest.as_bytes(), None).unwrap();
+    (layer, digest, manifest)
+}
+
+/// `skopeo copy --all oci:LAYOUT:NAME docker://REFERENCE` (plain HTTP to the test registry).
+fn skopeo_push(layout: &ImageStore, name: &str, reference: &str) {
+    let out = Command::new("skopeo")
+        .args([
+            "copy",
+            "--all",
+            "--dest-tls-verify=false",
+            &format!("oci:{}:{name}", layout.root().display()),
+            &format!("docker://{reference}"),
+        ])
+        .output()
+        .expect("run skopeo (scripts/setup.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
