@@ -115,6 +115,17 @@ fn tag_rmi_and_prune() {
     // The other tag still runs: its blobs were kept.
     env.wedge(&["run", "other/name"]).expect_code(0);
     env.wedge(&["rmi", "other/name"]).expect_code(0);
+    // By digest: every tag of that manifest goes.
+    let run = env.wedge(&["build", "-t", "a/one:1", "-t", "a/two:1", &dir]);
+    let digest = run.stdout.trim().to_string();
+    let run = env.wedge(&["rmi", &format!("a/one@{digest}")]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("untagged docker.io/a/one:1")
+            && run.stdout.contains("untagged docker.io/a/two:1"),
+        "{}",
+        run.stdout
+    );
     let blobs = std::fs::read_dir(env.root().join("images/blobs/sha256"))
         .unwrap()
         .count();

@@ -159,14 +159,27 @@ pub fn tag(root: &Path, args: TagArgs) -> anyhow::Result<i32> {
     Ok(0)
 }
 
-/// `wedge rmi REF…`: untags, then deletes blobs no remaining image uses.
+/// `wedge rmi REF…`: untags (a reference by digest removes every tag of that
+/// manifest), then deletes blobs no remaining image uses.
 pub fn rmi(root: &Path, args: RmiArgs) -> anyhow::Result<i32> {
     let store = store(root)?;
     for name in &args.images {
         let reference = parse_reference(name)?;
         let image = store.resolve(&reference)?;
-        store.untag(&image.reference)?;
-        println!("untagged {}", image.reference);
+        let tags: Vec<String> = match reference.digest() {
+            Some(_) => store
+                .list()?
+                .into_iter()
+                .filter(|i| i.digest == image.digest)
+                .map(|i| i.reference)
+                .collect(),
+            None => vec![image.reference],
+        };
+        for tag in tags {
+            store.untag(&tag)?;
+            println!("untagged {tag}");
+        }
+        println!("deleted {}", image.digest);
     }
     store.prune()?;
     Ok(0)
