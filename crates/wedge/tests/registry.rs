@@ -376,3 +376,41 @@ fn skopeo_push(layout: &ImageStore, name: &str, reference: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn kill_9_during_a_pull_leaves_a_store_that_loads_and_passes_fsck() {
+    let registry = TestRegistry::start(None);
+    let proxy = common::CuttingProxy::start(&registry.host, usize::MAX / 2);
+    let reference = format!("{}/demo/killed:1", proxy.host);
+    let builder = Env::new();
+    build_big(&builder, &reference);
+    builder.wedge(&["push", &reference]).expect_code(0);
+
+    let device = Env::new();
+    for kill_after_ms in [150, 400, 800] {
+        // Stretch the 2 MiB layer over about a second, then kill -9 the pull.
+        proxy.set_delay(5);
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+            .args(["pull", &reference])
+            .env("WEDGE_ROOT", device.root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(kill_after_ms));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        proxy.set_delay(0);
+        // Killed mid-download: nothing tagged. Killed later (while warming the AOT
+        // cache): the image was tagged only once complete. Either way fsck finds nothing
+        // to repair and whatever is listed runs.
+        device.wedge(&["image", "fsck"]).expect_code(0);
+        device.wedge(&["images"]).expect_code(0);
+        let store = ImageStore::open(device.root().join("images")).unwrap();
+        for image in store.list().unwrap() {
+            device.wedge(&["run", &image.reference]).expect_code(0);
+        }
+    }
+    device.wedge(&["pull", &reference]).expect_code(0);
+    device.wedge(&["run", &reference]).expect_code(0);
+}

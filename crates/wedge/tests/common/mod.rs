@@ -183,10 +183,12 @@ impl Drop for TestRegistry {
 
 /// A loopback TCP proxy in front of a registry that forwards each connection but cuts
 /// it once `cut_after` bytes have flowed in either direction, as a registry killed
-/// mid-transfer would. `set_cut` changes the limit for later connections.
+/// mid-transfer would. `set_cut` changes the limit for later connections; `set_delay`
+/// slows every forwarded chunk, to stretch a transfer out.
 pub struct CuttingProxy {
     pub host: String,
     cut_after: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    delay_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl CuttingProxy {
@@ -195,8 +197,10 @@ impl CuttingProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let host = listener.local_addr().unwrap().to_string();
         let limit = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(cut_after));
+        let delay_ms = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
         let upstream = upstream.to_string();
         let shared = limit.clone();
+        let shared_delay = delay_ms.clone();
         std::thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { return };
@@ -211,6 +215,7 @@ impl CuttingProxy {
                     (server, client),
                 ] {
                     let budget = budget.clone();
+                    let delay = shared_delay.clone();
                     std::thread::spawn(move || {
                         use std::io::{Read, Write};
                         let mut buf = [0u8; 16 * 1024];
@@ -227,6 +232,9 @@ impl CuttingProxy {
                             if to.write_all(&buf[..n]).is_err() || n as isize >= left {
                                 break;
                             }
+                            std::thread::sleep(std::time::Duration::from_millis(
+                                delay.load(Ordering::SeqCst),
+                            ));
                         }
                         let _ = to.shutdown(std::net::Shutdown::Both);
                         let _ = from.shutdown(std::net::Shutdown::Both);
@@ -237,11 +245,16 @@ impl CuttingProxy {
         CuttingProxy {
             host,
             cut_after: limit,
+            delay_ms,
         }
     }
 
     pub fn set_cut(&self, bytes: usize) {
         self.cut_after
             .store(bytes, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    pub fn set_delay(&self, ms: u64) {
+        self.delay_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
     }
 }
