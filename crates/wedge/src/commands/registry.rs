@@ -43,29 +43,30 @@ pub fn push(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
 /// `wedge pull REF`.
 pub fn pull(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
     let reference = parse_reference(&args.image)?;
-    let image = pull_image(root, &reference, args.insecure)?;
+    let (image, _) = pull_image(root, &reference, args.insecure)?;
     println!("{}@{}", reference.whole(), image.digest);
     Ok(0)
 }
 
 /// Pulls `reference` into the local store and compiles its Wasm into the AOT cache
-/// (default engine settings), so the first run after a pull starts warm.
+/// (default engine settings), so the first run after a pull starts warm. Returns the
+/// compiled app too, so a run right after the pull does not load it a second time.
 pub fn pull_image(
     root: &Path,
     reference: &Reference,
     insecure: bool,
-) -> anyhow::Result<StoredImage> {
+) -> anyhow::Result<(StoredImage, App)> {
     let store = ImageStore::open(image_store_dir(root))?;
     let registry = connect(root, reference, insecure)?;
     let image = block_on(registry.pull(&store, reference, &*crate::progress::for_terminal()))??;
     let wasm = artifact::open(&store, image.clone())?;
     let cache = CodeCache::new(code_cache_dir(root));
-    App::open(
+    let app = App::open(
         EngineOptions::default(),
         &store.blob_path(&wasm.layer),
         Some(&cache),
     )?;
-    Ok(image)
+    Ok((image, app))
 }
 
 /// `wedge login HOST -u USER --password-stdin`.

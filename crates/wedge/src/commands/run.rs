@@ -55,7 +55,11 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         target: None,
         pooling: None,
     };
-    let app = App::open(options, &source.wasm, cache.as_ref())?;
+    // An image pulled just now was compiled with default settings: reuse that.
+    let app = match source.pulled {
+        Some(app) if options == EngineOptions::default() => app,
+        _ => App::open(options, &source.wasm, cache.as_ref())?,
+    };
     if let Some(image) = &source.image
         && app.sha256 != image.layer.hex()
     {

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use wedge_image::artifact::{self, WasmImage};
 use wedge_image::{ImageError, ImageStore};
 use wedge_manifest::Manifest;
+use wedge_runtime::App;
 
 /// The manifest file name looked for in an app folder.
 pub const MANIFEST_FILE: &str = "wedge.toml";
@@ -18,6 +19,8 @@ pub struct Source {
     pub manifest: Option<Manifest>,
     /// The image, when the app was given as an image reference.
     pub image: Option<WasmImage>,
+    /// The app compiled with default engine settings, when it was just pulled.
+    pub pulled: Option<App>,
 }
 
 impl Source {
@@ -45,12 +48,14 @@ impl Source {
                     wasm: manifest.app.wasm.clone(),
                     manifest: Some(manifest),
                     image: None,
+                    pulled: None,
                 })
             }
             None => Ok(Source {
                 wasm: path.to_path_buf(),
                 manifest: None,
                 image: None,
+                pulled: None,
             }),
         }
     }
@@ -73,15 +78,16 @@ impl Source {
             return Err(not_found());
         };
         let store = ImageStore::open(crate::root::image_store_dir(root))?;
-        let image = match store.resolve(&reference) {
-            Ok(image) => image,
+        let (image, pulled) = match store.resolve(&reference) {
+            Ok(image) => (image, None),
             // Not local: pull it, as `docker run` does.
             Err(ImageError::NotFound(_)) => super::registry::pull_image(root, &reference, false)
                 .map_err(|e| {
                     anyhow::anyhow!(
                         "`{arg}`: no such file, and no such image locally; pulling it failed: {e:#}"
                     )
-                })?,
+                })
+                .map(|(image, app)| (image, Some(app)))?,
             Err(e) => return Err(e.into()),
         };
         let image = artifact::open(&store, image)?;
@@ -89,6 +95,7 @@ impl Source {
             wasm: store.blob_path(&image.layer),
             manifest: None,
             image: Some(image),
+            pulled,
         })
     }
 }
