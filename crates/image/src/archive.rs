@@ -40,7 +40,7 @@ pub fn save(store: &ImageStore, images: &[StoredImage], out: impl Write) -> Resu
     }
     let io = |e: std::io::Error| ImageError::Io {
         path: "archive".into(),
-        source: e,
+        error: e,
     };
     append(&mut tar, "oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#).map_err(io)?;
     let index_bytes =
@@ -67,7 +67,7 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, bytes: &[u8]) -> std:
 pub fn load(store: &ImageStore, input: impl Read) -> Result<Vec<String>, ImageError> {
     let io = |e: std::io::Error| ImageError::Io {
         path: "archive".into(),
-        source: e,
+        error: e,
     };
     let mut archive = tar::Archive::new(input);
     let mut index: Option<OciImageIndex> = None;

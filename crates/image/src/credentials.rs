@@ -75,7 +75,7 @@ fn read_doc(file: &Path) -> Result<serde_json::Value, ImageError> {
         }
         Err(e) => Err(ImageError::Io {
             path: file.to_path_buf(),
-            source: e,
+            error: e,
         }),
     }
 }

@@ -17,12 +17,12 @@ pub enum ImageError {
     #[error("no such image `{0}`")]
     NotFound(String),
     /// A file or folder of the store cannot be read or written.
-    #[error("image store `{path}`: {source}")]
+    #[error("image store `{path}`: {error}")]
     Io {
         /// The file or folder.
         path: PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        error: std::io::Error,
     },
     /// Content whose digest is not what it should be.
     #[error("digest mismatch for `{expected}`: content hashes to `{actual}`")]
@@ -64,7 +64,7 @@ pub enum ImageError {
 impl ImageError {
     pub(crate) fn io(path: impl Into<PathBuf>) -> impl FnOnce(std::io::Error) -> ImageError {
         let path = path.into();
-        move |source| ImageError::Io { path, source }
+        move |error| ImageError::Io { path, error }
     }
 
     pub(crate) fn invalid(what: &'static str, reason: impl ToString) -> ImageError {

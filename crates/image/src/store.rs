@@ -350,7 +350,7 @@ pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImageErr
     tmp.as_file().sync_all().map_err(ImageError::io(path))?;
     tmp.persist(path).map_err(|e| ImageError::Io {
         path: path.to_path_buf(),
-        source: e.error,
+        error: e.error,
     })?;
     File::open(dir)
         .and_then(|d| d.sync_all())

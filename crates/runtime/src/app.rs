@@ -69,7 +69,7 @@ impl App {
     ) -> Result<App, RuntimeError> {
         let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         Self::from_bytes(engine, path, &bytes, cache)
     }
@@ -221,7 +221,7 @@ impl Engine {
     pub fn precompile_file(&self, path: &Path) -> Result<Vec<u8>, RuntimeError> {
         let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
             path: path.to_path_buf(),
-            source,
+            error: source,
         })?;
         precompile_kind(self, path, detect_kind(path, &bytes)?, &bytes)
     }

@@ -59,7 +59,7 @@ pub enum Capability {
 pub fn inspect(path: &Path) -> Result<AppInfo, RuntimeError> {
     let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
         path: path.to_path_buf(),
-        source,
+        error: source,
     })?;
     let kind = detect_kind(path, &bytes)?;
     let invalid = |e: wasmparser::BinaryReaderError| RuntimeError::InvalidWasm {
