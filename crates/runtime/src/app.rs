@@ -74,6 +74,50 @@ impl App {
         Self::from_bytes(engine, path, &bytes, cache)
     }
 
+    /// Loads a file from a content-addressed store, whose content should have the hex
+    /// sha256 `sha256`. When `cache` holds its code, only the file's 8-byte header is
+    /// read; otherwise the bytes are read, checked against `sha256` (a mismatch is
+    /// [`RuntimeError::DigestMismatch`]) and compiled into the cache.
+    pub fn open_content_addressed(
+        options: EngineOptions,
+        path: &Path,
+        sha256: &str,
+        cache: Option<&CodeCache>,
+    ) -> Result<App, RuntimeError> {
+        let engine = Engine::new(options)?;
+        let read_error = |error| RuntimeError::Read {
+            path: path.to_path_buf(),
+            error,
+        };
+        let mut header = [0u8; 8];
+        std::io::Read::read_exact(
+            &mut std::fs::File::open(path).map_err(read_error)?,
+            &mut header,
+        )
+        .map_err(read_error)?;
+        let kind = detect_kind(path, &header)?;
+        let code = match cache.and_then(|c| load_cached(&engine, c, kind, sha256)) {
+            Some(code) => code,
+            None => {
+                let bytes = std::fs::read(path).map_err(read_error)?;
+                if hex::encode(Sha256::digest(&bytes)) != sha256 {
+                    return Err(RuntimeError::DigestMismatch {
+                        path: path.to_path_buf(),
+                        expected: sha256.to_string(),
+                    });
+                }
+                compile_cached(&engine, path, kind, &bytes, sha256, cache)?
+            }
+        };
+        Ok(App {
+            engine,
+            code,
+            path: path.to_path_buf(),
+            kind,
+            sha256: sha256.to_string(),
+        })
+    }
+
     /// Like [`App::load`], from bytes already in memory; `path` names them in messages.
     pub fn from_bytes(
         engine: &Engine,
@@ -145,25 +189,35 @@ fn compile_cached(
     sha256: &str,
     cache: Option<&CodeCache>,
 ) -> Result<Code, RuntimeError> {
-    let entry = cache.map(|c| (c, c.entry_path(&engine.compatibility_hash(), sha256)));
-    if let Some((cache, entry)) = &entry
-        && let Some(file) = cache.open_verified(entry)
-    {
-        match deserialize_entry(engine, kind, file, entry) {
-            Ok(code) => return Ok(code),
-            // Stale (other wasmtime or settings): rebuild below.
-            Err(_) => cache.remove(entry),
-        }
+    if let Some(code) = cache.and_then(|c| load_cached(engine, c, kind, sha256)) {
+        return Ok(code);
     }
     let serialized = precompile_kind(engine, path, kind, bytes)?;
-    if let Some((cache, entry)) = &entry {
+    if let Some(cache) = cache {
         // A cache that cannot be written (read-only root) only costs a recompile next time.
-        let _ = cache.write(entry, &serialized);
+        let _ = cache.write(
+            &cache.entry_path(&engine.compatibility_hash(), sha256),
+            &serialized,
+        );
     }
     deserialize(engine, kind, &serialized).map_err(|e| RuntimeError::InvalidWasm {
         path: path.to_path_buf(),
         message: one_line(&e),
     })
+}
+
+/// The code for the Wasm with hex sha256 `sha256` from `cache`, if it holds a usable
+/// entry; a stale one (other wasmtime or settings) is removed.
+fn load_cached(engine: &Engine, cache: &CodeCache, kind: AppKind, sha256: &str) -> Option<Code> {
+    let entry = cache.entry_path(&engine.compatibility_hash(), sha256);
+    let file = cache.open_verified(&entry)?;
+    match deserialize_entry(engine, kind, file, &entry) {
+        Ok(code) => Some(code),
+        Err(_) => {
+            cache.remove(&entry);
+            None
+        }
+    }
 }
 
 fn deserialize(engine: &Engine, kind: AppKind, bytes: &[u8]) -> wasmtime::Result<Code> {

@@ -44,6 +44,14 @@ pub enum RuntimeError {
         /// What is missing or unsupported.
         message: String,
     },
+    /// A content-addressed file whose bytes no longer match their digest.
+    #[error("corrupt blob `{path}`: its content does not match sha256 `{expected}`")]
+    DigestMismatch {
+        /// The file.
+        path: PathBuf,
+        /// The hex sha256 it should have.
+        expected: String,
+    },
     /// A grant that cannot be applied (missing directory, unresolvable name).
     #[error("{0}")]
     Grant(String),

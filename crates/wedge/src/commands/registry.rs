@@ -61,9 +61,10 @@ pub fn pull_image(
     let image = block_on(registry.pull(&store, reference, &*crate::progress::for_terminal()))??;
     let wasm = artifact::open(&store, image.clone())?;
     let cache = CodeCache::new(code_cache_dir(root));
-    let app = App::open(
+    let app = App::open_content_addressed(
         EngineOptions::default(),
         &store.blob_path(&wasm.layer),
+        wasm.layer.hex(),
         Some(&cache),
     )?;
     Ok((image, app))

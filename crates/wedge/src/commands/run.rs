@@ -56,18 +56,13 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         pooling: None,
     };
     // An image pulled just now was compiled with default settings: reuse that.
-    let app = match source.pulled {
-        Some(app) if options == EngineOptions::default() => app,
+    let app = match (source.pulled, &source.image) {
+        (Some(app), _) if options == EngineOptions::default() => app,
+        (_, Some(image)) => {
+            App::open_content_addressed(options, &source.wasm, image.layer.hex(), cache.as_ref())?
+        }
         _ => App::open(options, &source.wasm, cache.as_ref())?,
     };
-    if let Some(image) = &source.image
-        && app.sha256 != image.layer.hex()
-    {
-        anyhow::bail!(
-            "{}",
-            wedge_image::ImageError::CorruptBlob(image.layer.to_string())
-        );
-    }
     let prepared = Prepared::new(&app)?;
     let outcome = prepared.run_before_exit(&policy, Stdio::Inherit)?;
     Ok(report(outcome))
