@@ -6,12 +6,14 @@
 //!    compiles through the [`CodeCache`];
 //! 3. [`Prepared::new`] links it against WASI once (missing imports fail here);
 //! 4. [`Prepared::run`] gives each run a fresh store with the [`Policy`]'s grants and
-//!    limits, and returns an [`Outcome`].
+//!    limits, and returns an [`Outcome`]; [`Prepared::run_controlled`] adds a
+//!    [`Control`] to kill, pause and resume it from outside.
 //!
 //! [`inspect()`] describes a Wasm file without running it.
 
 mod app;
 mod cache;
+mod control;
 mod engine;
 mod error;
 mod inspect;
@@ -22,8 +24,10 @@ mod wasi;
 
 pub use app::{App, AppKind};
 pub use cache::CodeCache;
+pub use control::Control;
 pub use engine::{Engine, EngineKind, EngineOptions};
 pub use error::RuntimeError;
 pub use inspect::{AppInfo, Capability, inspect};
 pub use policy::{DEFAULT_MEMORY, Policy};
 pub use run::{Outcome, Prepared, Stdio};
+pub use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};

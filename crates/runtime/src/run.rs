@@ -4,22 +4,32 @@ use crate::app::Code;
 use crate::engine::EPOCH_TICK;
 use crate::error::one_line;
 use crate::limits::MemoryLimiter;
-use crate::{App, AppKind, Engine, Policy, RuntimeError, wasi};
+use crate::{App, AppKind, Control, Engine, Policy, RuntimeError, wasi};
 use std::path::PathBuf;
 use std::time::Duration;
+use wasmtime::UpdateDeadline;
 use wasmtime::component::ResourceTable;
 use wasmtime::{InstancePre, Linker, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::cli::{StdinStream, StdoutStream};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 /// Where the guest's standard streams go.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Stdio {
     /// The host process's stdin, stdout and stderr.
     Inherit,
     /// Empty stdin; output discarded (benchmarks).
     Null,
+    /// Streams of the caller's choosing (the daemon's log files and stop pipe).
+    Streams {
+        /// The guest's stdin.
+        stdin: Box<dyn StdinStream + Sync>,
+        /// The guest's stdout.
+        stdout: Box<dyn StdoutStream + Sync>,
+        /// The guest's stderr.
+        stderr: Box<dyn StdoutStream + Sync>,
+    },
 }
 
 /// How a run ended. Anything the guest did is an outcome; only host failures are errors.
@@ -40,6 +50,45 @@ pub enum Outcome {
     TimedOut(Duration),
     /// The fuel budget ran out.
     OutOfFuel(u64),
+    /// [`Control::kill`] ended it.
+    Killed,
+}
+
+impl Outcome {
+    /// The outcome as a process exit status, as DESIGN.md documents them: the guest's
+    /// own status (0–255; anything else is 1), 124 for a time or fuel limit, 134 for a
+    /// trap, 137 for a kill (128 + SIGKILL, as Docker reports it).
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Outcome::Exited(status) if (0..=255).contains(status) => *status,
+            Outcome::Exited(_) => 1,
+            Outcome::TimedOut(_) | Outcome::OutOfFuel(_) => 124,
+            Outcome::Trapped { .. } => 134,
+            Outcome::Killed => 137,
+        }
+    }
+
+    /// What ended the run, on one line, or `None` for a normal exit.
+    pub fn reason(&self) -> Option<String> {
+        match self {
+            Outcome::Exited(_) => None,
+            Outcome::TimedOut(limit) => Some(format!(
+                "time limit of {} exceeded",
+                wedge_manifest::DurationSpec(*limit)
+            )),
+            Outcome::OutOfFuel(fuel) => Some(format!("fuel exhausted (budget {fuel})")),
+            Outcome::Trapped {
+                message,
+                memory_limit: Some(limit),
+                ..
+            } => Some(format!(
+                "guest trapped after reaching its memory limit of {}: {message}",
+                wedge_manifest::ByteSize(*limit)
+            )),
+            Outcome::Trapped { message, .. } => Some(format!("guest trapped: {message}")),
+            Outcome::Killed => Some("killed".into()),
+        }
+    }
 }
 
 struct P1State {
@@ -132,7 +181,20 @@ impl Prepared {
 
     /// Runs the app once under `policy`, on the current tokio runtime.
     pub async fn run(&self, policy: &Policy, stdio: Stdio) -> Result<Outcome, RuntimeError> {
-        self.execute(policy, stdio, Teardown::Drop).await
+        self.execute(policy, stdio, Teardown::Drop, None).await
+    }
+
+    /// Like [`Prepared::run`], steered by `control`: guest code yields to the async
+    /// runtime at every engine tick (a busy loop cannot starve other tasks), stops there
+    /// when paused or killed, and a kill also ends a guest waiting in the host.
+    pub async fn run_controlled(
+        &self,
+        policy: &Policy,
+        stdio: Stdio,
+        control: &Control,
+    ) -> Result<Outcome, RuntimeError> {
+        self.execute(policy, stdio, Teardown::Drop, Some(control))
+            .await
     }
 
     /// Runs the app once on a new single-threaded tokio runtime, blocking the caller, for
@@ -144,7 +206,7 @@ impl Prepared {
             .enable_all()
             .build()
             .map_err(|e| RuntimeError::Host(format!("cannot start the async runtime: {e}")))?;
-        let outcome = rt.block_on(self.execute(policy, stdio, Teardown::Leak));
+        let outcome = rt.block_on(self.execute(policy, stdio, Teardown::Leak, None));
         std::mem::forget(rt);
         outcome
     }
@@ -154,16 +216,17 @@ impl Prepared {
         policy: &Policy,
         stdio: Stdio,
         teardown: Teardown,
+        control: Option<&Control>,
     ) -> Result<Outcome, RuntimeError> {
         if policy.fuel.is_some() && !self.engine.options().fuel {
             return Err(RuntimeError::Engine(
                 "a fuel limit needs an engine built with fuel metering".into(),
             ));
         }
-        if policy.timeout.is_some() {
+        if policy.timeout.is_some() || control.is_some() {
             self.engine.ensure_ticker()?;
         }
-        let builder = wasi::builder(policy, &stdio)?;
+        let builder = wasi::builder(policy, stdio)?;
         let run = async {
             match &self.pre {
                 Pre::Module(pre) => {
@@ -172,7 +235,7 @@ impl Prepared {
                         wasi: b.build_p1(),
                         limiter: MemoryLimiter::new(policy.memory),
                     };
-                    let mut store = self.store(state, policy, |s| &mut s.limiter)?;
+                    let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = async {
                         let instance = pre.instantiate_async(&mut store).await?;
                         let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
@@ -192,7 +255,7 @@ impl Prepared {
                         table: ResourceTable::new(),
                         limiter: MemoryLimiter::new(policy.memory),
                     };
-                    let mut store = self.store(state, policy, |s| &mut s.limiter)?;
+                    let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = async {
                         let command = pre.instantiate_async(&mut store).await?;
                         let status = command.wasi_cli_run().call_run(&mut store).await?;
@@ -205,12 +268,27 @@ impl Prepared {
                 }
             }
         };
-        match policy.timeout {
-            // The epoch deadline stops guest code; this stops a guest blocked in the host.
-            Some(limit) => tokio::time::timeout(limit, run)
-                .await
-                .unwrap_or(Ok(Outcome::TimedOut(limit))),
-            None => run.await,
+        // The epoch deadline stops guest code; these stop a guest blocked in the host.
+        let run = async {
+            match policy.timeout {
+                Some(limit) => tokio::time::timeout(limit, run)
+                    .await
+                    .unwrap_or(Ok(Outcome::TimedOut(limit))),
+                None => run.await,
+            }
+        };
+        let Some(control) = control else {
+            return run.await;
+        };
+        let outcome = tokio::select! {
+            outcome = run => outcome,
+            () = control.killed() => Ok(Outcome::Killed),
+        };
+        match outcome {
+            Ok(Outcome::Trapped { .. } | Outcome::TimedOut(_)) if control.is_killed() => {
+                Ok(Outcome::Killed)
+            }
+            other => other,
         }
     }
 
@@ -218,6 +296,7 @@ impl Prepared {
         &self,
         state: T,
         policy: &Policy,
+        control: Option<&Control>,
         limiter: fn(&mut T) -> &mut MemoryLimiter,
     ) -> Result<Store<T>, RuntimeError> {
         let mut store = Store::new(self.engine.wasmtime(), state);
@@ -231,8 +310,31 @@ impl Prepared {
             Some(limit) => limit.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64,
             None => u64::MAX / 2,
         };
-        store.set_epoch_deadline(ticks);
-        store.epoch_deadline_trap();
+        match control {
+            None => {
+                store.set_epoch_deadline(ticks);
+                store.epoch_deadline_trap();
+            }
+            Some(control) => {
+                let control = control.clone();
+                let mut left = ticks;
+                store.set_epoch_deadline(1);
+                store.epoch_deadline_callback(move |_| {
+                    left = left.saturating_sub(1);
+                    if control.is_killed() || left == 0 {
+                        return Ok(UpdateDeadline::Interrupt);
+                    }
+                    if control.is_paused() {
+                        let control = control.clone();
+                        return Ok(UpdateDeadline::YieldCustom(
+                            1,
+                            Box::pin(async move { control.runnable().await }),
+                        ));
+                    }
+                    Ok(UpdateDeadline::Yield(1))
+                });
+            }
+        }
         Ok(store)
     }
 

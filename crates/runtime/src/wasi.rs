@@ -8,7 +8,7 @@ use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wedge_manifest::{NetRule, VolumeMode};
 
 /// A WASI context builder holding the policy's args, env, volumes and network rules.
-pub(crate) fn builder(policy: &Policy, stdio: &Stdio) -> Result<WasiCtxBuilder, RuntimeError> {
+pub(crate) fn builder(policy: &Policy, stdio: Stdio) -> Result<WasiCtxBuilder, RuntimeError> {
     let mut b = WasiCtxBuilder::new();
     match stdio {
         Stdio::Inherit => {
@@ -17,6 +17,15 @@ pub(crate) fn builder(policy: &Policy, stdio: &Stdio) -> Result<WasiCtxBuilder, 
         Stdio::Null => {
             b.stdout(wasmtime_wasi::p2::pipe::SinkOutputStream);
             b.stderr(wasmtime_wasi::p2::pipe::SinkOutputStream);
+        }
+        Stdio::Streams {
+            stdin,
+            stdout,
+            stderr,
+        } => {
+            b.stdin(stdin);
+            b.stdout(stdout);
+            b.stderr(stderr);
         }
     }
     b.args(&policy.args);

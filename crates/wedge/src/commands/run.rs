@@ -2,7 +2,7 @@
 
 use super::source::Source;
 use crate::cli::RunArgs;
-use crate::{exit, root};
+use crate::root;
 use std::path::Path;
 use wedge_manifest::{Grants, Limits};
 use wedge_runtime::{App, CodeCache, EngineOptions, Outcome, Policy, Prepared, Stdio};
@@ -75,35 +75,15 @@ fn file_name(path: &Path) -> String {
 
 /// Prints what ended the run and picks the exit code.
 fn report(outcome: Outcome) -> i32 {
-    match outcome {
-        Outcome::Exited(status) => exit::for_guest_status(status),
-        Outcome::TimedOut(limit) => {
-            eprintln!(
-                "wedge: time limit of {} exceeded",
-                wedge_manifest::DurationSpec(limit)
-            );
-            exit::LIMIT
-        }
-        Outcome::OutOfFuel(fuel) => {
-            eprintln!("wedge: fuel exhausted (budget {fuel})");
-            exit::LIMIT
-        }
-        Outcome::Trapped {
-            message,
-            backtrace,
-            memory_limit,
-        } => {
-            match memory_limit {
-                Some(limit) => eprintln!(
-                    "wedge: guest trapped after reaching its memory limit of {}: {message}",
-                    wedge_manifest::ByteSize(limit)
-                ),
-                None => eprintln!("wedge: guest trapped: {message}"),
-            }
-            if let Some(bt) = backtrace {
-                eprintln!("{}", bt.trim_end());
-            }
-            exit::TRAP
-        }
+    if let Some(reason) = outcome.reason() {
+        eprintln!("wedge: {reason}");
     }
+    if let Outcome::Trapped {
+        backtrace: Some(bt),
+        ..
+    } = &outcome
+    {
+        eprintln!("{}", bt.trim_end());
+    }
+    outcome.exit_code()
 }
