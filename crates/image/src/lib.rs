@@ -9,6 +9,7 @@
 //!   `index.json` is replaced atomically; [`ImageStore::fsck`] finds and quarantines
 //!   corrupt blobs.
 
+pub mod app_source;
 pub mod archive;
 pub mod artifact;
 pub mod credentials;

@@ -1,7 +1,6 @@
 //! Image commands: `build`, `images`, `image inspect|prune|fsck`, `tag`, `rmi`,
 //! `save`, `load`.
 
-use super::source::Source;
 use crate::cli::{
     BuildArgs, Format, FsckArgs, ImageCommand, ImageRefArgs, ImagesArgs, LoadArgs, RmiArgs,
     SaveArgs, TagArgs,
@@ -9,6 +8,7 @@ use crate::cli::{
 use crate::root::image_store_dir;
 use anyhow::Context;
 use std::path::Path;
+use wedge_image::app_source::AppSource;
 use wedge_image::artifact;
 use wedge_image::{ImageStore, Requested, parse_reference};
 
@@ -18,7 +18,7 @@ fn store(root: &Path) -> anyhow::Result<ImageStore> {
 
 /// `wedge build -t REF DIR`: packs the app's Wasm file and its requested grants.
 pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<i32> {
-    let source = Source::open(&args.app)?;
+    let source = AppSource::open(&args.app)?;
     let manifest = source
         .manifest
         .with_context(|| format!("`{}` has no `wedge.toml` to build from", args.app.display()))?;

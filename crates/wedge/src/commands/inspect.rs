@@ -1,11 +1,11 @@
 //! `wedge inspect`: what a Wasm app is and which capabilities it reaches for.
 
-use super::source::Source;
 use crate::cli::{Format, InspectArgs};
+use wedge_image::app_source::AppSource;
 
 /// Prints the app's description as a table or JSON.
 pub fn execute(args: InspectArgs) -> anyhow::Result<i32> {
-    let source = Source::open(&args.app)?;
+    let source = AppSource::open(&args.app)?;
     let info = wedge_runtime::inspect(&source.wasm)?;
     match args.format {
         Format::Json => println!("{}", serde_json::to_string_pretty(&info)?),

@@ -23,30 +23,8 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
             timeout: args.timeout,
         },
     };
-    let (grants, mut argv, program) = match (&source.manifest, &source.image) {
-        (Some(m), _) => (
-            m.grants.clone().overlay(flags),
-            m.app.args.clone(),
-            file_name(&source.wasm),
-        ),
-        (None, Some(image)) => {
-            let requested = &image.requested;
-            let name = if requested.name.is_empty() {
-                "app".to_string()
-            } else {
-                requested.name.clone()
-            };
-            (
-                requested.grants(args.grant_requested).overlay(flags),
-                requested.args.clone(),
-                name,
-            )
-        }
-        (None, None) => (flags, Vec::new(), file_name(&source.wasm)),
-    };
-    argv.insert(0, program);
-    argv.extend(args.args);
-    let policy = Policy::resolve(&grants, argv)?;
+    let launch = source.app.launch(flags, args.grant_requested, args.args);
+    let policy = Policy::resolve(&launch.grants, launch.argv)?;
 
     let cache = (!args.no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));
     let options = EngineOptions {
@@ -56,21 +34,17 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         pooling: None,
     };
     // An image pulled just now was compiled with default settings: reuse that.
-    let app = match (source.pulled, &source.image) {
+    let wasm = &source.app.wasm;
+    let app = match (source.pulled, &source.app.image) {
         (Some(app), _) if options == EngineOptions::default() => app,
         (_, Some(image)) => {
-            App::open_content_addressed(options, &source.wasm, image.layer.hex(), cache.as_ref())?
+            App::open_content_addressed(options, wasm, image.layer.hex(), cache.as_ref())?
         }
-        _ => App::open(options, &source.wasm, cache.as_ref())?,
+        _ => App::open(options, wasm, cache.as_ref())?,
     };
     let prepared = Prepared::new(&app)?;
     let outcome = prepared.run_before_exit(&policy, Stdio::Inherit)?;
     Ok(report(outcome))
-}
-
-fn file_name(path: &Path) -> String {
-    path.file_name()
-        .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned())
 }
 
 /// Prints what ended the run and picks the exit code.
