@@ -79,12 +79,11 @@ impl App {
     /// read; otherwise the bytes are read, checked against `sha256` (a mismatch is
     /// [`RuntimeError::DigestMismatch`]) and compiled into the cache.
     pub fn open_content_addressed(
-        options: EngineOptions,
+        engine: &Engine,
         path: &Path,
         sha256: &str,
         cache: Option<&CodeCache>,
     ) -> Result<App, RuntimeError> {
-        let engine = Engine::new(options)?;
         let read_error = |error| RuntimeError::Read {
             path: path.to_path_buf(),
             error,
@@ -96,7 +95,7 @@ impl App {
         )
         .map_err(read_error)?;
         let kind = detect_kind(path, &header)?;
-        let code = match cache.and_then(|c| load_cached(&engine, c, kind, sha256)) {
+        let code = match cache.and_then(|c| load_cached(engine, c, kind, sha256)) {
             Some(code) => code,
             None => {
                 let bytes = std::fs::read(path).map_err(read_error)?;
@@ -106,11 +105,11 @@ impl App {
                         expected: sha256.to_string(),
                     });
                 }
-                compile_cached(&engine, path, kind, &bytes, sha256, cache)?
+                compile_cached(engine, path, kind, &bytes, sha256, cache)?
             }
         };
         Ok(App {
-            engine,
+            engine: engine.clone(),
             code,
             path: path.to_path_buf(),
             kind,

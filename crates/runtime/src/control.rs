@@ -2,7 +2,8 @@
 //! the guest's epoch checks (every engine tick) and while it waits in the host.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 /// A handle shared between a run and whoever manages it (the daemon). Cloning it gives
@@ -12,11 +13,36 @@ pub struct Control {
     inner: Arc<Inner>,
 }
 
-#[derive(Default)]
 struct Inner {
     killed: AtomicBool,
     paused: AtomicBool,
     changed: Notify,
+    memory: AtomicU64,
+    busy_ns: AtomicU64,
+    /// `u64::MAX` until a metered run ends.
+    fuel_used: AtomicU64,
+}
+
+impl Default for Inner {
+    fn default() -> Self {
+        Inner {
+            killed: AtomicBool::new(false),
+            paused: AtomicBool::new(false),
+            changed: Notify::new(),
+            memory: AtomicU64::new(0),
+            busy_ns: AtomicU64::new(0),
+            fuel_used: AtomicU64::new(u64::MAX),
+        }
+    }
+}
+
+impl std::fmt::Debug for Control {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Control")
+            .field("killed", &self.is_killed())
+            .field("paused", &self.is_paused())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Control {
@@ -56,6 +82,48 @@ impl Control {
         self.inner.paused.load(Ordering::SeqCst)
     }
 
+    /// The guest's linear memory now, in bytes.
+    pub fn memory_bytes(&self) -> u64 {
+        self.inner.memory.load(Ordering::Relaxed)
+    }
+
+    /// Time the run has spent on a thread so far: guest code and host calls, not
+    /// waits.
+    pub fn busy_time(&self) -> Duration {
+        Duration::from_nanos(self.inner.busy_ns.load(Ordering::Relaxed))
+    }
+
+    /// Fuel the run used, once a run with a fuel limit has ended.
+    pub fn fuel_used(&self) -> Option<u64> {
+        Some(self.inner.fuel_used.load(Ordering::Relaxed)).filter(|&f| f != u64::MAX)
+    }
+
+    pub(crate) fn set_memory(&self, bytes: u64) {
+        self.inner.memory.store(bytes, Ordering::Relaxed);
+    }
+
+    pub(crate) fn add_busy(&self, time: Duration) {
+        self.inner
+            .busy_ns
+            .fetch_add(time.as_nanos() as u64, Ordering::Relaxed);
+    }
+
+    pub(crate) fn set_fuel_used(&self, fuel: u64) {
+        self.inner.fuel_used.store(fuel, Ordering::Relaxed);
+    }
+
+    /// Runs `future`, adding the time spent polling it to [`Control::busy_time`].
+    pub(crate) async fn timed<F: Future>(&self, future: F) -> F::Output {
+        let mut future = std::pin::pin!(future);
+        std::future::poll_fn(|cx| {
+            let started = std::time::Instant::now();
+            let poll = future.as_mut().poll(cx);
+            self.add_busy(started.elapsed());
+            poll
+        })
+        .await
+    }
+
     /// Completes once `done` holds, re-checking after every change.
     async fn until(&self, done: impl Fn(&Control) -> bool) {
         loop {
@@ -69,7 +137,7 @@ impl Control {
     }
 
     /// Completes when the run is killed.
-    pub(crate) async fn killed(&self) {
+    pub async fn killed(&self) {
         self.until(Control::is_killed).await
     }
 

@@ -8,17 +8,20 @@ pub(crate) struct MemoryLimiter {
     total: usize,
     /// Set when a growth was refused.
     pub(crate) hit: bool,
+    /// Where the current total is reported, for a managed run.
+    report: Option<crate::Control>,
 }
 
 /// Table elements allowed per table: far above real programs, far below host exhaustion.
 const MAX_TABLE_ELEMENTS: usize = 10_000_000;
 
 impl MemoryLimiter {
-    pub(crate) fn new(max_bytes: u64) -> MemoryLimiter {
+    pub(crate) fn new(max_bytes: u64, report: Option<crate::Control>) -> MemoryLimiter {
         MemoryLimiter {
             max: usize::try_from(max_bytes).unwrap_or(usize::MAX),
             total: 0,
             hit: false,
+            report,
         }
     }
 }
@@ -36,6 +39,9 @@ impl wasmtime::ResourceLimiter for MemoryLimiter {
             return Ok(false);
         }
         self.total = total;
+        if let Some(control) = &self.report {
+            control.set_memory(total as u64);
+        }
         Ok(true)
     }
 
@@ -56,7 +62,7 @@ mod tests {
 
     #[test]
     fn growth_past_the_cap_is_refused_and_remembered() {
-        let mut l = MemoryLimiter::new(10 << 16);
+        let mut l = MemoryLimiter::new(10 << 16, None);
         assert!(l.memory_growing(0, 4 << 16, None).unwrap());
         assert!(l.memory_growing(4 << 16, 10 << 16, None).unwrap());
         assert!(!l.hit);

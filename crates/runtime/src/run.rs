@@ -233,7 +233,7 @@ impl Prepared {
                     let mut b = builder;
                     let state = P1State {
                         wasi: b.build_p1(),
-                        limiter: MemoryLimiter::new(policy.memory),
+                        limiter: MemoryLimiter::new(policy.memory, control.cloned()),
                     };
                     let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = async {
@@ -242,6 +242,7 @@ impl Prepared {
                         start.call_async(&mut store, ()).await
                     }
                     .await;
+                    report_fuel(&store, policy, control);
                     Ok(outcome(
                         result.map(|()| 0),
                         policy,
@@ -253,7 +254,7 @@ impl Prepared {
                     let state = P2State {
                         ctx: b.build(),
                         table: ResourceTable::new(),
-                        limiter: MemoryLimiter::new(policy.memory),
+                        limiter: MemoryLimiter::new(policy.memory, control.cloned()),
                     };
                     let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = async {
@@ -262,6 +263,7 @@ impl Prepared {
                         Ok(if status.is_ok() { 0 } else { 1 })
                     }
                     .await;
+                    report_fuel(&store, policy, control);
                     let outcome = outcome(result, policy, store.data().limiter.hit);
                     teardown.apply(store);
                     Ok(outcome)
@@ -281,7 +283,7 @@ impl Prepared {
             return run.await;
         };
         let outcome = tokio::select! {
-            outcome = run => outcome,
+            outcome = control.timed(run) => outcome,
             () = control.killed() => Ok(Outcome::Killed),
         };
         match outcome {
@@ -341,6 +343,13 @@ impl Prepared {
     /// Where the app was loaded from.
     pub fn path(&self) -> &PathBuf {
         &self.path
+    }
+}
+
+/// Tells a managed run's [`Control`] how much fuel the guest used.
+fn report_fuel<T>(store: &Store<T>, policy: &Policy, control: Option<&Control>) {
+    if let (Some(control), Some(budget)) = (control, policy.fuel) {
+        control.set_fuel_used(budget - store.get_fuel().unwrap_or(0).min(budget));
     }
 }
 

@@ -14,6 +14,18 @@ pub struct Cli {
     #[arg(long, global = true, env = "WEDGE_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
 
+    /// Daemon address: `unix:///PATH`, `/PATH` or `tcp://HOST:PORT` (token from
+    /// $WEDGE_TOKEN) [default: unix://$XDG_RUNTIME_DIR/wedge/wedged.sock; as root,
+    /// unix:///run/wedge/wedged.sock]
+    #[arg(
+        short = 'H',
+        long,
+        global = true,
+        env = "WEDGE_HOST",
+        value_name = "HOST"
+    )]
+    pub host: Option<String>,
+
     /// The command to run.
     #[command(subcommand)]
     pub command: Command,
@@ -24,7 +36,34 @@ pub struct Cli {
 pub enum Command {
     /// Run a Wasm app (module, component, .cwasm, or a folder with a wedge.toml)
     Run(RunArgs),
-    /// Describe a Wasm app: kind, WASI version, capabilities, imports, exports, sha256
+    /// Create a container in the daemon without starting it; prints its id
+    Create(CreateArgs),
+    /// Start created or exited containers
+    Start(ContainersArgs),
+    /// Stop running containers: close their stdin, then kill them after a grace period
+    Stop(StopArgs),
+    /// Kill running containers at once
+    Kill(ContainersArgs),
+    /// Stop and start containers
+    Restart(StopArgs),
+    /// Remove containers
+    Rm(RmArgs),
+    /// Pause running containers
+    Pause(ContainersArgs),
+    /// Resume paused containers
+    Unpause(ContainersArgs),
+    /// Wait until containers stop; prints each one's exit code
+    Wait(ContainersArgs),
+    /// List containers
+    Ps(PsArgs),
+    /// Show a container's output
+    Logs(LogsArgs),
+    /// Show containers' resource use
+    Stats(StatsArgs),
+    /// Print the daemon's container events as they happen
+    Events(EventsArgs),
+    /// Describe a Wasm app (kind, WASI version, capabilities, imports, exports, sha256),
+    /// a container or an image
     Inspect(InspectArgs),
     /// Compile a Wasm app ahead of time to a .cwasm file
     Compile(CompileArgs),
@@ -180,6 +219,39 @@ pub struct RmiArgs {
 /// `wedge run`.
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// Run in the background as a container of the daemon and print its id
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+
+    /// Do not read or write the AOT code cache
+    #[arg(long, conflicts_with = "detach")]
+    pub no_cache: bool,
+
+    /// What to run and what it is granted.
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+}
+
+/// `wedge create`.
+#[derive(Debug, Args)]
+pub struct CreateArgs {
+    /// What to run and what it is granted.
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+}
+
+/// The app, its grants and limits: shared by `wedge run` and `wedge create`.
+#[derive(Debug, Args)]
+pub struct LaunchArgs {
+    /// Container name (with -d) [default: one the daemon picks]
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+
+    /// Restart policy (with -d): `no`, `on-failure[:MAX]`, `always` or `unless-stopped`
+    /// [default: no]
+    #[arg(long, value_name = "POLICY")]
+    pub restart: Option<String>,
+
     /// Grant a host directory at a guest path, read-only unless `:rw`
     #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro|rw]")]
     pub volumes: Vec<VolumeSpec>,
@@ -216,10 +288,6 @@ pub struct RunArgs {
     #[arg(long, value_name = "ENGINE", default_value = "cranelift", value_parser = parse_engine)]
     pub engine: EngineKind,
 
-    /// Do not read or write the AOT code cache
-    #[arg(long)]
-    pub no_cache: bool,
-
     /// For an image: grant the env and network access it requests (never host paths)
     #[arg(long)]
     pub grant_requested: bool,
@@ -236,6 +304,107 @@ pub struct RunArgs {
     pub args: Vec<String>,
 }
 
+/// Commands that take one or more containers: `start`, `kill`, `pause`, `unpause`,
+/// `wait`.
+#[derive(Debug, Args)]
+pub struct ContainersArgs {
+    /// Containers, by name, id or unique id prefix
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `wedge stop` / `wedge restart`.
+#[derive(Debug, Args)]
+pub struct StopArgs {
+    /// Seconds to wait for a container to stop before killing it [default: the daemon's]
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        value_name = "SECS"
+    )]
+    pub time: Option<u64>,
+
+    /// Containers, by name, id or unique id prefix
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `wedge rm`.
+#[derive(Debug, Args)]
+pub struct RmArgs {
+    /// Kill and remove running containers too
+    #[arg(short = 'f', long)]
+    pub force: bool,
+
+    /// Containers, by name, id or unique id prefix
+    #[arg(required = true, value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `wedge ps`.
+#[derive(Debug, Args)]
+pub struct PsArgs {
+    /// Show all containers, not only running ones
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Print only container ids
+    #[arg(short = 'q', long, conflicts_with = "format")]
+    pub quiet: bool,
+
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
+/// `wedge logs`.
+#[derive(Debug, Args)]
+pub struct LogsArgs {
+    /// Keep printing new output until interrupted or the container is removed
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+
+    /// Only the last N lines [default: all]
+    #[arg(short = 'n', long, value_name = "N")]
+    pub tail: Option<usize>,
+
+    /// Prefix each line with the time it was written (RFC 3339)
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+
+    /// Container, by name, id or unique id prefix
+    pub container: String,
+}
+
+/// `wedge stats`.
+#[derive(Debug, Args)]
+pub struct StatsArgs {
+    /// Show all containers, not only running ones (when none are named)
+    #[arg(short = 'a', long)]
+    pub all: bool,
+
+    /// Print once instead of refreshing every second
+    #[arg(long)]
+    pub no_stream: bool,
+
+    /// Output format (`json`: one array per line, per refresh)
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+
+    /// Containers, by name, id or unique id prefix [default: all running ones]
+    #[arg(value_name = "CONTAINER")]
+    pub containers: Vec<String>,
+}
+
+/// `wedge events`.
+#[derive(Debug, Args)]
+pub struct EventsArgs {
+    /// Output format (`json`: one object per line)
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: Format,
+}
+
 /// Output formats.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -248,12 +417,14 @@ pub enum Format {
 /// `wedge inspect`.
 #[derive(Debug, Args)]
 pub struct InspectArgs {
-    /// Output format
+    /// Output format of an app's description (containers and images are always JSON)
     #[arg(long, value_enum, default_value = "table")]
     pub format: Format,
 
-    /// The app: a .wasm file, a wedge.toml, or a folder holding one
-    pub app: PathBuf,
+    /// The app (a .wasm file, a wedge.toml, or a folder holding one), a container (name,
+    /// id or unique id prefix) or an image in the local store
+    #[arg(value_name = "APP|CONTAINER|IMAGE")]
+    pub target: String,
 }
 
 /// `wedge compile`.

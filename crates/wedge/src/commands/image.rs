@@ -10,7 +10,7 @@ use anyhow::Context;
 use std::path::Path;
 use wedge_image::app_source::AppSource;
 use wedge_image::artifact;
-use wedge_image::{ImageStore, Requested, parse_reference};
+use wedge_image::{ImageError, ImageStore, Requested, StoredImage, parse_reference};
 
 fn store(root: &Path) -> anyhow::Result<ImageStore> {
     Ok(ImageStore::open(image_store_dir(root))?)
@@ -109,19 +109,43 @@ pub fn image(root: &Path, command: ImageCommand) -> anyhow::Result<i32> {
 fn inspect(root: &Path, args: ImageRefArgs) -> anyhow::Result<i32> {
     let store = store(root)?;
     let image = store.resolve(&parse_reference(&args.image)?)?;
-    let wasm = artifact::open(&store, image)?;
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&describe(&store, image)?)?
+    );
+    Ok(0)
+}
+
+/// The description `wedge image inspect` prints of the image `name`, or `None` when
+/// the local store has no image by that name (or there is no store yet).
+pub fn find_and_describe(root: &Path, name: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    let Ok(reference) = parse_reference(name) else {
+        return Ok(None);
+    };
+    if !image_store_dir(root).is_dir() {
+        return Ok(None);
+    }
+    let store = store(root)?;
+    match store.resolve(&reference) {
+        Ok(image) => describe(&store, image).map(Some),
+        Err(ImageError::NotFound(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// An image's reference, digests, requested grants, manifest and config.
+fn describe(store: &ImageStore, image: StoredImage) -> anyhow::Result<serde_json::Value> {
+    let wasm = artifact::open(store, image)?;
     let config: serde_json::Value =
         serde_json::from_slice(&store.read_blob(&wasm.manifest.config.digest.parse()?)?)?;
-    let out = serde_json::json!({
+    Ok(serde_json::json!({
         "reference": wasm.image.reference,
         "digest": wasm.image.digest.to_string(),
         "layer": wasm.layer.to_string(),
         "requested": wasm.requested,
         "manifest": wasm.manifest,
         "config": config,
-    });
-    println!("{}", serde_json::to_string_pretty(&out)?);
-    Ok(0)
+    }))
 }
 
 fn fsck(root: &Path, args: FsckArgs) -> anyhow::Result<i32> {

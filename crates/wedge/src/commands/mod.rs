@@ -1,6 +1,8 @@
 //! One module per command, each with an `execute` that returns the process exit code.
 
 mod compile;
+mod container;
+mod daemon_client;
 mod image;
 mod inspect;
 mod registry;
@@ -12,9 +14,24 @@ use crate::cli::{Cli, Command};
 /// Runs the parsed command line.
 pub fn execute(cli: Cli) -> anyhow::Result<i32> {
     let root = crate::root::data_root(cli.root);
+    let host = cli.host.as_deref();
     match cli.command {
+        Command::Run(args) if args.detach => container::run_detached(host, args.launch),
         Command::Run(args) => run::execute(&root, args),
-        Command::Inspect(args) => inspect::execute(args),
+        Command::Create(args) => container::create(host, args),
+        Command::Start(args) => container::start(host, args),
+        Command::Stop(args) => container::stop(host, args),
+        Command::Kill(args) => container::kill(host, args),
+        Command::Restart(args) => container::restart(host, args),
+        Command::Rm(args) => container::rm(host, args),
+        Command::Pause(args) => container::pause(host, args),
+        Command::Unpause(args) => container::unpause(host, args),
+        Command::Wait(args) => container::wait(host, args),
+        Command::Ps(args) => container::ps(host, args),
+        Command::Logs(args) => container::logs(host, args),
+        Command::Stats(args) => container::stats(host, args),
+        Command::Events(args) => container::events(host, args),
+        Command::Inspect(args) => inspect::execute(&root, host, args),
         Command::Compile(args) => compile::execute(args),
         Command::Build(args) => image::build(&root, args),
         Command::Images(args) => image::list(&root, args),

@@ -9,7 +9,7 @@ use std::path::Path;
 use wedge_image::artifact;
 use wedge_image::registry::{self, Registry};
 use wedge_image::{ImageStore, Reference, StoredImage, credentials, parse_reference};
-use wedge_runtime::{App, CodeCache, EngineOptions};
+use wedge_runtime::{App, CodeCache, Engine, EngineOptions};
 
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -62,7 +62,7 @@ pub fn pull_image(
     let wasm = artifact::open(&store, image.clone())?;
     let cache = CodeCache::new(code_cache_dir(root));
     let app = App::open_content_addressed(
-        EngineOptions::default(),
+        &Engine::new(EngineOptions::default())?,
         &store.blob_path(&wasm.layer),
         wasm.layer.hex(),
         Some(&cache),

@@ -5,11 +5,22 @@ use crate::cli::RunArgs;
 use crate::root;
 use std::path::Path;
 use wedge_manifest::{Grants, Limits};
-use wedge_runtime::{App, CodeCache, EngineOptions, Outcome, Policy, Prepared, Stdio};
+use wedge_runtime::{App, CodeCache, Engine, EngineOptions, Outcome, Policy, Prepared, Stdio};
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
 /// limit or a trap ended it.
 pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
+    let RunArgs {
+        no_cache,
+        launch: args,
+        ..
+    } = args;
+    if args.name.is_some() {
+        anyhow::bail!("`--name` needs `-d`: only containers of the daemon have names");
+    }
+    if args.restart.is_some() {
+        anyhow::bail!("`--restart` needs `-d`: only the daemon restarts containers");
+    }
     let source = Source::open_or_image(&args.app, root)?;
     let flags = Grants {
         env: args.env,
@@ -26,7 +37,7 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
     let launch = source.app.launch(flags, args.grant_requested, args.args);
     let policy = Policy::resolve(&launch.grants, launch.argv)?;
 
-    let cache = (!args.no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));
+    let cache = (!no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));
     let options = EngineOptions {
         kind: args.engine,
         fuel: policy.fuel.is_some(),
@@ -37,9 +48,12 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
     let wasm = &source.app.wasm;
     let app = match (source.pulled, &source.app.image) {
         (Some(app), _) if options == EngineOptions::default() => app,
-        (_, Some(image)) => {
-            App::open_content_addressed(options, wasm, image.layer.hex(), cache.as_ref())?
-        }
+        (_, Some(image)) => App::open_content_addressed(
+            &Engine::new(options)?,
+            wasm,
+            image.layer.hex(),
+            cache.as_ref(),
+        )?,
         _ => App::open(options, wasm, cache.as_ref())?,
     };
     let prepared = Prepared::new(&app)?;

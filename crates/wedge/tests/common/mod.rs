@@ -258,3 +258,175 @@ impl CuttingProxy {
         self.delay_ms.store(ms, std::sync::atomic::Ordering::SeqCst);
     }
 }
+
+/// A real `wedged` process on a temp socket, with the env's data root.
+pub struct TestDaemon {
+    child: Option<std::process::Child>,
+    pub root: PathBuf,
+    pub socket: PathBuf,
+    log: PathBuf,
+    args: Vec<String>,
+}
+
+impl TestDaemon {
+    /// Starts `wedged --root <env root> --socket <env>/wedged.sock EXTRA…` and waits
+    /// until it answers.
+    pub fn start(env: &Env, extra: &[&str]) -> TestDaemon {
+        let mut d = TestDaemon {
+            child: None,
+            root: env.root(),
+            socket: env.path("wedged.sock"),
+            log: env.path("wedged.log"),
+            args: extra.iter().map(|s| s.to_string()).collect(),
+        };
+        d.spawn();
+        d
+    }
+
+    /// Starts the daemon process again (after [`TestDaemon::kill9`]).
+    pub fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("daemon log");
+        let child = Command::new(env!("CARGO_BIN_EXE_wedged"))
+            .arg("--root")
+            .arg(&self.root)
+            .arg("--socket")
+            .arg(&self.socket)
+            .args(&self.args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn wedged");
+        self.child = Some(child);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            if self.request("GET", "/v1/_ping", None).0 == 200 {
+                return;
+            }
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!("wedged exited with {status}: {}", self.log_text());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        panic!("wedged did not answer: {}", self.log_text());
+    }
+
+    /// What the daemon printed.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// `unix://…` for `-H`.
+    pub fn host(&self) -> String {
+        format!("unix://{}", self.socket.display())
+    }
+
+    /// SIGKILLs the daemon and waits for it to be gone.
+    pub fn kill9(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Sends SIGTERM and returns the exit status.
+    pub fn terminate(&mut self) -> std::process::ExitStatus {
+        let mut c = self.child.take().expect("running");
+        Command::new("kill")
+            .arg(c.id().to_string())
+            .status()
+            .expect("kill");
+        c.wait().expect("wait")
+    }
+
+    /// Runs `wedge -H <this daemon> ARGS` in `env`.
+    pub fn wedge(&self, env: &Env, args: &[&str]) -> Run {
+        let host = self.host();
+        let mut all = vec!["-H", host.as_str()];
+        all.extend_from_slice(args);
+        env.wedge(&all)
+    }
+
+    /// One raw HTTP/1.1 request over the socket: the status and the body.
+    pub fn request(&self, method: &str, path: &str, body: Option<&str>) -> (u16, String) {
+        raw_http(
+            std::os::unix::net::UnixStream::connect(&self.socket).ok(),
+            method,
+            path,
+            body,
+            None,
+        )
+    }
+}
+
+impl Drop for TestDaemon {
+    fn drop(&mut self) {
+        self.kill9();
+    }
+}
+
+/// Sends one request on `stream` (status 0 when there is no connection) and reads the
+/// whole answer.
+pub fn raw_http<S: std::io::Read + Write>(
+    stream: Option<S>,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+    token: Option<&str>,
+) -> (u16, String) {
+    let Some(mut stream) = stream else {
+        return (0, String::new());
+    };
+    let body = body.unwrap_or("");
+    let auth = token.map_or_else(String::new, |t| format!("Authorization: Bearer {t}\r\n"));
+    let request = format!(
+        "{method} {path} HTTP/1.1\r\nHost: wedged\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    if stream.write_all(request.as_bytes()).is_err() {
+        return (0, String::new());
+    }
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let text = String::from_utf8_lossy(&response).into_owned();
+    let status = text
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(head, b)| {
+            if head
+                .to_ascii_lowercase()
+                .contains("transfer-encoding: chunked")
+            {
+                dechunk(b)
+            } else {
+                b.to_string()
+            }
+        })
+        .unwrap_or_default();
+    (status, body)
+}
+
+fn dechunk(mut s: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, rest)) = s.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || rest.len() < n {
+            break;
+        }
+        out.push_str(&rest[..n]);
+        s = rest[n..].trim_start_matches("\r\n");
+    }
+    out
+}

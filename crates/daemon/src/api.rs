@@ -1,0 +1,295 @@
+//! The HTTP/JSON API, version 1 (`api/openapi.yaml` documents it). Errors are a status
+//! and `{"message": "..."}`; nothing is changed when a request fails.
+
+use crate::DaemonError;
+use crate::manager::Manager;
+use crate::types::{CreateRequest, ErrorBody, LogRecord, Version};
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::Next;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use futures_util::stream::{self, Stream, StreamExt};
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use subtle::ConstantTimeEq;
+use tokio::sync::broadcast;
+
+/// The largest request body accepted (413 beyond).
+pub const MAX_BODY: usize = 1 << 20;
+/// `stop` and `restart` grace period when the request gives none.
+const DEFAULT_GRACE: Duration = Duration::from_secs(10);
+
+impl IntoResponse for DaemonError {
+    fn into_response(self) -> Response {
+        let status =
+            StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (
+            status,
+            Json(ErrorBody {
+                message: self.to_string(),
+            }),
+        )
+            .into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, DaemonError>;
+
+/// The API's routes over `manager`.
+pub fn router(manager: Manager) -> Router {
+    const C: &str = "/v1/containers/{id}";
+    Router::new()
+        .route("/v1/version", get(version))
+        .route("/v1/_ping", get(|| async { "OK" }))
+        .route("/v1/containers", post(create).get(list))
+        .route(C, get(inspect).delete(remove))
+        .route(&format!("{C}/start"), post(start))
+        .route(&format!("{C}/stop"), post(stop))
+        .route(&format!("{C}/restart"), post(restart))
+        .route(&format!("{C}/kill"), post(kill))
+        .route(&format!("{C}/pause"), post(pause))
+        .route(&format!("{C}/unpause"), post(unpause))
+        .route(&format!("{C}/wait"), post(wait))
+        .route(&format!("{C}/logs"), get(logs))
+        .route(&format!("{C}/stats"), get(stats))
+        .route("/v1/events", get(events))
+        .route("/metrics", get(metrics))
+        .fallback(|req: Request| async move {
+            DaemonError::NotFound(format!(
+                "no such endpoint `{} {}`",
+                req.method(),
+                req.uri().path()
+            ))
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(manager)
+}
+
+/// Requires `Authorization: Bearer <token>` on every request (compared in constant time).
+pub fn require_token(router: Router, token: String) -> Router {
+    let token = Arc::new(token);
+    router.layer(axum::middleware::from_fn(
+        move |req: Request, next: Next| {
+            let token = token.clone();
+            async move {
+                let given = req
+                    .headers()
+                    .get(header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "))
+                    .unwrap_or("");
+                let ok: bool = given.as_bytes().ct_eq(token.as_bytes()).into();
+                if ok {
+                    next.run(req).await
+                } else {
+                    DaemonError::Unauthorized.into_response()
+                }
+            }
+        },
+    ))
+}
+
+async fn version() -> Json<Version> {
+    Json(Version {
+        version: env!("CARGO_PKG_VERSION").into(),
+        api: "v1".into(),
+    })
+}
+
+async fn create(
+    State(m): State<Manager>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let body = body.map_err(|e| match e.status() {
+        StatusCode::PAYLOAD_TOO_LARGE => {
+            DaemonError::BadRequest(format!("request body too large (over {MAX_BODY} bytes)"))
+        }
+        _ => DaemonError::BadRequest(format!("cannot read the request body: {e}")),
+    })?;
+    if body.len() > MAX_BODY {
+        return Err(DaemonError::BadRequest("request body too large".into()));
+    }
+    let request: CreateRequest = serde_json::from_slice(&body)
+        .map_err(|e| DaemonError::BadRequest(format!("malformed JSON: {e}")))?;
+    let created = tokio::task::block_in_place(|| m.create(request))?;
+    Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+#[derive(serde::Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+async fn list(State(m): State<Manager>, Query(q): Query<ListQuery>) -> impl IntoResponse {
+    Json(m.list(q.all))
+}
+
+async fn inspect(State(m): State<Manager>, Path(id): Path<String>) -> impl IntoResponse {
+    m.inspect(&id).map(Json)
+}
+
+async fn stats(State(m): State<Manager>, Path(id): Path<String>) -> impl IntoResponse {
+    m.stats(&id).map(Json)
+}
+
+async fn start(State(m): State<Manager>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    m.start(&id, Instant::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+struct GraceQuery {
+    t: Option<u64>,
+}
+
+fn grace(q: &GraceQuery) -> Duration {
+    q.t.map_or(DEFAULT_GRACE, Duration::from_secs)
+}
+
+async fn stop(
+    State(m): State<Manager>,
+    Path(id): Path<String>,
+    Query(q): Query<GraceQuery>,
+) -> ApiResult<StatusCode> {
+    m.stop(&id, grace(&q)).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn restart(
+    State(m): State<Manager>,
+    Path(id): Path<String>,
+    Query(q): Query<GraceQuery>,
+) -> ApiResult<StatusCode> {
+    m.restart(&id, grace(&q), Instant::now()).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn kill(State(m): State<Manager>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    m.kill(&id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn pause(State(m): State<Manager>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    m.pause(&id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn unpause(State(m): State<Manager>, Path(id): Path<String>) -> ApiResult<StatusCode> {
+    m.pause(&id, false).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+#[derive(serde::Deserialize)]
+struct RemoveQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn remove(
+    State(m): State<Manager>,
+    Path(id): Path<String>,
+    Query(q): Query<RemoveQuery>,
+) -> ApiResult<StatusCode> {
+    m.remove(&id, q.force).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn wait(State(m): State<Manager>, Path(id): Path<String>) -> impl IntoResponse {
+    m.wait(&id).await.map(Json)
+}
+
+#[derive(serde::Deserialize)]
+struct LogsQuery {
+    #[serde(default)]
+    follow: bool,
+    tail: Option<String>,
+}
+
+async fn logs(
+    State(m): State<Manager>,
+    Path(id): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult<Response> {
+    let tail = match q.tail.as_deref() {
+        None | Some("all") => None,
+        Some(n) => Some(n.parse::<usize>().map_err(|_| {
+            DaemonError::BadRequest(format!("invalid tail `{n}`: expected a number or `all`"))
+        })?),
+    };
+    let (records, feed) = tokio::task::block_in_place(|| m.logs(&id, tail, q.follow))?;
+    let past = stream::iter(records.into_iter().map(ndjson));
+    let body = match feed {
+        None => Body::from_stream(past),
+        Some((feed, running)) => {
+            // After the run ends, what it wrote last is drained from the feed.
+            let live = stream::unfold(
+                (feed, running, false),
+                |(mut feed, mut running, ended)| async move {
+                    if ended {
+                        return feed
+                            .try_recv()
+                            .ok()
+                            .map(|r| (ndjson(r), (feed, running, true)));
+                    }
+                    loop {
+                        tokio::select! {
+                            biased;
+                            record = feed.recv() => match record {
+                                Ok(r) => return Some((ndjson(r), (feed, running, false))),
+                                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                                Err(broadcast::error::RecvError::Closed) => return None,
+                            },
+                            changed = running.changed() => {
+                                if changed.is_err() || !*running.borrow() {
+                                    return feed.try_recv().ok().map(|r| (ndjson(r), (feed, running, true)));
+                                }
+                            }
+                        }
+                    }
+                },
+            );
+            Body::from_stream(past.chain(live))
+        }
+    };
+    Ok(([(header::CONTENT_TYPE, "application/x-ndjson")], body).into_response())
+}
+
+fn ndjson(record: LogRecord) -> Result<Bytes, Infallible> {
+    let mut line = serde_json::to_vec(&record).unwrap_or_default();
+    line.push(b'\n');
+    Ok(Bytes::from(line))
+}
+
+async fn events(State(m): State<Manager>) -> Sse<impl Stream<Item = Result<SseEvent, Infallible>>> {
+    let feed = m.events();
+    let stream = stream::unfold(feed, |mut feed| async move {
+        loop {
+            match feed.recv().await {
+                Ok(event) => {
+                    let sse = SseEvent::default()
+                        .event("container")
+                        .json_data(&event)
+                        .unwrap_or_default();
+                    return Some((Ok(sse), feed));
+                }
+                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(broadcast::error::RecvError::Closed) => return None,
+            }
+        }
+    });
+    Sse::new(stream).keep_alive(KeepAlive::default())
+}
+
+async fn metrics(State(m): State<Manager>) -> impl IntoResponse {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        m.metrics(),
+    )
+}

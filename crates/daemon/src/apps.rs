@@ -1,0 +1,171 @@
+//! Apps ready to run: one engine per setting shared by every container (with the pooling
+//! allocator when the machine allows it), and each app compiled and linked once.
+
+use crate::DaemonError;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use wedge_image::app_source::AppSource;
+use wedge_image::{ImageError, ImageStore};
+use wedge_runtime::{App, CodeCache, Engine, EngineKind, EngineOptions, Prepared, RuntimeError};
+
+/// Which compiled app: the image layer's digest or a file's identity, and the engine.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct AppKey {
+    content: String,
+    options: EngineOptions,
+}
+
+/// The daemon's engines and linked apps.
+pub struct Apps {
+    store: ImageStore,
+    cache: CodeCache,
+    pooling: Option<u32>,
+    engines: Mutex<HashMap<EngineOptions, Engine>>,
+    prepared: Mutex<HashMap<AppKey, Arc<Prepared>>>,
+}
+
+impl Apps {
+    /// Engines for the data root `root`. With `pool_size`, instances come from a pooling
+    /// allocator with that many slots; if the machine cannot reserve its address space
+    /// (small boards), a log line says so and instances are allocated on demand.
+    pub fn new(root: &Path, pool_size: Option<u32>) -> Result<Apps, DaemonError> {
+        let store = ImageStore::open(root.join("images"))
+            .map_err(|e| DaemonError::Internal(e.to_string()))?;
+        let pooling = pool_size.and_then(|n| {
+            let options = EngineOptions {
+                pooling: Some(n),
+                ..EngineOptions::default()
+            };
+            match Engine::new(options) {
+                Ok(_) => Some(n),
+                Err(e) => {
+                    eprintln!(
+                        "wedged: pooling allocator unavailable ({e}); allocating instances on demand"
+                    );
+                    None
+                }
+            }
+        });
+        Ok(Apps {
+            store,
+            cache: CodeCache::new(root.join("cache").join("aot")),
+            pooling,
+            engines: Mutex::new(HashMap::new()),
+            prepared: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Slots in the instance pool, when the pooling allocator is in use.
+    pub fn pool_size(&self) -> Option<u32> {
+        self.pooling
+    }
+
+    /// Resolves what a create request names: an absolute path to an app, or an image
+    /// in the daemon's store.
+    pub fn source(&self, image: &str) -> Result<AppSource, DaemonError> {
+        if image.starts_with('/') {
+            let path = Path::new(image);
+            if !path.exists() {
+                return Err(DaemonError::NotFound(format!("no such file `{image}`")));
+            }
+            return AppSource::open(path).map_err(|e| DaemonError::BadRequest(e.to_string()));
+        }
+        let reference = wedge_image::parse_reference(image).map_err(|_| {
+            DaemonError::BadRequest(format!(
+                "invalid image `{image}`: expected an image reference or an absolute path"
+            ))
+        })?;
+        let stored = self.store.resolve(&reference).map_err(|e| match e {
+            ImageError::NotFound(_) => DaemonError::NotFound(format!(
+                "no such image `{image}` in the daemon's store (pull it first)"
+            )),
+            e => DaemonError::Internal(e.to_string()),
+        })?;
+        AppSource::from_image(&self.store, stored).map_err(|e| DaemonError::Internal(e.to_string()))
+    }
+
+    /// The app compiled and linked for `kind` (with fuel metering when `fuel`), from
+    /// memory when a container already runs it, else through the AOT cache.
+    pub fn prepare(
+        &self,
+        source: &AppSource,
+        kind: EngineKind,
+        fuel: bool,
+    ) -> Result<Arc<Prepared>, DaemonError> {
+        let options = EngineOptions {
+            kind,
+            fuel,
+            target: None,
+            pooling: self.pooling,
+        };
+        let key = AppKey {
+            content: content_key(source)?,
+            options: options.clone(),
+        };
+        if let Some(p) = lock(&self.prepared).get(&key) {
+            return Ok(p.clone());
+        }
+        let engine = self.engine(options)?;
+        let app = match &source.image {
+            Some(image) => App::open_content_addressed(
+                &engine,
+                &source.wasm,
+                image.layer.hex(),
+                Some(&self.cache),
+            ),
+            None => App::load(&engine, &source.wasm, Some(&self.cache)),
+        }
+        .map_err(runtime_error)?;
+        let prepared = Arc::new(Prepared::new(&app).map_err(runtime_error)?);
+        lock(&self.prepared).insert(key, prepared.clone());
+        Ok(prepared)
+    }
+
+    fn engine(&self, options: EngineOptions) -> Result<Engine, DaemonError> {
+        let mut engines = lock(&self.engines);
+        if let Some(e) = engines.get(&options) {
+            return Ok(e.clone());
+        }
+        let engine = Engine::new(options.clone()).map_err(runtime_error)?;
+        engines.insert(options, engine.clone());
+        Ok(engine)
+    }
+}
+
+/// An image's layer digest, or a file's path, size and modification time (so an edited
+/// file is compiled again).
+fn content_key(source: &AppSource) -> Result<String, DaemonError> {
+    if let Some(image) = &source.image {
+        return Ok(image.layer.to_string());
+    }
+    let path: PathBuf = source.wasm.clone();
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| DaemonError::NotFound(format!("cannot read `{}`: {e}", path.display())))?;
+    let mtime = meta
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .unwrap_or_default();
+    Ok(format!(
+        "{}:{}:{}",
+        path.display(),
+        meta.len(),
+        mtime.as_nanos()
+    ))
+}
+
+/// A runtime error as an API error: a missing file is 404, a bad grant 400, an app that
+/// cannot run 422.
+pub fn runtime_error(e: RuntimeError) -> DaemonError {
+    match e {
+        RuntimeError::Read { .. } => DaemonError::NotFound(e.to_string()),
+        RuntimeError::Grant(_) => DaemonError::BadRequest(e.to_string()),
+        e if e.is_unrunnable_app() => DaemonError::Unrunnable(e.to_string()),
+        e => DaemonError::Internal(e.to_string()),
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}

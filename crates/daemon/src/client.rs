@@ -1,0 +1,334 @@
+//! A client for the daemon's API over its unix socket or its TCP listener.
+
+use crate::DaemonError;
+use crate::types::{
+    ContainerInfo, ContainerStats, ContainerSummary, CreateRequest, Created, ErrorBody, Event,
+    LogRecord, Version, WaitResponse,
+};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use serde::de::DeserializeOwned;
+use std::path::PathBuf;
+
+/// Where the daemon listens: `unix:///path.sock` (or a bare path) or `tcp://host:port`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Host {
+    /// A unix socket.
+    Unix(PathBuf),
+    /// A TCP address, `host:port`.
+    Tcp(String),
+}
+
+impl std::str::FromStr for Host {
+    type Err = DaemonError;
+    fn from_str(s: &str) -> Result<Host, DaemonError> {
+        if let Some(path) = s.strip_prefix("unix://") {
+            Ok(Host::Unix(PathBuf::from(path)))
+        } else if let Some(addr) = s.strip_prefix("tcp://") {
+            if addr
+                .rsplit_once(':')
+                .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
+            {
+                return Err(DaemonError::BadRequest(format!(
+                    "invalid host `{s}`: expected `tcp://HOST:PORT`"
+                )));
+            }
+            Ok(Host::Tcp(addr.to_string()))
+        } else if s.starts_with('/') {
+            Ok(Host::Unix(PathBuf::from(s)))
+        } else {
+            Err(DaemonError::BadRequest(format!(
+                "invalid host `{s}`: expected `unix:///PATH` or `tcp://HOST:PORT`"
+            )))
+        }
+    }
+}
+
+impl std::fmt::Display for Host {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Host::Unix(p) => write!(f, "unix://{}", p.display()),
+            Host::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
+}
+
+/// A connection-per-request client. Every method is one API call.
+#[derive(Debug, Clone)]
+pub struct Client {
+    host: Host,
+    token: Option<String>,
+}
+
+/// Options of a logs request.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct LogsQuery {
+    /// Keep the stream open and send new lines as they are written.
+    pub follow: bool,
+    /// Only the last N lines.
+    pub tail: Option<usize>,
+}
+
+impl Client {
+    /// A client for `host`, sending `token` as a bearer token when given.
+    pub fn new(host: Host, token: Option<String>) -> Client {
+        Client { host, token }
+    }
+
+    /// The daemon's version.
+    pub async fn version(&self) -> Result<Version, DaemonError> {
+        self.json(Method::GET, "/v1/version", None).await
+    }
+
+    /// Creates a container.
+    pub async fn create(&self, request: &CreateRequest) -> Result<Created, DaemonError> {
+        let body = serde_json::to_vec(request).map_err(|e| DaemonError::Protocol(e.to_string()))?;
+        self.json(Method::POST, "/v1/containers", Some(body)).await
+    }
+
+    /// Lists containers; only running ones unless `all`.
+    pub async fn list(&self, all: bool) -> Result<Vec<ContainerSummary>, DaemonError> {
+        self.json(Method::GET, &format!("/v1/containers?all={all}"), None)
+            .await
+    }
+
+    /// Everything about one container.
+    pub async fn inspect(&self, id: &str) -> Result<ContainerInfo, DaemonError> {
+        self.json(Method::GET, &container_path(id, ""), None).await
+    }
+
+    /// Resource use of one container.
+    pub async fn stats(&self, id: &str) -> Result<ContainerStats, DaemonError> {
+        self.json(Method::GET, &container_path(id, "/stats"), None)
+            .await
+    }
+
+    /// Starts a created or exited container.
+    pub async fn start(&self, id: &str) -> Result<(), DaemonError> {
+        self.empty(Method::POST, &container_path(id, "/start"))
+            .await
+    }
+
+    /// Stops a container: closes its stdin, then kills it after `grace_secs`.
+    pub async fn stop(&self, id: &str, grace_secs: Option<u64>) -> Result<(), DaemonError> {
+        let query = grace_secs.map_or_else(String::new, |t| format!("?t={t}"));
+        self.empty(Method::POST, &container_path(id, &format!("/stop{query}")))
+            .await
+    }
+
+    /// Stops and starts a container.
+    pub async fn restart(&self, id: &str, grace_secs: Option<u64>) -> Result<(), DaemonError> {
+        let query = grace_secs.map_or_else(String::new, |t| format!("?t={t}"));
+        self.empty(
+            Method::POST,
+            &container_path(id, &format!("/restart{query}")),
+        )
+        .await
+    }
+
+    /// Kills a container at once.
+    pub async fn kill(&self, id: &str) -> Result<(), DaemonError> {
+        self.empty(Method::POST, &container_path(id, "/kill")).await
+    }
+
+    /// Pauses a running container.
+    pub async fn pause(&self, id: &str) -> Result<(), DaemonError> {
+        self.empty(Method::POST, &container_path(id, "/pause"))
+            .await
+    }
+
+    /// Resumes a paused container.
+    pub async fn unpause(&self, id: &str) -> Result<(), DaemonError> {
+        self.empty(Method::POST, &container_path(id, "/unpause"))
+            .await
+    }
+
+    /// Removes a container; `force` kills a running one first.
+    pub async fn remove(&self, id: &str, force: bool) -> Result<(), DaemonError> {
+        self.empty(
+            Method::DELETE,
+            &container_path(id, &format!("?force={force}")),
+        )
+        .await
+    }
+
+    /// Waits until the container's current run ends (at once if it is not running).
+    pub async fn wait(&self, id: &str) -> Result<WaitResponse, DaemonError> {
+        self.json(Method::POST, &container_path(id, "/wait"), None)
+            .await
+    }
+
+    /// Streams a container's log records to `each` until the stream ends.
+    pub async fn logs(
+        &self,
+        id: &str,
+        query: LogsQuery,
+        each: impl FnMut(LogRecord),
+    ) -> Result<(), DaemonError> {
+        let tail = query.tail.map_or_else(|| "all".into(), |n| n.to_string());
+        let path = container_path(id, &format!("/logs?follow={}&tail={tail}", query.follow));
+        let response = self.send(Method::GET, &path, None).await?;
+        lines(response, each).await
+    }
+
+    /// Streams daemon events to `each` until the connection ends or `each` returns
+    /// false.
+    pub async fn events(&self, mut each: impl FnMut(Event) -> bool) -> Result<(), DaemonError> {
+        let response = self.send(Method::GET, "/v1/events", None).await?;
+        let mut body = response.into_body();
+        let mut pending = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(|e| DaemonError::Protocol(e.to_string()))?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            pending.extend_from_slice(data);
+            while let Some(end) = find(&pending, b"\n\n") {
+                let message: Vec<u8> = pending.drain(..end + 2).collect();
+                for line in String::from_utf8_lossy(&message).lines() {
+                    if let Some(json) = line.strip_prefix("data:") {
+                        let event = serde_json::from_str(json.trim())
+                            .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+                        if !each(event) {
+                            return Ok(());
+                        }
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The Prometheus metrics text.
+    pub async fn metrics(&self) -> Result<String, DaemonError> {
+        let response = self.send(Method::GET, "/metrics", None).await?;
+        let body = collect(response).await?;
+        Ok(String::from_utf8_lossy(&body).into_owned())
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, DaemonError> {
+        let response = self.send(method, path, body).await?;
+        let body = collect(response).await?;
+        serde_json::from_slice(&body).map_err(|e| DaemonError::Protocol(e.to_string()))
+    }
+
+    async fn empty(&self, method: Method, path: &str) -> Result<(), DaemonError> {
+        collect(self.send(method, path, None).await?)
+            .await
+            .map(drop)
+    }
+
+    /// Sends one request on a fresh connection; an error status becomes
+    /// [`DaemonError::Api`] with the daemon's message.
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response<Incoming>, DaemonError> {
+        let connect_error = |reason: String| DaemonError::Connect {
+            host: self.host.to_string(),
+            reason,
+        };
+        let mut request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(hyper::header::HOST, "wedged");
+        if let Some(token) = &self.token {
+            request = request.header(hyper::header::AUTHORIZATION, format!("Bearer {token}"));
+        }
+        if body.is_some() {
+            request = request.header(hyper::header::CONTENT_TYPE, "application/json");
+        }
+        let request = request
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+        let response = match &self.host {
+            Host::Unix(path) => {
+                let stream = tokio::net::UnixStream::connect(path)
+                    .await
+                    .map_err(|e| connect_error(e.to_string()))?;
+                exchange(TokioIo::new(stream), request).await
+            }
+            Host::Tcp(addr) => {
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| connect_error(e.to_string()))?;
+                stream.set_nodelay(true).ok();
+                exchange(TokioIo::new(stream), request).await
+            }
+        }
+        .map_err(|e| connect_error(e.to_string()))?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status().as_u16();
+        let body = collect(response).await?;
+        let message = serde_json::from_slice::<ErrorBody>(&body)
+            .map(|b| b.message)
+            .unwrap_or_else(|_| format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
+        Err(DaemonError::Api { status, message })
+    }
+}
+
+async fn exchange<I>(io: I, request: Request<Full<Bytes>>) -> hyper::Result<Response<Incoming>>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io).await?;
+    tokio::spawn(connection);
+    sender.send_request(request).await
+}
+
+async fn collect(response: Response<Incoming>) -> Result<Bytes, DaemonError> {
+    Ok(response
+        .into_body()
+        .collect()
+        .await
+        .map_err(|e| DaemonError::Protocol(e.to_string()))?
+        .to_bytes())
+}
+
+/// Feeds each JSON line of a streamed body to `each`.
+async fn lines<T: DeserializeOwned>(
+    response: Response<Incoming>,
+    mut each: impl FnMut(T),
+) -> Result<(), DaemonError> {
+    let mut body = response.into_body();
+    let mut pending = Vec::new();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| DaemonError::Protocol(e.to_string()))?;
+        let Some(data) = frame.data_ref() else {
+            continue;
+        };
+        pending.extend_from_slice(data);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            each(serde_json::from_slice(&line).map_err(|e| DaemonError::Protocol(e.to_string()))?);
+        }
+    }
+    Ok(())
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn container_path(id: &str, rest: &str) -> String {
+    let id: String = id
+        .bytes()
+        .map(|b| match b {
+            b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect();
+    format!("/v1/containers/{id}{rest}")
+}

@@ -1,0 +1,73 @@
+//! The one error type of this crate, for the daemon's API answers and the client.
+
+/// What went wrong. Each variant maps to one HTTP status in the API.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// No container by that id, id prefix or name (404).
+    #[error("no such container `{0}`")]
+    NoSuchContainer(String),
+    /// Something named is missing: an image, an app file (404).
+    #[error("{0}")]
+    NotFound(String),
+    /// The name is taken, or the container's state does not allow the action (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// The request is malformed or asks for something invalid (400).
+    #[error("{0}")]
+    BadRequest(String),
+    /// The request body is over the limit (413).
+    #[error("request body too large (over {0} bytes)")]
+    TooLarge(usize),
+    /// Missing or wrong bearer token on the TCP listener (401).
+    #[error("unauthorized: a valid bearer token is required")]
+    Unauthorized,
+    /// The app cannot be loaded or linked (422).
+    #[error("{0}")]
+    Unrunnable(String),
+    /// The daemon failed (500): its database, its files.
+    #[error("{0}")]
+    Internal(String),
+    /// The client cannot reach the daemon.
+    #[error("cannot connect to the wedge daemon at `{host}`: {reason} (is wedged running?)")]
+    Connect {
+        /// The address tried.
+        host: String,
+        /// Why it failed.
+        reason: String,
+    },
+    /// The daemon answered with an error status.
+    #[error("{message}")]
+    Api {
+        /// The HTTP status.
+        status: u16,
+        /// The daemon's one-line message.
+        message: String,
+    },
+    /// The daemon's answer could not be understood.
+    #[error("unexpected answer from the daemon: {0}")]
+    Protocol(String),
+}
+
+impl DaemonError {
+    /// The HTTP status this error is answered with.
+    pub fn status(&self) -> u16 {
+        match self {
+            DaemonError::NoSuchContainer(_) | DaemonError::NotFound(_) => 404,
+            DaemonError::Conflict(_) => 409,
+            DaemonError::BadRequest(_) => 400,
+            DaemonError::Unauthorized => 401,
+            DaemonError::TooLarge(_) => 413,
+            DaemonError::Unrunnable(_) => 422,
+            DaemonError::Api { status, .. } => *status,
+            DaemonError::Internal(_) | DaemonError::Connect { .. } | DaemonError::Protocol(_) => {
+                500
+            }
+        }
+    }
+}
+
+impl From<rusqlite::Error> for DaemonError {
+    fn from(e: rusqlite::Error) -> Self {
+        DaemonError::Internal(format!("state database: {e}"))
+    }
+}

@@ -1,0 +1,588 @@
+//! The container manager: lifecycle operations checked against the state machine,
+//! every change saved to the database before it is acknowledged, and recovery of what
+//! a crashed daemon left behind.
+
+use crate::apps::{Apps, runtime_error};
+use crate::db::{Db, Record};
+use crate::events::EventBus;
+use crate::lifecycle::{Action, KILLED_BY_CRASH, State};
+use crate::logs::{Follow, Log, LogConfig};
+use crate::metrics::Metrics;
+use crate::spec::Spec;
+use crate::supervisor::{self, Run};
+use crate::types::{
+    ContainerInfo, ContainerStats, ContainerSummary, CreateRequest, Created, LogRecord,
+    WaitResponse,
+};
+use crate::{DaemonError, now, paths};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::{broadcast, watch};
+use wedge_runtime::{Control, DEFAULT_MEMORY, Policy};
+
+/// How the daemon is set up.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// The data root: database, images, code cache, logs.
+    pub root: PathBuf,
+    /// Slots in the pooling allocator (`None`: allocate on demand).
+    pub pool_size: Option<u32>,
+    /// Log rotation.
+    pub log: LogConfig,
+}
+
+/// The manager. Cheap to clone; clones share everything.
+#[derive(Clone)]
+pub struct Manager {
+    pub(crate) shared: Arc<Shared>,
+}
+
+pub(crate) struct Shared {
+    root: PathBuf,
+    pub(crate) db: Db,
+    apps: Apps,
+    pub(crate) events: EventBus,
+    pub(crate) metrics: Metrics,
+    log_config: LogConfig,
+    containers: Mutex<Registry>,
+}
+
+#[derive(Default)]
+struct Registry {
+    by_id: HashMap<String, Arc<Container>>,
+    by_name: HashMap<String, String>,
+}
+
+/// One container in memory.
+pub(crate) struct Container {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    config: CreateRequest,
+    pub(crate) spec: Spec,
+    pub(crate) log: Log,
+    /// Serializes operator actions on this container.
+    ops: tokio::sync::Mutex<()>,
+    pub(crate) live: Mutex<Live>,
+    /// Bumped whenever a run ends.
+    pub(crate) exits: watch::Sender<u64>,
+}
+
+/// The mutable part of a container.
+pub(crate) struct Live {
+    pub(crate) record: Record,
+    /// Steers the current run (and keeps the last run's figures for stats).
+    pub(crate) control: Option<Control>,
+    /// The write end of the guest's stdin; dropping it is the polite stop.
+    pub(crate) stdin: Option<tokio::io::DuplexStream>,
+    /// The memory cap of the current run.
+    memory_limit: u64,
+}
+
+impl Container {
+    pub(crate) fn live(&self) -> std::sync::MutexGuard<'_, Live> {
+        self.live.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn state(&self) -> State {
+        self.live().record.state
+    }
+}
+
+impl Manager {
+    /// Opens the database under `config.root` and recovers: every container is listed
+    /// again; one the database shows as running was ended by the daemon's death
+    /// (exit 137) and is started again when its restart policy says so.
+    pub async fn open(config: Config) -> Result<Manager, DaemonError> {
+        std::fs::create_dir_all(&config.root).map_err(|e| {
+            DaemonError::Internal(format!("cannot create `{}`: {e}", config.root.display()))
+        })?;
+        let db = Db::open(&paths::database(&config.root))?;
+        let records = db.all()?;
+        let manager = Manager {
+            shared: Arc::new(Shared {
+                apps: Apps::new(&config.root, config.pool_size)?,
+                root: config.root,
+                db,
+                events: EventBus::default(),
+                metrics: Metrics::default(),
+                log_config: config.log,
+                containers: Mutex::new(Registry::default()),
+            }),
+        };
+        let mut to_start = Vec::new();
+        for mut record in records {
+            let found = record.state;
+            let spec = Spec::parse(&record.config);
+            let starts = spec.as_ref().is_ok_and(|s| {
+                s.restart.starts_with_daemon(
+                    found,
+                    record.restart_count,
+                    record.stopped_by_operator,
+                )
+            });
+            if found.is_active() {
+                record.state = State::Exited;
+                record.exit_code = Some(KILLED_BY_CRASH);
+                record.error = Some("wedged stopped while it was running".into());
+                record.finished_at = Some(now());
+                if starts {
+                    record.restart_count += 1;
+                }
+            }
+            let spec = match spec {
+                Ok(spec) => spec,
+                Err(e) => {
+                    record.state = State::Dead;
+                    record.error = Some(format!("unusable config: {e}"));
+                    Spec::parse(&CreateRequest {
+                        image: record.config.image.clone(),
+                        ..CreateRequest::default()
+                    })?
+                }
+            };
+            manager.shared.db.update(&record)?;
+            let c = manager.register(record, spec);
+            if starts {
+                to_start.push(c);
+            }
+        }
+        for c in to_start {
+            let _op = c.ops.lock().await;
+            if let Err(e) = manager.launch(&c, None) {
+                eprintln!("wedged: cannot restart `{}`: {e}", c.name);
+            }
+        }
+        Ok(manager)
+    }
+
+    fn registry(&self) -> std::sync::MutexGuard<'_, Registry> {
+        self.shared
+            .containers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn register(&self, record: Record, spec: Spec) -> Arc<Container> {
+        let c = Arc::new(Container {
+            id: record.id.clone(),
+            name: record.name.clone(),
+            config: record.config.clone(),
+            spec,
+            log: Log::new(
+                &paths::container_dir(&self.shared.root, &record.id),
+                self.shared.log_config,
+            ),
+            ops: tokio::sync::Mutex::new(()),
+            live: Mutex::new(Live {
+                record,
+                control: None,
+                stdin: None,
+                memory_limit: DEFAULT_MEMORY,
+            }),
+            exits: watch::channel(0).0,
+        });
+        let mut reg = self.registry();
+        reg.by_name.insert(c.name.clone(), c.id.clone());
+        reg.by_id.insert(c.id.clone(), c.clone());
+        c
+    }
+
+    /// A container by id, unique id prefix or name.
+    fn find(&self, key: &str) -> Result<Arc<Container>, DaemonError> {
+        let reg = self.registry();
+        if let Some(c) = reg.by_id.get(key) {
+            return Ok(c.clone());
+        }
+        if let Some(id) = reg.by_name.get(key) {
+            return Ok(reg.by_id[id].clone());
+        }
+        let mut matches = reg
+            .by_id
+            .iter()
+            .filter(|(id, _)| !key.is_empty() && id.starts_with(key));
+        match (matches.next(), matches.next()) {
+            (Some((_, c)), None) => Ok(c.clone()),
+            (Some(_), Some(_)) => Err(DaemonError::BadRequest(format!(
+                "`{key}` matches more than one container: give more of the id"
+            ))),
+            (None, _) => Err(DaemonError::NoSuchContainer(key.into())),
+        }
+    }
+
+    /// Creates a container after checking its config and that its app exists.
+    pub fn create(&self, request: CreateRequest) -> Result<Created, DaemonError> {
+        let spec = Spec::parse(&request)?;
+        self.shared.apps.source(&request.image)?;
+        let id = new_id()?;
+        let name = request.name.clone().unwrap_or_else(|| id[..12].to_string());
+        if self.registry().by_name.contains_key(&name) {
+            return Err(DaemonError::Conflict(format!(
+                "the container name `{name}` is already in use"
+            )));
+        }
+        let record = Record {
+            id: id.clone(),
+            name: name.clone(),
+            config: request,
+            state: State::Created,
+            exit_code: None,
+            error: None,
+            restart_count: 0,
+            created_at: now(),
+            started_at: None,
+            finished_at: None,
+            stopped_by_operator: false,
+        };
+        self.shared.db.insert(&record)?;
+        self.register(record, spec);
+        self.shared.events.emit("create", &id, &name, None, None);
+        Ok(Created { id, name })
+    }
+
+    /// Containers, oldest first; only those with a run in progress unless `all`.
+    pub fn list(&self, all: bool) -> Vec<ContainerSummary> {
+        let mut list: Vec<ContainerSummary> = self
+            .registry()
+            .by_id
+            .values()
+            .map(|c| summary(c))
+            .filter(|s| all || State::parse(&s.state).is_some_and(State::is_active))
+            .collect();
+        list.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+        list
+    }
+
+    /// Containers per state, for the metrics.
+    pub fn count_by_state(&self) -> Vec<(State, usize)> {
+        let mut counts: Vec<(State, usize)> = [
+            State::Created,
+            State::Running,
+            State::Paused,
+            State::Restarting,
+            State::Exited,
+            State::Dead,
+        ]
+        .into_iter()
+        .map(|s| (s, 0))
+        .collect();
+        for c in self.registry().by_id.values() {
+            let state = c.state();
+            if let Some(entry) = counts.iter_mut().find(|(s, _)| *s == state) {
+                entry.1 += 1;
+            }
+        }
+        counts
+    }
+
+    /// Everything about one container.
+    pub fn inspect(&self, key: &str) -> Result<ContainerInfo, DaemonError> {
+        let c = self.find(key)?;
+        Ok(ContainerInfo {
+            summary: summary(&c),
+            config: c.config.clone(),
+            log_path: c.log.path().display().to_string(),
+        })
+    }
+
+    /// Resource use of one container.
+    pub fn stats(&self, key: &str) -> Result<ContainerStats, DaemonError> {
+        let c = self.find(key)?;
+        let live = c.live();
+        let control = live.control.as_ref();
+        Ok(ContainerStats {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            state: live.record.state.as_str().into(),
+            memory_bytes: if live.record.state.is_active() {
+                control.map_or(0, Control::memory_bytes)
+            } else {
+                0
+            },
+            memory_limit: live.memory_limit,
+            fuel_used: control.and_then(Control::fuel_used),
+            cpu_time_ns: control.map_or(0, |c| c.busy_time().as_nanos() as u64),
+            restart_count: live.record.restart_count,
+        })
+    }
+
+    /// Starts a created or exited container; `requested` is when the API call came in
+    /// (for the start-latency histogram).
+    pub async fn start(&self, key: &str, requested: Instant) -> Result<(), DaemonError> {
+        let c = self.find(key)?;
+        let _op = c.ops.lock().await;
+        c.state().check(Action::Start, &c.name)?;
+        self.launch(&c, Some(requested))
+    }
+
+    /// Loads and links the app, grants its policy and spawns its run. A failure is
+    /// recorded in the container's `error` and returned; the state does not change.
+    fn launch(&self, c: &Arc<Container>, requested: Option<Instant>) -> Result<(), DaemonError> {
+        let prepared = tokio::task::block_in_place(|| self.prepare(c));
+        let (prepared, policy) = match prepared {
+            Ok(p) => p,
+            Err(e) => {
+                let mut live = c.live();
+                live.record.error = Some(e.to_string());
+                self.shared.db.update(&live.record)?;
+                return Err(e);
+            }
+        };
+        let control = Control::new();
+        let (stdin, guest_stdin) = tokio::io::duplex(64);
+        {
+            let mut live = c.live();
+            live.record.state = State::Running;
+            live.record.started_at = Some(now());
+            live.record.error = None;
+            live.record.stopped_by_operator = false;
+            live.control = Some(control.clone());
+            live.stdin = Some(stdin);
+            live.memory_limit = policy.memory;
+            self.shared.db.update(&live.record)?;
+        }
+        c.log.set_running(true);
+        self.shared.events.emit("start", &c.id, &c.name, None, None);
+        tokio::spawn(supervisor::supervise(
+            self.shared.clone(),
+            c.clone(),
+            Run {
+                prepared,
+                policy,
+                control,
+                stdin: guest_stdin,
+                requested,
+            },
+        ));
+        Ok(())
+    }
+
+    fn prepare(
+        &self,
+        c: &Container,
+    ) -> Result<(Arc<wedge_runtime::Prepared>, Policy), DaemonError> {
+        let source = self.shared.apps.source(&c.config.image)?;
+        let launch = source.launch(
+            c.spec.flags.clone(),
+            c.spec.grant_requested,
+            c.spec.args.clone(),
+        );
+        let policy = Policy::resolve(&launch.grants, launch.argv).map_err(runtime_error)?;
+        let prepared = self
+            .shared
+            .apps
+            .prepare(&source, c.spec.engine, policy.fuel.is_some())?;
+        Ok((prepared, policy))
+    }
+
+    /// Stops a container: closes its stdin, waits up to `grace`, then kills it.
+    pub async fn stop(&self, key: &str, grace: Duration) -> Result<(), DaemonError> {
+        let c = self.find(key)?;
+        let _op = c.ops.lock().await;
+        self.stop_locked(&c, grace).await?;
+        self.shared.events.emit("stop", &c.id, &c.name, None, None);
+        Ok(())
+    }
+
+    async fn stop_locked(&self, c: &Arc<Container>, grace: Duration) -> Result<(), DaemonError> {
+        let mut exits = c.exits.subscribe();
+        let control = {
+            let mut live = c.live();
+            live.record.state.check(Action::Stop, &c.name)?;
+            live.record.stopped_by_operator = true;
+            self.shared.db.update(&live.record)?;
+            live.stdin = None;
+            live.control.clone()
+        };
+        let grace = if c.state() == State::Restarting {
+            Duration::ZERO
+        } else {
+            grace
+        };
+        if let Some(control) = &control {
+            control.resume();
+        }
+        if tokio::time::timeout(grace, until_inactive(c, &mut exits))
+            .await
+            .is_err()
+        {
+            if let Some(control) = &control {
+                control.kill();
+            }
+            until_inactive(c, &mut exits).await;
+        }
+        Ok(())
+    }
+
+    /// Kills a container at once.
+    pub async fn kill(&self, key: &str) -> Result<(), DaemonError> {
+        let c = self.find(key)?;
+        let _op = c.ops.lock().await;
+        self.kill_locked(&c).await?;
+        self.shared.events.emit("kill", &c.id, &c.name, None, None);
+        Ok(())
+    }
+
+    async fn kill_locked(&self, c: &Arc<Container>) -> Result<(), DaemonError> {
+        let mut exits = c.exits.subscribe();
+        {
+            let mut live = c.live();
+            live.record.state.check(Action::Kill, &c.name)?;
+            live.record.stopped_by_operator = true;
+            self.shared.db.update(&live.record)?;
+            live.stdin = None;
+            if let Some(control) = &live.control {
+                control.kill();
+            }
+        }
+        until_inactive(c, &mut exits).await;
+        Ok(())
+    }
+
+    /// Stops (when running) and starts a container.
+    pub async fn restart(
+        &self,
+        key: &str,
+        grace: Duration,
+        requested: Instant,
+    ) -> Result<(), DaemonError> {
+        let c = self.find(key)?;
+        let _op = c.ops.lock().await;
+        if c.state().is_active() {
+            self.stop_locked(&c, grace).await?;
+        }
+        c.state().check(Action::Start, &c.name)?;
+        self.launch(&c, Some(requested))?;
+        self.shared
+            .events
+            .emit("restart", &c.id, &c.name, None, None);
+        Ok(())
+    }
+
+    /// Suspends (`pause = true`) or resumes a running container.
+    pub async fn pause(&self, key: &str, pause: bool) -> Result<(), DaemonError> {
+        let c = self.find(key)?;
+        let _op = c.ops.lock().await;
+        {
+            let mut live = c.live();
+            let (action, to) = if pause {
+                (Action::Pause, State::Paused)
+            } else {
+                (Action::Unpause, State::Running)
+            };
+            live.record.state.check(action, &c.name)?;
+            if let Some(control) = &live.control {
+                if pause {
+                    control.pause();
+                } else {
+                    control.resume();
+                }
+            }
+            live.record.state = to;
+            self.shared.db.update(&live.record)?;
+        }
+        let action = if pause { "pause" } else { "unpause" };
+        self.shared.events.emit(action, &c.id, &c.name, None, None);
+        Ok(())
+    }
+
+    /// Removes a container and its logs; `force` kills a running one first.
+    pub async fn remove(&self, key: &str, force: bool) -> Result<(), DaemonError> {
+        let c = self.find(key)?;
+        let _op = c.ops.lock().await;
+        if force && c.state().is_active() {
+            self.kill_locked(&c).await?;
+        }
+        c.state().check(Action::Remove, &c.name)?;
+        self.shared.db.delete(&c.id)?;
+        {
+            let mut reg = self.registry();
+            reg.by_id.remove(&c.id);
+            reg.by_name.remove(&c.name);
+        }
+        let _ = std::fs::remove_dir_all(paths::container_dir(&self.shared.root, &c.id));
+        self.shared
+            .events
+            .emit("destroy", &c.id, &c.name, None, None);
+        Ok(())
+    }
+
+    /// Waits until the container's current (or next) run ends; at once when it has
+    /// exited already.
+    pub async fn wait(&self, key: &str) -> Result<WaitResponse, DaemonError> {
+        let c = self.find(key)?;
+        let mut exits = c.exits.subscribe();
+        if !matches!(c.state(), State::Exited | State::Dead) {
+            let _ = exits.changed().await;
+        }
+        let live = c.live();
+        Ok(WaitResponse {
+            exit_code: live.record.exit_code.unwrap_or(0),
+            error: live.record.error.clone(),
+        })
+    }
+
+    /// The last `tail` log records and, when `follow` and the container is running, a
+    /// live feed and a watch of whether it still runs.
+    pub fn logs(
+        &self,
+        key: &str,
+        tail: Option<usize>,
+        follow: bool,
+    ) -> Result<(Vec<LogRecord>, Option<Follow>), DaemonError> {
+        let c = self.find(key)?;
+        let follow = follow && c.state().is_active();
+        Ok(c.log.read(tail, follow))
+    }
+
+    /// Prometheus metrics text.
+    pub fn metrics(&self) -> String {
+        self.shared.metrics.render(&self.count_by_state())
+    }
+
+    /// The event feed.
+    pub fn events(&self) -> broadcast::Receiver<crate::types::Event> {
+        self.shared.events.subscribe()
+    }
+
+    /// Slots in the instance pool, when pooling is in use.
+    pub fn pool_size(&self) -> Option<u32> {
+        self.shared.apps.pool_size()
+    }
+}
+
+/// Completes when the container has no run in progress.
+async fn until_inactive(c: &Container, exits: &mut watch::Receiver<u64>) {
+    while c.state().is_active() {
+        if exits.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+fn summary(c: &Container) -> ContainerSummary {
+    let live = c.live();
+    let r = &live.record;
+    ContainerSummary {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        image: c.config.image.clone(),
+        state: r.state.as_str().into(),
+        created: r.created_at.clone(),
+        started_at: r.started_at.clone(),
+        finished_at: r.finished_at.clone(),
+        exit_code: r.exit_code,
+        error: r.error.clone(),
+        restart_count: r.restart_count,
+        restart_policy: c.spec.restart.to_string(),
+    }
+}
+
+/// 64 random hex digits.
+fn new_id() -> Result<String, DaemonError> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes)
+        .map_err(|e| DaemonError::Internal(format!("no randomness for an id: {e}")))?;
+    Ok(hex::encode(bytes))
+}

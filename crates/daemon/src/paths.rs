@@ -1,0 +1,51 @@
+//! Default places: the daemon's socket, and the files under its data root.
+
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+/// Whether this process runs as root.
+fn is_root() -> bool {
+    std::fs::metadata("/proc/self")
+        .map(|m| m.uid() == 0)
+        .unwrap_or(false)
+}
+
+/// The daemon's socket when none is given: `/run/wedge/wedged.sock` as root, otherwise
+/// `$XDG_RUNTIME_DIR/wedge/wedged.sock` (or `/tmp/wedge-$UID/wedged.sock`).
+pub fn default_socket() -> PathBuf {
+    if is_root() {
+        return PathBuf::from("/run/wedge/wedged.sock");
+    }
+    match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
+        Some(dir) => PathBuf::from(dir).join("wedge/wedged.sock"),
+        None => {
+            let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
+            PathBuf::from(format!("/tmp/wedge-{uid}/wedged.sock"))
+        }
+    }
+}
+
+/// The state database under a data root.
+pub fn database(root: &Path) -> PathBuf {
+    root.join("wedged.db")
+}
+
+/// A container's folder (its log files) under a data root.
+pub fn container_dir(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(id)
+}
+
+/// The data root when none is given: `/var/lib/wedge` as root, otherwise
+/// `$XDG_DATA_HOME/wedge` (default `~/.local/share/wedge`).
+pub fn default_root() -> PathBuf {
+    if is_root() {
+        return PathBuf::from("/var/lib/wedge");
+    }
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").filter(|v| !v.is_empty()) {
+        return PathBuf::from(xdg).join("wedge");
+    }
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    home.join(".local/share/wedge")
+}

@@ -1,0 +1,182 @@
+//! A create request checked and parsed: the operator's grants, the restart policy, the
+//! engine tier. Parsing uses the CLI's grammar, so the same strings mean the same thing.
+
+use crate::DaemonError;
+use crate::lifecycle::RestartPolicy;
+use crate::types::CreateRequest;
+use std::str::FromStr;
+use wedge_manifest::{ByteSize, DurationSpec, EnvGrant, Grants, Limits, NetRule, VolumeSpec};
+use wedge_runtime::EngineKind;
+
+/// What a container runs with, from its [`CreateRequest`].
+#[derive(Debug, Clone)]
+pub struct Spec {
+    /// The operator's grants (laid over what the app asks for at each start).
+    pub flags: Grants,
+    /// Whether the image's requested env and network are granted too.
+    pub grant_requested: bool,
+    /// Arguments after the app's own.
+    pub args: Vec<String>,
+    /// When to restart.
+    pub restart: RestartPolicy,
+    /// Compiler tier.
+    pub engine: EngineKind,
+}
+
+impl Spec {
+    /// Checks every field; the first bad one is a [`DaemonError::BadRequest`] naming it.
+    pub fn parse(r: &CreateRequest) -> Result<Spec, DaemonError> {
+        if r.image.is_empty() {
+            return Err(DaemonError::BadRequest("`image` is required".into()));
+        }
+        if let Some(name) = &r.name {
+            check_name(name)?;
+        }
+        let volumes: Vec<VolumeSpec> = parse_all(&r.volumes, "volume")?;
+        if let Some(v) = volumes.iter().find(|v| !v.host.is_absolute()) {
+            return Err(DaemonError::BadRequest(format!(
+                "invalid volume: host path `{}` must be absolute",
+                v.host.display()
+            )));
+        }
+        let env: Vec<EnvGrant> = parse_all(&r.env, "env")?;
+        if let Some(EnvGrant::Inherit(key)) = env.iter().find(|e| matches!(e, EnvGrant::Inherit(_)))
+        {
+            return Err(DaemonError::BadRequest(format!(
+                "invalid env `{key}`: the daemon needs `KEY=VALUE`"
+            )));
+        }
+        Ok(Spec {
+            flags: Grants {
+                env,
+                volumes,
+                connect: parse_all::<NetRule>(&r.allow_net, "network grant")?,
+                listen: parse_all::<NetRule>(&r.allow_listen, "listen grant")?,
+                dns: r.allow_dns,
+                limits: Limits {
+                    memory: parse_opt::<ByteSize>(&r.memory, "memory")?,
+                    fuel: r.fuel,
+                    timeout: parse_opt::<DurationSpec>(&r.timeout, "timeout")?,
+                },
+            },
+            grant_requested: r.grant_requested,
+            args: r.args.clone(),
+            restart: r.restart.as_deref().unwrap_or("no").parse()?,
+            engine: parse_opt::<EngineKind>(&r.engine, "engine")?.unwrap_or_default(),
+        })
+    }
+}
+
+/// Names as Docker allows them: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128 characters.
+pub fn check_name(name: &str) -> Result<(), DaemonError> {
+    let ok = !name.is_empty()
+        && name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+    if ok {
+        Ok(())
+    } else {
+        Err(DaemonError::BadRequest(format!(
+            "invalid container name `{name}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"
+        )))
+    }
+}
+
+fn parse_all<T: FromStr>(items: &[String], what: &str) -> Result<Vec<T>, DaemonError>
+where
+    T::Err: std::fmt::Display,
+{
+    items.iter().map(|s| parse_one(s, what)).collect()
+}
+
+fn parse_opt<T: FromStr>(item: &Option<String>, what: &str) -> Result<Option<T>, DaemonError>
+where
+    T::Err: std::fmt::Display,
+{
+    item.as_deref().map(|s| parse_one(s, what)).transpose()
+}
+
+fn parse_one<T: FromStr>(s: &str, what: &str) -> Result<T, DaemonError>
+where
+    T::Err: std::fmt::Display,
+{
+    s.parse()
+        .map_err(|e| DaemonError::BadRequest(format!("invalid {what} `{s}`: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request() -> CreateRequest {
+        CreateRequest {
+            image: "/apps/hello.wasm".into(),
+            ..CreateRequest::default()
+        }
+    }
+
+    #[test]
+    fn good_and_bad_fields() {
+        let spec = Spec::parse(&CreateRequest {
+            env: vec!["A=1".into()],
+            volumes: vec!["/tmp:/data:rw".into()],
+            memory: Some("16MiB".into()),
+            restart: Some("on-failure:3".into()),
+            ..request()
+        })
+        .unwrap();
+        assert_eq!(spec.restart, RestartPolicy::OnFailure(Some(3)));
+        assert_eq!(spec.flags.limits.memory, Some(ByteSize(16 << 20)));
+        for (bad, message) in [
+            (
+                CreateRequest {
+                    memory: Some("lots".into()),
+                    ..request()
+                },
+                "invalid memory `lots`",
+            ),
+            (
+                CreateRequest {
+                    volumes: vec!["rel:/data".into()],
+                    ..request()
+                },
+                "must be absolute",
+            ),
+            (
+                CreateRequest {
+                    env: vec!["HOME".into()],
+                    ..request()
+                },
+                "needs `KEY=VALUE`",
+            ),
+            (
+                CreateRequest {
+                    restart: Some("never".into()),
+                    ..request()
+                },
+                "invalid restart policy",
+            ),
+            (
+                CreateRequest {
+                    name: Some("-x".into()),
+                    ..request()
+                },
+                "invalid container name",
+            ),
+            (
+                CreateRequest {
+                    engine: Some("v8".into()),
+                    ..request()
+                },
+                "invalid engine",
+            ),
+            (CreateRequest::default(), "`image` is required"),
+        ] {
+            let err = Spec::parse(&bad).unwrap_err();
+            assert_eq!(err.status(), 400);
+            assert!(err.to_string().contains(message), "{err}");
+        }
+    }
+}

@@ -1,0 +1,164 @@
+//! The API's JSON documents, shared by the daemon and its client. `api/openapi.yaml`
+//! at the repository root describes the same shapes.
+
+use serde::{Deserialize, Serialize};
+
+/// `POST /v1/containers`: what to run and what it is granted. Grants use the CLI's
+/// grammar (`-v`, `-e`, `--allow-net` …) and are checked by the daemon.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CreateRequest {
+    /// Unique name; the daemon picks one when absent.
+    pub name: Option<String>,
+    /// An image in the daemon's store, or an absolute path (on the daemon's host) to a
+    /// `.wasm`, `.cwasm`, `wedge.toml` or app folder.
+    pub image: String,
+    /// Arguments after the app's own.
+    pub args: Vec<String>,
+    /// `KEY=VALUE` environment variables.
+    pub env: Vec<String>,
+    /// `HOST:GUEST[:ro|rw]` volumes; host paths absolute.
+    pub volumes: Vec<String>,
+    /// Outbound network grants (`--allow-net`).
+    pub allow_net: Vec<String>,
+    /// Bind/listen grants (`--allow-listen`).
+    pub allow_listen: Vec<String>,
+    /// DNS lookups (`--allow-dns`).
+    pub allow_dns: bool,
+    /// Memory cap, e.g. `16MiB`.
+    pub memory: Option<String>,
+    /// Fuel budget per run.
+    pub fuel: Option<u64>,
+    /// Wall-clock limit per run, e.g. `2s`.
+    pub timeout: Option<String>,
+    /// Grant the env and network access the image requests.
+    pub grant_requested: bool,
+    /// `no`, `on-failure[:MAX]`, `always` or `unless-stopped` (default `no`).
+    pub restart: Option<String>,
+    /// Compiler tier: `cranelift` (default), `winch` or `pulley`.
+    pub engine: Option<String>,
+}
+
+/// The answer to a create.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Created {
+    /// The container's id (64 hex digits).
+    pub id: String,
+    /// Its name.
+    pub name: String,
+}
+
+/// One container, as `wedge ps` lists it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerSummary {
+    /// 64 hex digits.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// What it runs, as given at create.
+    pub image: String,
+    /// `created`, `running`, `paused`, `restarting`, `exited` or `dead`.
+    pub state: String,
+    /// When it was created (RFC 3339).
+    pub created: String,
+    /// When its current or last run started.
+    pub started_at: Option<String>,
+    /// When its last run ended.
+    pub finished_at: Option<String>,
+    /// Exit code of the last run.
+    pub exit_code: Option<i32>,
+    /// What ended the last run, or why it could not start.
+    pub error: Option<String>,
+    /// How many times the restart policy restarted it.
+    pub restart_count: u32,
+    /// The restart policy.
+    pub restart_policy: String,
+}
+
+/// `GET /v1/containers/{id}`: everything about one container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ContainerInfo {
+    /// The summary fields.
+    #[serde(flatten)]
+    pub summary: ContainerSummary,
+    /// The create request it was made from.
+    pub config: CreateRequest,
+    /// Its log file.
+    pub log_path: String,
+}
+
+/// `POST /v1/containers/{id}/wait`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WaitResponse {
+    /// The exit code of the run that ended.
+    pub exit_code: i32,
+    /// What ended it, when not a normal exit.
+    pub error: Option<String>,
+}
+
+/// `GET /v1/containers/{id}/stats`: resource use of a container.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ContainerStats {
+    /// 64 hex digits.
+    pub id: String,
+    /// Name.
+    pub name: String,
+    /// State.
+    pub state: String,
+    /// Linear memory of the current run, in bytes (64 KiB Wasm pages).
+    pub memory_bytes: u64,
+    /// The memory cap, in bytes.
+    pub memory_limit: u64,
+    /// Fuel used by the last finished run, when fuel is metered.
+    pub fuel_used: Option<u64>,
+    /// Time the current run has spent executing guest code and host calls, in ns.
+    pub cpu_time_ns: u64,
+    /// Restarts so far.
+    pub restart_count: u32,
+}
+
+/// One line of a container's output (`GET /v1/containers/{id}/logs`, one JSON object
+/// per line; also the format of the log files).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogRecord {
+    /// When it was written (RFC 3339, nanoseconds).
+    pub time: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    /// The text, with its newline when it had one.
+    pub log: String,
+}
+
+/// A container event (`GET /v1/events`, server-sent events named `container`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    /// When (RFC 3339).
+    pub time: String,
+    /// `create`, `start`, `die`, `oom`, `restart`, `stop`, `kill`, `pause`, `unpause`,
+    /// `destroy`.
+    pub action: String,
+    /// Container id.
+    pub id: String,
+    /// Container name.
+    pub name: String,
+    /// For `die`: the exit code.
+    pub exit_code: Option<i32>,
+    /// For `die`: what ended the run, when not a normal exit.
+    pub reason: Option<String>,
+}
+
+/// Every error answer: an HTTP status and this body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// One line, lowercase, as the CLI prints it.
+    pub message: String,
+}
+
+/// `GET /v1/version`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Version {
+    /// wedged's version.
+    pub version: String,
+    /// The API version (`v1`).
+    pub api: String,
+}

@@ -1,0 +1,519 @@
+//! wedged end to end: a real daemon process with a temp root and a real SQLite file,
+//! driven by the real CLI and by raw HTTP over its socket.
+
+mod common;
+
+use common::{Env, TestDaemon, raw_http};
+use serde_json::Value;
+use std::time::{Duration, Instant};
+use wedge_test_programs::p1;
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+/// The container's summary from `wedge ps -a --format json`.
+fn ps(d: &TestDaemon, env: &Env, name: &str) -> Value {
+    let run = d.wedge(env, &["ps", "-a", "--format", "json"]);
+    run.expect_code(0);
+    json(&run.stdout)
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .cloned()
+        .unwrap_or(Value::Null)
+}
+
+/// Polls `ps` until `check` holds (10 s at most).
+#[track_caller]
+fn eventually(d: &TestDaemon, env: &Env, name: &str, check: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let c = ps(d, env, name);
+        if check(&c) {
+            return c;
+        }
+        assert!(Instant::now() < deadline, "condition never held: {c}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+#[test]
+fn run_detached_logs_wait_and_rm() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    let run = d.wedge(&env, &["run", "-d", "--name", "hello", p1::HELLO]);
+    run.expect_code(0);
+    let id = run.stdout.trim().to_string();
+    assert_eq!(id.len(), 64, "{id}");
+    d.wedge(&env, &["wait", "hello"]).expect_code(0);
+    let c = ps(&d, &env, "hello");
+    assert_eq!(c["state"], "exited");
+    assert_eq!(c["exit_code"], 0);
+    let logs = d.wedge(&env, &["logs", "hello"]);
+    logs.expect_code(0);
+    assert_eq!(logs.stdout, "hello from wedge\n");
+    let info = d.wedge(&env, &["inspect", "hello"]);
+    info.expect_code(0);
+    assert_eq!(json(&info.stdout)[0]["id"], id);
+    // Started again from `exited`; an id prefix works as a name.
+    d.wedge(&env, &["start", &id[..8]]).expect_code(0);
+    d.wedge(&env, &["wait", "hello"]).expect_code(0);
+    assert_eq!(
+        d.wedge(&env, &["logs", "--tail", "1", "hello"]).stdout,
+        "hello from wedge\n"
+    );
+    assert_eq!(d.wedge(&env, &["logs", "hello"]).stdout.lines().count(), 2);
+    d.wedge(&env, &["rm", "hello"]).expect_code(0);
+    d.wedge(&env, &["inspect", "hello"]).expect_code(125);
+    assert_eq!(ps(&d, &env, "hello"), Value::Null);
+    // The app still runs in-process with no daemon at all.
+    env.wedge(&["run", p1::HELLO]).expect_code(0);
+}
+
+#[test]
+fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    d.wedge(&env, &["create", "--name", "job", p1::SLEEP, "3600"])
+        .expect_code(0);
+    d.wedge(&env, &["pause", "job"])
+        .expect_code(125)
+        .expect_one_line_error("container `job` is not running");
+    d.wedge(&env, &["stop", "job"])
+        .expect_code(125)
+        .expect_one_line_error("is not running");
+    d.wedge(&env, &["create", "--name", "job", p1::HELLO])
+        .expect_code(125)
+        .expect_one_line_error("name `job` is already in use");
+    d.wedge(&env, &["start", "job"]).expect_code(0);
+    d.wedge(&env, &["start", "job"])
+        .expect_code(125)
+        .expect_one_line_error("container `job` is already running");
+    d.wedge(&env, &["rm", "job"])
+        .expect_code(125)
+        .expect_one_line_error("cannot remove container `job`: it is running");
+    d.wedge(&env, &["unpause", "job"])
+        .expect_code(125)
+        .expect_one_line_error("is not paused");
+    d.wedge(&env, &["start", "nosuch"])
+        .expect_code(125)
+        .expect_one_line_error("no such container `nosuch`");
+    d.wedge(&env, &["run", "-d", "-m", "lots", p1::HELLO])
+        .expect_code(125);
+    d.wedge(&env, &["run", "-d", "--restart", "sometimes", p1::HELLO])
+        .expect_code(125)
+        .expect_one_line_error("invalid restart policy `sometimes`");
+    d.wedge(&env, &["run", "-d", "no/such/image:1"])
+        .expect_code(125)
+        .expect_one_line_error("no such image");
+
+    // Raw HTTP: proper codes and one-line JSON messages.
+    let (status, body) = d.request("POST", "/v1/containers", Some("{not json"));
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        json(&body)["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("malformed JSON")
+    );
+    let (status, _) = d.request(
+        "POST",
+        "/v1/containers",
+        Some(r#"{"image":"/x.wasm","bogus":1}"#),
+    );
+    assert_eq!(status, 400);
+    let big = format!(
+        r#"{{"image":"{}","args":["{}"]}}"#,
+        p1::HELLO,
+        "a".repeat(2 << 20)
+    );
+    assert_eq!(d.request("POST", "/v1/containers", Some(&big)).0, 413);
+    assert_eq!(
+        d.request("POST", "/v1/containers/nosuch/start", None).0,
+        404
+    );
+    assert_eq!(d.request("POST", "/v1/containers/job/start", None).0, 409);
+    assert_eq!(d.request("GET", "/v1/nothing", None).0, 404);
+    let (status, body) = d.request("GET", "/v1/containers?all=true", None);
+    assert_eq!(status, 200);
+    let list = json(&body);
+    assert_eq!(
+        list.as_array().unwrap().len(),
+        1,
+        "nothing else was created: {list}"
+    );
+    assert_eq!(list[0]["state"], "running");
+    d.wedge(&env, &["rm", "-f", "job"]).expect_code(0);
+}
+
+#[test]
+fn restart_policies_with_failing_and_trapping_guests() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    d.wedge(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "exit",
+            "--restart",
+            "on-failure:2",
+            p1::EXIT42,
+        ],
+    )
+    .expect_code(0);
+    d.wedge(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "trap",
+            "--restart",
+            "on-failure:1",
+            p1::TRAP,
+        ],
+    )
+    .expect_code(0);
+    d.wedge(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "ok",
+            "--restart",
+            "on-failure",
+            p1::HELLO,
+        ],
+    )
+    .expect_code(0);
+    d.wedge(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "always",
+            "--restart",
+            "always",
+            p1::HELLO,
+        ],
+    )
+    .expect_code(0);
+    let exit = eventually(&d, &env, "exit", |c| c["state"] == "exited");
+    assert_eq!(exit["exit_code"], 42);
+    assert_eq!(exit["restart_count"], 2);
+    let trap = eventually(&d, &env, "trap", |c| c["state"] == "exited");
+    assert_eq!(trap["exit_code"], 134);
+    assert_eq!(trap["restart_count"], 1);
+    assert!(
+        trap["error"].as_str().unwrap().contains("guest trapped"),
+        "{trap}"
+    );
+    let ok = eventually(&d, &env, "ok", |c| c["state"] == "exited");
+    assert_eq!(ok["restart_count"], 0);
+    eventually(&d, &env, "always", |c| {
+        c["restart_count"].as_u64() >= Some(3)
+    });
+    d.wedge(&env, &["stop", "always"]).expect_code(0);
+    let stopped = eventually(&d, &env, "always", |c| c["state"] == "exited");
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        ps(&d, &env, "always")["restart_count"],
+        stopped["restart_count"]
+    );
+    let logs = d.wedge(&env, &["logs", "trap"]);
+    assert_eq!(logs.stdout.matches("about to trap").count(), 2);
+    assert!(logs.stderr.contains("guest trapped"), "{}", logs.stderr);
+    let metrics = d.request("GET", "/metrics", None).1;
+    assert!(
+        metrics.contains("wedge_container_traps_total 2\n"),
+        "{metrics}"
+    );
+}
+
+#[test]
+fn stop_kill_and_pause_of_busy_and_sleeping_guests() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    d.wedge(&env, &["run", "-d", "--name", "busy", p1::SPIN])
+        .expect_code(0);
+    d.wedge(&env, &["run", "-d", "--name", "sleepy", p1::SLEEP, "3600"])
+        .expect_code(0);
+    d.wedge(&env, &["run", "-d", "--name", "reader", p1::STDIO])
+        .expect_code(0);
+
+    // Pause holds a busy loop: its CPU time stops growing, then grows again.
+    let cpu = |name: &str| {
+        let run = d.wedge(&env, &["stats", "--no-stream", "--format", "json", name]);
+        run.expect_code(0);
+        let v = json(&run.stdout);
+        let v = if v.is_array() { v[0].clone() } else { v };
+        v["cpu_time_ns"].as_u64().unwrap()
+    };
+    std::thread::sleep(Duration::from_millis(200));
+    d.wedge(&env, &["pause", "busy"]).expect_code(0);
+    assert_eq!(ps(&d, &env, "busy")["state"], "paused");
+    std::thread::sleep(Duration::from_millis(100));
+    let held = cpu("busy");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        cpu("busy") - held < 20_000_000,
+        "a paused guest kept running"
+    );
+    d.wedge(&env, &["unpause", "busy"]).expect_code(0);
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        cpu("busy") > held + 50_000_000,
+        "an unpaused guest did not run"
+    );
+
+    // A polite stop: the reader sees end of input and exits by itself.
+    d.wedge(&env, &["stop", "-t", "10", "reader"])
+        .expect_code(0);
+    let reader = ps(&d, &env, "reader");
+    assert_eq!(reader["exit_code"], 0, "{reader}");
+    assert!(
+        d.wedge(&env, &["logs", "reader"])
+            .stderr
+            .contains("stderr: 0 bytes")
+    );
+
+    // A busy loop ignores stdin: killed when the grace period ends.
+    let t = Instant::now();
+    d.wedge(&env, &["stop", "-t", "1", "busy"]).expect_code(0);
+    assert!(t.elapsed() >= Duration::from_secs(1));
+    assert_eq!(ps(&d, &env, "busy")["exit_code"], 137);
+
+    // A guest sleeping in the host is killed at once.
+    let t = Instant::now();
+    d.wedge(&env, &["kill", "sleepy"]).expect_code(0);
+    assert!(t.elapsed() < Duration::from_secs(5));
+    let sleepy = ps(&d, &env, "sleepy");
+    assert_eq!(sleepy["state"], "exited");
+    assert_eq!(sleepy["exit_code"], 137);
+}
+
+#[test]
+fn kill_9_of_the_daemon_in_a_loop_loses_nothing() {
+    let env = Env::new();
+    let mut d = TestDaemon::start(&env, &[]);
+    d.wedge(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "keeper",
+            "--restart",
+            "always",
+            p1::SLEEP,
+            "3600",
+        ],
+    )
+    .expect_code(0);
+    d.wedge(&env, &["run", "-d", "--name", "done", p1::EXIT42])
+        .expect_code(0);
+    d.wedge(&env, &["wait", "done"]).expect_code(0);
+    let mut acknowledged = vec!["keeper".to_string(), "done".to_string()];
+    for round in 0..20 {
+        let name = format!("c{round}");
+        // A create, a start and a stop in flight, cut at a point that moves each round.
+        let host = d.host();
+        let root = env.root();
+        let worker = {
+            let name = name.clone();
+            std::thread::spawn(move || {
+                let wedge = |args: &[&str]| {
+                    std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+                        .arg("-H")
+                        .arg(&host)
+                        .args(args)
+                        .env("WEDGE_ROOT", &root)
+                        .output()
+                        .map(|o| o.status.success())
+                        .unwrap_or(false)
+                };
+                let created = wedge(&[
+                    "create",
+                    "--name",
+                    &name,
+                    "--restart",
+                    "unless-stopped",
+                    p1::SLEEP,
+                    "3600",
+                ]);
+                let started = created && wedge(&["start", &name]);
+                let stopped = started && wedge(&["stop", "-t", "0", &name]);
+                (created, stopped)
+            })
+        };
+        std::thread::sleep(Duration::from_millis(5 + (round as u64 * 7) % 60));
+        d.kill9();
+        let (created, stopped) = worker.join().unwrap();
+        d.spawn();
+        if created {
+            acknowledged.push(name.clone());
+        }
+        let list = d.wedge(&env, &["ps", "-a", "--format", "json"]);
+        list.expect_code(0);
+        let list = json(&list.stdout);
+        let names: Vec<&str> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        for n in &acknowledged {
+            assert!(
+                names.contains(&n.as_str()),
+                "round {round}: `{n}` lost: {names:?}"
+            );
+        }
+        let done = ps(&d, &env, "done");
+        assert_eq!(
+            (done["state"].as_str(), done["exit_code"].as_i64()),
+            (Some("exited"), Some(42))
+        );
+        eventually(&d, &env, "keeper", |c| c["state"] == "running");
+        if stopped {
+            let c = ps(&d, &env, &name);
+            assert_eq!(
+                c["state"], "exited",
+                "round {round}: an operator's stop holds: {c}"
+            );
+        }
+    }
+    let keeper = ps(&d, &env, "keeper");
+    assert!(keeper["restart_count"].as_u64().unwrap() >= 20, "{keeper}");
+    let check = std::process::Command::new("python3")
+        .arg("-c")
+        .arg("import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])")
+        .arg(env.root().join("wedged.db"))
+        .output()
+        .expect("python3");
+    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+}
+
+#[test]
+fn tcp_listener_requires_the_bearer_token() {
+    let env = Env::new();
+    let token = "s3cret-token-0123456789";
+    std::fs::write(env.path("token"), format!("{token}\n")).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let token_file = env.path("token").display().to_string();
+    let d = TestDaemon::start(&env, &["--listen", &addr, "--token-file", &token_file]);
+    let tcp = |token: Option<&str>, path: &str| {
+        raw_http(
+            std::net::TcpStream::connect(&addr).ok(),
+            "GET",
+            path,
+            None,
+            token,
+        )
+    };
+    assert_eq!(tcp(None, "/v1/version").0, 401);
+    assert_eq!(tcp(Some("wrong"), "/v1/version").0, 401);
+    assert_eq!(tcp(Some("s3cret-token-012345678"), "/v1/containers").0, 401);
+    assert_eq!(tcp(Some(token), "/v1/version").0, 200);
+    assert_eq!(tcp(Some(token), "/metrics").0, 200);
+    // The CLI with WEDGE_TOKEN.
+    let host = format!("tcp://{addr}");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(["-H", &host, "ps"])
+        .env("WEDGE_TOKEN", token)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(["-H", &host, "ps"])
+        .env_remove("WEDGE_TOKEN")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
+    // The socket needs no token.
+    assert_eq!(d.request("GET", "/v1/version", None).0, 200);
+}
+
+#[test]
+fn events_stream_and_metrics() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    let host = d.host();
+    let mut events = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(["-H", &host, "events", "--format", "json"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    d.wedge(
+        &env,
+        &["run", "-d", "--name", "ev", "-m", "2MiB", p1::MEMHOG],
+    )
+    .expect_code(0);
+    d.wedge(&env, &["wait", "ev"]).expect_code(0);
+    d.wedge(&env, &["rm", "ev"]).expect_code(0);
+    std::thread::sleep(Duration::from_millis(300));
+    let _ = events.kill();
+    let out = events.wait_with_output().unwrap();
+    let actions: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| json(l)["action"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(actions, ["create", "start", "oom", "die", "destroy"]);
+    let metrics = d.request("GET", "/metrics", None).1;
+    for line in [
+        "wedge_container_starts_total 1\n",
+        "wedge_container_exits_total{reason=\"oom\"} 1\n",
+        "wedge_containers{state=\"exited\"} 0\n",
+        "wedge_container_start_latency_seconds_count 1\n",
+    ] {
+        assert!(metrics.contains(line), "`{line}` missing:\n{metrics}");
+    }
+}
+
+#[test]
+fn a_thousand_containers_in_one_daemon() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    let n = 1000;
+    for i in 0..n {
+        let body = format!(
+            r#"{{"name":"c{i}","image":"{}","args":["3600"]}}"#,
+            p1::SLEEP
+        );
+        let (status, answer) = d.request("POST", "/v1/containers", Some(&body));
+        assert_eq!(status, 201, "{answer}");
+        let (status, answer) = d.request("POST", &format!("/v1/containers/c{i}/start"), None);
+        assert_eq!(status, 204, "{answer}");
+    }
+    let t = Instant::now();
+    let list = d.wedge(&env, &["ps", "--format", "json"]);
+    list.expect_code(0);
+    let running = json(&list.stdout);
+    assert_eq!(running.as_array().unwrap().len(), n);
+    assert!(
+        running
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|c| c["state"] == "running")
+    );
+    eprintln!("ps of {n} running containers: {:?}", t.elapsed());
+    let metrics = d.request("GET", "/metrics", None).1;
+    assert!(metrics.contains(&format!("wedge_containers{{state=\"running\"}} {n}\n")));
+}
