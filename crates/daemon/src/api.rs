@@ -107,14 +107,9 @@ async fn create(
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult<Response> {
     let body = body.map_err(|e| match e.status() {
-        StatusCode::PAYLOAD_TOO_LARGE => {
-            DaemonError::BadRequest(format!("request body too large (over {MAX_BODY} bytes)"))
-        }
+        StatusCode::PAYLOAD_TOO_LARGE => DaemonError::TooLarge(MAX_BODY),
         _ => DaemonError::BadRequest(format!("cannot read the request body: {e}")),
     })?;
-    if body.len() > MAX_BODY {
-        return Err(DaemonError::BadRequest("request body too large".into()));
-    }
     let request: CreateRequest = serde_json::from_slice(&body)
         .map_err(|e| DaemonError::BadRequest(format!("malformed JSON: {e}")))?;
     let created = tokio::task::block_in_place(|| m.create(request))?;

@@ -129,7 +129,8 @@ fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
         p1::HELLO,
         "a".repeat(2 << 20)
     );
-    assert_eq!(d.request("POST", "/v1/containers", Some(&big)).0, 413);
+    let (status, body) = d.request("POST", "/v1/containers", Some(&big));
+    assert_eq!(status, 413, "{body}");
     assert_eq!(
         d.request("POST", "/v1/containers/nosuch/start", None).0,
         404
@@ -516,4 +517,104 @@ fn a_thousand_containers_in_one_daemon() {
     eprintln!("ps of {n} running containers: {:?}", t.elapsed());
     let metrics = d.request("GET", "/metrics", None).1;
     assert!(metrics.contains(&format!("wedge_containers{{state=\"running\"}} {n}\n")));
+}
+
+#[test]
+fn a_looping_a_flooding_and_a_memory_hungry_guest_do_not_hold_up_the_others() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &["--log-max-size", "256KiB", "--log-max-files", "2"]);
+    d.wedge(&env, &["run", "-d", "--name", "loop", p1::SPIN])
+        .expect_code(0);
+    d.wedge(&env, &["run", "-d", "--name", "flood", p1::FLOOD])
+        .expect_code(0);
+    d.wedge(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "hog",
+            "--restart",
+            "always",
+            "-m",
+            "8MiB",
+            p1::MEMHOG,
+        ],
+    )
+    .expect_code(0);
+    std::thread::sleep(Duration::from_millis(500));
+    for i in 0..5 {
+        let t = Instant::now();
+        let name = format!("quick{i}");
+        d.wedge(&env, &["run", "-d", "--name", &name, p1::HELLO])
+            .expect_code(0);
+        d.wedge(&env, &["wait", &name]).expect_code(0);
+        assert_eq!(d.wedge(&env, &["logs", &name]).stdout, "hello from wedge\n");
+        assert!(
+            t.elapsed() < Duration::from_secs(2),
+            "run {i} took {:?}",
+            t.elapsed()
+        );
+    }
+    // The flood is rotated: two files of at most 256 KiB.
+    let dir = env
+        .root()
+        .join("containers")
+        .join(ps(&d, &env, "flood")["id"].as_str().unwrap());
+    let sizes: Vec<u64> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().metadata().unwrap().len())
+        .collect();
+    assert_eq!(sizes.len(), 2, "{sizes:?}");
+    assert!(sizes.iter().all(|&s| s <= 256 << 10), "{sizes:?}");
+    let tail = d.wedge(&env, &["logs", "--tail", "3", "flood"]);
+    assert_eq!(tail.stdout.lines().count(), 3);
+    assert!(ps(&d, &env, "hog")["restart_count"].as_u64().unwrap() >= 1);
+    for name in ["loop", "flood", "hog"] {
+        d.wedge(&env, &["rm", "-f", name]).expect_code(0);
+    }
+}
+
+#[test]
+fn without_room_for_the_instance_pool_the_daemon_allocates_on_demand() {
+    // 16 GiB of address space cannot hold 1000 pooled slots (small boards hit this).
+    let env = Env::new();
+    let script = format!(
+        "ulimit -v 16777216; exec {} --root {} --socket {}",
+        env!("CARGO_BIN_EXE_wedged"),
+        env.root().display(),
+        env.path("wedged.sock").display()
+    );
+    let mut daemon = std::process::Command::new("bash")
+        .args(["-c", &script])
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let socket = env.path("wedged.sock");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while raw_http(
+        std::os::unix::net::UnixStream::connect(&socket).ok(),
+        "GET",
+        "/v1/_ping",
+        None,
+        None,
+    )
+    .0 != 200
+    {
+        assert!(Instant::now() < deadline, "wedged did not start");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let host = format!("unix://{}", socket.display());
+    env.wedge(&["-H", &host, "run", "-d", "--name", "h", p1::HELLO])
+        .expect_code(0);
+    env.wedge(&["-H", &host, "wait", "h"]).expect_code(0);
+    assert_eq!(
+        env.wedge(&["-H", &host, "logs", "h"]).stdout,
+        "hello from wedge\n"
+    );
+    let _ = daemon.kill();
+    let out = daemon.wait_with_output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert!(log.contains("pooling allocator unavailable"), "{log}");
+    assert!(log.contains("on-demand allocation"), "{log}");
 }

@@ -391,9 +391,8 @@ pub fn raw_http<S: std::io::Read + Write>(
         "{method} {path} HTTP/1.1\r\nHost: wedged\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
-    if stream.write_all(request.as_bytes()).is_err() {
-        return (0, String::new());
-    }
+    // A server that refuses a body (413) may answer and close before reading it all.
+    let _ = stream.write_all(request.as_bytes());
     let mut response = Vec::new();
     let _ = stream.read_to_end(&mut response);
     let text = String::from_utf8_lossy(&response).into_owned();
