@@ -1,5 +1,6 @@
-//! The HTTP/JSON API, version 1 (`api/openapi.yaml` documents it). Errors are a status
-//! and `{"message": "..."}`; nothing is changed when a request fails.
+//! The HTTP/JSON API, version 1 (`api/openapi.yaml` documents it). Every error is a
+//! status and `{"message": "..."}`. A failed request changes nothing, except that a
+//! failed start records its reason in the container's `error`.
 
 use crate::DaemonError;
 use crate::manager::Manager;
@@ -68,7 +69,30 @@ pub fn router(manager: Manager) -> Router {
             ))
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
+        .layer(axum::middleware::map_response(json_errors))
         .with_state(manager)
+}
+
+/// Turns the framework's own error answers (a bad query string, a wrong method) into
+/// the API's JSON error shape.
+async fn json_errors(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return response;
+    }
+    let body = axum::body::to_bytes(response.into_body(), MAX_BODY)
+        .await
+        .unwrap_or_default();
+    let text = String::from_utf8_lossy(&body);
+    let message = match text.trim() {
+        "" => status.canonical_reason().unwrap_or("error").to_lowercase(),
+        t => t.replace('\n', " "),
+    };
+    (status, Json(ErrorBody { message })).into_response()
 }
 
 /// Requires `Authorization: Bearer <token>` on every request (compared in constant time).
@@ -287,4 +311,59 @@ async fn metrics(State(m): State<Manager>) -> impl IntoResponse {
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
         m.metrics(),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    /// `api/openapi.yaml`, which documents this API.
+    const OPENAPI: &str = include_str!("../../../api/openapi.yaml");
+
+    /// Every (path, method) that [`super::router`] registers; keep in step with it.
+    const ROUTES: &[(&str, &str)] = &[
+        ("/v1/version", "get"),
+        ("/v1/_ping", "get"),
+        ("/v1/containers", "post"),
+        ("/v1/containers", "get"),
+        ("/v1/containers/{id}", "get"),
+        ("/v1/containers/{id}", "delete"),
+        ("/v1/containers/{id}/start", "post"),
+        ("/v1/containers/{id}/stop", "post"),
+        ("/v1/containers/{id}/restart", "post"),
+        ("/v1/containers/{id}/kill", "post"),
+        ("/v1/containers/{id}/pause", "post"),
+        ("/v1/containers/{id}/unpause", "post"),
+        ("/v1/containers/{id}/wait", "post"),
+        ("/v1/containers/{id}/logs", "get"),
+        ("/v1/containers/{id}/stats", "get"),
+        ("/v1/events", "get"),
+        ("/metrics", "get"),
+    ];
+
+    /// The lines under the path key `  {path}:`, up to the next path key.
+    fn path_item(path: &str) -> Option<Vec<&'static str>> {
+        let key = format!("  {path}:");
+        let mut lines = OPENAPI.lines().skip_while(|l| l.trim_end() != key);
+        lines.next()?;
+        let is_path_key = |l: &str| l.starts_with("  /") || (!l.starts_with(' ') && !l.is_empty());
+        Some(lines.take_while(|l| !is_path_key(l)).collect())
+    }
+
+    #[test]
+    fn openapi_documents_every_route() {
+        let mut missing = Vec::new();
+        for (path, method) in ROUTES {
+            let documented = path_item(path).is_some_and(|item| {
+                item.iter()
+                    .any(|l| l.trim_end() == format!("    {method}:"))
+            });
+            if !documented {
+                missing.push(format!("{} {path}", method.to_uppercase()));
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "api/openapi.yaml does not document: {}",
+            missing.join(", ")
+        );
+    }
 }

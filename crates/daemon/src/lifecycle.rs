@@ -16,7 +16,8 @@ pub enum State {
     Restarting,
     /// Its last run ended and it will not restart by itself.
     Exited,
-    /// It cannot run: its app could not be loaded, linked or granted.
+    /// It cannot run: its saved config is unusable (written by another version). It
+    /// can only be inspected and removed.
     Dead,
 }
 
@@ -72,7 +73,7 @@ impl State {
     /// Checks that `action` is allowed now; the error names the container and why not.
     pub fn check(self, action: Action, name: &str) -> Result<(), DaemonError> {
         let allowed = match action {
-            Action::Start => matches!(self, State::Created | State::Exited | State::Dead),
+            Action::Start => matches!(self, State::Created | State::Exited),
             Action::Stop | Action::Kill => self.is_active(),
             Action::Pause => self == State::Running,
             Action::Unpause => self == State::Paused,
@@ -82,6 +83,9 @@ impl State {
             return Ok(());
         }
         let why = match (action, self) {
+            (Action::Start, State::Dead) => {
+                format!("container `{name}` is dead (its config is unusable): remove it")
+            }
             (Action::Start, _) => format!("container `{name}` is already {}", self.as_str()),
             (Action::Remove, _) => format!(
                 "cannot remove container `{name}`: it is {} (stop it first or use force)",
@@ -214,6 +218,7 @@ mod tests {
         assert!(State::Restarting.check(Action::Stop, "a").is_ok());
         assert!(State::Running.check(Action::Remove, "a").is_err());
         assert!(State::Dead.check(Action::Remove, "a").is_ok());
+        assert!(State::Dead.check(Action::Start, "a").is_err());
         for s in [
             "created",
             "running",

@@ -189,7 +189,7 @@ impl Manager {
         c
     }
 
-    /// A container by id, unique id prefix or name.
+    /// A container by id, name, or unique id prefix (in that order).
     fn find(&self, key: &str) -> Result<Arc<Container>, DaemonError> {
         let reg = self.registry();
         if let Some(c) = reg.by_id.get(key) {
@@ -453,11 +453,10 @@ impl Manager {
             self.stop_locked(&c, grace).await?;
         }
         c.state().check(Action::Start, &c.name)?;
-        self.launch(&c, Some(requested))?;
         self.shared
             .events
             .emit("restart", &c.id, &c.name, None, None);
-        Ok(())
+        self.launch(&c, Some(requested))
     }
 
     /// Suspends (`pause = true`) or resumes a running container.
@@ -493,6 +492,7 @@ impl Manager {
         let _op = c.ops.lock().await;
         if force && c.state().is_active() {
             self.kill_locked(&c).await?;
+            self.shared.events.emit("kill", &c.id, &c.name, None, None);
         }
         c.state().check(Action::Remove, &c.name)?;
         self.shared.db.delete(&c.id)?;
@@ -502,6 +502,8 @@ impl Manager {
             reg.by_name.remove(&c.name);
         }
         let _ = std::fs::remove_dir_all(paths::container_dir(&self.shared.root, &c.id));
+        // Wake waiters: the container they wait for is gone.
+        c.exits.send_modify(|n| *n += 1);
         self.shared
             .events
             .emit("destroy", &c.id, &c.name, None, None);
@@ -515,6 +517,9 @@ impl Manager {
         let mut exits = c.exits.subscribe();
         if !matches!(c.state(), State::Exited | State::Dead) {
             let _ = exits.changed().await;
+        }
+        if !self.registry().by_id.contains_key(&c.id) {
+            return Err(DaemonError::NoSuchContainer(key.into()));
         }
         let live = c.live();
         Ok(WaitResponse {

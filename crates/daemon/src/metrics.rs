@@ -7,8 +7,9 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Upper bounds of the start-latency buckets, in seconds.
-const LATENCY_BUCKETS: [f64; 12] = [
-    50e-6, 100e-6, 200e-6, 500e-6, 1e-3, 2e-3, 5e-3, 10e-3, 50e-3, 100e-3, 500e-3, 1.0,
+const LATENCY_BUCKETS: [f64; 20] = [
+    25e-6, 50e-6, 75e-6, 100e-6, 125e-6, 150e-6, 200e-6, 300e-6, 500e-6, 750e-6, 1e-3, 2e-3, 5e-3,
+    10e-3, 25e-3, 50e-3, 100e-3, 250e-3, 500e-3, 1.0,
 ];
 
 /// How a run ended, for the `wedge_container_exits_total` counter.
@@ -50,7 +51,7 @@ pub struct Metrics {
 
 impl Metrics {
     /// Counts a run started; `latency` is the time from the API request to the
-    /// guest's entry, for starts an operator asked for.
+    /// guest's entry point, for starts an operator asked for.
     pub fn started(&self, latency: Option<Duration>) {
         self.starts.fetch_add(1, Ordering::Relaxed);
         let Some(latency) = latency else { return };

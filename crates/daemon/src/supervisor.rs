@@ -40,9 +40,13 @@ pub(crate) async fn supervise(shared: Arc<Shared>, c: Arc<Container>, run: Run) 
             stdout: Box::new(c.log.stream(Stream::Stdout)),
             stderr: Box::new(c.log.stream(Stream::Stderr)),
         };
-        shared
-            .metrics
-            .started(requested.take().map(|t| t.elapsed()));
+        match requested.take() {
+            Some(requested) => {
+                let shared = shared.clone();
+                control.on_entry(move || shared.metrics.started(Some(requested.elapsed())));
+            }
+            None => shared.metrics.started(None),
+        }
         let began = Instant::now();
         let result = prepared.run_controlled(&policy, stdio, &control).await;
         let (exit_code, reason, kind) = classify(result);

@@ -21,7 +21,12 @@ struct Inner {
     busy_ns: AtomicU64,
     /// `u64::MAX` until a metered run ends.
     fuel_used: AtomicU64,
+    /// Called once, when the guest's entry point is about to run.
+    on_entry: std::sync::Mutex<Option<EntryHook>>,
 }
+
+/// A function called when a run reaches the guest's entry point.
+type EntryHook = Box<dyn FnOnce() + Send>;
 
 impl Default for Inner {
     fn default() -> Self {
@@ -32,6 +37,7 @@ impl Default for Inner {
             memory: AtomicU64::new(0),
             busy_ns: AtomicU64::new(0),
             fuel_used: AtomicU64::new(u64::MAX),
+            on_entry: std::sync::Mutex::new(None),
         }
     }
 }
@@ -80,6 +86,28 @@ impl Control {
     /// Whether the guest is held paused.
     pub fn is_paused(&self) -> bool {
         self.inner.paused.load(Ordering::SeqCst)
+    }
+
+    /// Calls `hook` when the next run is instantiated and about to enter the guest's
+    /// entry point (`_start`, `wasi:cli/run`): for start-latency figures.
+    pub fn on_entry(&self, hook: impl FnOnce() + Send + 'static) {
+        *self
+            .inner
+            .on_entry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
+    }
+
+    pub(crate) fn entered(&self) {
+        let hook = self
+            .inner
+            .on_entry
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take();
+        if let Some(hook) = hook {
+            hook();
+        }
     }
 
     /// The guest's linear memory now, in bytes.

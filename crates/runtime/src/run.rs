@@ -239,6 +239,9 @@ impl Prepared {
                     let result = async {
                         let instance = pre.instantiate_async(&mut store).await?;
                         let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                        if let Some(c) = control {
+                            c.entered();
+                        }
                         start.call_async(&mut store, ()).await
                     }
                     .await;
@@ -259,6 +262,9 @@ impl Prepared {
                     let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = async {
                         let command = pre.instantiate_async(&mut store).await?;
+                        if let Some(c) = control {
+                            c.entered();
+                        }
                         let status = command.wasi_cli_run().call_run(&mut store).await?;
                         Ok(if status.is_ok() { 0 } else { 1 })
                     }

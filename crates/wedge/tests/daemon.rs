@@ -137,6 +137,21 @@ fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
     );
     assert_eq!(d.request("POST", "/v1/containers/job/start", None).0, 409);
     assert_eq!(d.request("GET", "/v1/nothing", None).0, 404);
+    // The framework's own rejections come back in the same JSON shape.
+    for (method, path, status) in [
+        ("GET", "/v1/containers?all=yes", 400),
+        ("PUT", "/v1/containers", 405),
+        ("GET", "/v1/containers/job/logs?tail=x", 400),
+    ] {
+        let (got, body) = d.request(method, path, None);
+        assert_eq!(got, status, "{method} {path}: {body}");
+        assert!(
+            json(&body)["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{body}"
+        );
+    }
     let (status, body) = d.request("GET", "/v1/containers?all=true", None);
     assert_eq!(status, 200);
     let list = json(&body);
@@ -146,6 +161,23 @@ fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
         "nothing else was created: {list}"
     );
     assert_eq!(list[0]["state"], "running");
+    // A wait on a container that is removed meanwhile ends with "no such container".
+    d.wedge(&env, &["create", "--name", "never", p1::HELLO])
+        .expect_code(0);
+    let waiter = {
+        let host = d.host();
+        std::thread::spawn(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+                .args(["-H", &host, "wait", "never"])
+                .output()
+                .unwrap()
+        })
+    };
+    std::thread::sleep(Duration::from_millis(300));
+    d.wedge(&env, &["rm", "never"]).expect_code(0);
+    let out = waiter.join().unwrap();
+    assert_eq!(out.status.code(), Some(125));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("no such container `never`"));
     d.wedge(&env, &["rm", "-f", "job"]).expect_code(0);
 }
 
