@@ -16,11 +16,20 @@ struct AppKey {
     options: EngineOptions,
 }
 
+/// Resolved image references and the store stamp they were resolved under.
+#[derive(Default)]
+struct ImageCache {
+    stamp: Option<(u64, u64, std::time::SystemTime)>,
+    sources: HashMap<String, AppSource>,
+}
+
 /// The daemon's engines and linked apps.
 pub struct Apps {
     store: ImageStore,
     cache: CodeCache,
     pooling: Option<u32>,
+    /// Image references already resolved, valid while the store's tags are unchanged.
+    images: Mutex<ImageCache>,
     engines: Mutex<HashMap<EngineOptions, Engine>>,
     prepared: Mutex<HashMap<AppKey, Arc<Prepared>>>,
 }
@@ -51,6 +60,7 @@ impl Apps {
             store,
             cache: CodeCache::new(root.join("cache").join("aot")),
             pooling,
+            images: Mutex::new(ImageCache::default()),
             engines: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
         })
@@ -71,6 +81,17 @@ impl Apps {
             }
             return AppSource::open(path).map_err(|e| DaemonError::BadRequest(e.to_string()));
         }
+        let stamp = self.store.tags_stamp();
+        {
+            let mut cache = lock(&self.images);
+            if cache.stamp != stamp {
+                cache.sources.clear();
+                cache.stamp = stamp;
+            }
+            if let Some(source) = cache.sources.get(image) {
+                return Ok(source.clone());
+            }
+        }
         let reference = wedge_image::parse_reference(image).map_err(|_| {
             DaemonError::BadRequest(format!(
                 "invalid image `{image}`: expected an image reference or an absolute path"
@@ -82,7 +103,13 @@ impl Apps {
             )),
             e => DaemonError::Internal(e.to_string()),
         })?;
-        AppSource::from_image(&self.store, stored).map_err(|e| DaemonError::Internal(e.to_string()))
+        let source = AppSource::from_image(&self.store, stored)
+            .map_err(|e| DaemonError::Internal(e.to_string()))?;
+        let mut cache = lock(&self.images);
+        if cache.stamp == stamp {
+            cache.sources.insert(image.to_string(), source.clone());
+        }
+        Ok(source)
     }
 
     /// The app compiled and linked for `kind` (with fuel metering when `fuel`), from

@@ -34,14 +34,11 @@ impl Default for LogConfig {
 
 /// A line longer than this is written as several records.
 const MAX_RECORD: usize = 16 << 10;
-/// The log file's name in the container's folder.
-const FILE_NAME: &str = "container.log";
 
 /// A container's log. Cheap to clone.
 #[derive(Clone)]
 pub struct Log {
     inner: Arc<Mutex<LogFile>>,
-    feed: broadcast::Sender<LogRecord>,
     running: Arc<watch::Sender<bool>>,
 }
 
@@ -53,6 +50,9 @@ struct LogFile {
     size: u64,
     /// Unfinished lines of stdout and stderr.
     partial: [Vec<u8>; 2],
+    /// New records for followers; made by the first follower (a channel per container
+    /// would cost its buffer on every idle container).
+    feed: Option<broadcast::Sender<LogRecord>>,
 }
 
 /// Which output stream.
@@ -74,17 +74,17 @@ impl Stream {
 }
 
 impl Log {
-    /// The log in folder `dir` (created when first written).
-    pub fn new(dir: &Path, config: LogConfig) -> Log {
+    /// The log at `path` (created when first written).
+    pub fn new(path: PathBuf, config: LogConfig) -> Log {
         Log {
             inner: Arc::new(Mutex::new(LogFile {
-                path: dir.join(FILE_NAME),
+                path,
                 config,
                 file: None,
                 size: 0,
                 partial: [Vec::new(), Vec::new()],
+                feed: None,
             })),
-            feed: broadcast::channel(1024).0,
             running: Arc::new(watch::channel(false).0),
         }
     }
@@ -96,6 +96,17 @@ impl Log {
     /// The live file's path.
     pub fn path(&self) -> PathBuf {
         self.lock().path.clone()
+    }
+
+    /// Deletes the log's files, in the background: removing files can wait for the
+    /// disk, which no API answer should.
+    pub fn delete(&self) {
+        let files = self.lock().files();
+        tokio::task::spawn_blocking(move || {
+            for f in files {
+                let _ = std::fs::remove_file(f);
+            }
+        });
     }
 
     /// A guest output stream writing into this log.
@@ -114,8 +125,7 @@ impl Log {
             for stream in [Stream::Stdout, Stream::Stderr] {
                 let rest = std::mem::take(&mut file.partial[stream as usize]);
                 if !rest.is_empty() {
-                    let record = file.write(stream, &rest);
-                    let _ = self.feed.send(record);
+                    file.write(stream, &rest);
                 }
             }
             file.file = None;
@@ -125,10 +135,8 @@ impl Log {
 
     /// Writes a line of the daemon's own (e.g. why a run ended) to stderr.
     pub fn note(&self, line: &str) {
-        let record = self
-            .lock()
+        self.lock()
             .write(Stream::Stderr, format!("wedged: {line}\n").as_bytes());
-        let _ = self.feed.send(record);
     }
 
     fn append(&self, stream: Stream, mut buf: &[u8]) {
@@ -147,8 +155,7 @@ impl Log {
             buf = rest;
             if partial.ends_with(b"\n") || partial.len() >= MAX_RECORD {
                 let line = std::mem::take(partial);
-                let record = file.write(stream, &line);
-                let _ = self.feed.send(record);
+                file.write(stream, &line);
             }
         }
     }
@@ -158,8 +165,14 @@ impl Log {
     pub fn read(&self, tail: Option<usize>, follow: bool) -> (Vec<LogRecord>, Option<Follow>) {
         // Holding the lock while reading: nothing is written between the snapshot and
         // the subscription.
-        let file = self.lock();
-        let feed = follow.then(|| (self.feed.subscribe(), self.running.subscribe()));
+        let mut file = self.lock();
+        let feed = follow.then(|| {
+            let feed = file
+                .feed
+                .get_or_insert_with(|| broadcast::channel(1024).0)
+                .subscribe();
+            (feed, self.running.subscribe())
+        });
         let mut records = Vec::new();
         for path in file.files().iter().rev() {
             let Ok(f) = File::open(path) else { continue };
@@ -184,9 +197,10 @@ impl LogFile {
             .collect()
     }
 
-    /// Appends one record, rotating first when the file is full. A write failure (disk
-    /// full) drops the record rather than failing the guest.
-    fn write(&mut self, stream: Stream, text: &[u8]) -> LogRecord {
+    /// Appends one record, rotating first when the file is full, and hands it to
+    /// followers. A write failure (disk full) drops the record rather than failing the
+    /// guest.
+    fn write(&mut self, stream: Stream, text: &[u8]) {
         let record = LogRecord {
             time: crate::now(),
             stream: stream.name().into(),
@@ -205,17 +219,27 @@ impl LogFile {
         {
             self.size += line.len() as u64;
         }
-        record
+        if let Some(feed) = &self.feed
+            && feed.send(record).is_err()
+        {
+            // Every follower is gone.
+            self.feed = None;
+        }
     }
 
+    /// Opens the live file for appending; its folder is created the first time.
     fn open(&mut self) -> std::io::Result<File> {
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(&self.path)?;
+        let mut options = OpenOptions::new();
+        options.create(true).append(true);
+        let file = match options.open(&self.path) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Some(dir) = self.path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                options.open(&self.path)?
+            }
+            other => other?,
+        };
         self.size = file.metadata()?.len();
         Ok(file)
     }
@@ -233,7 +257,7 @@ impl LogFile {
     }
 }
 
-/// `container.log`, `container.log.1`, …
+/// `<id>.log`, `<id>.log.1`, …
 fn rotated(path: &Path, i: u32) -> PathBuf {
     if i == 0 {
         return path.to_path_buf();
@@ -289,7 +313,7 @@ mod tests {
     fn lines_partial_lines_and_rotation() {
         let dir = tempfile::tempdir().unwrap();
         let log = Log::new(
-            dir.path(),
+            dir.path().join("c.log"),
             LogConfig {
                 max_size: 400,
                 max_files: 2,
@@ -322,19 +346,14 @@ mod tests {
         let (records, _) = log.read(None, false);
         assert!(records.len() < 20, "rotation keeps two small files");
         assert_eq!(records.last().unwrap().log, "line 99\n");
-        assert!(
-            std::fs::metadata(dir.path().join("container.log.1"))
-                .unwrap()
-                .len()
-                <= 400
-        );
-        assert!(!dir.path().join("container.log.2").exists());
+        assert!(std::fs::metadata(dir.path().join("c.log.1")).unwrap().len() <= 400);
+        assert!(!dir.path().join("c.log.2").exists());
     }
 
     #[test]
     fn long_lines_are_split() {
         let dir = tempfile::tempdir().unwrap();
-        let log = Log::new(dir.path(), LogConfig::default());
+        let log = Log::new(dir.path().join("c.log"), LogConfig::default());
         log.append(Stream::Stdout, &vec![b'x'; MAX_RECORD * 2 + 10]);
         log.set_running(false);
         let (records, _) = log.read(None, false);

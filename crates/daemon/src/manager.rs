@@ -171,7 +171,7 @@ impl Manager {
             config: record.config.clone(),
             spec,
             log: Log::new(
-                &paths::container_dir(&self.shared.root, &record.id),
+                paths::container_log(&self.shared.root, &record.id),
                 self.shared.log_config,
             ),
             ops: tokio::sync::Mutex::new(()),
@@ -501,7 +501,7 @@ impl Manager {
             reg.by_id.remove(&c.id);
             reg.by_name.remove(&c.name);
         }
-        let _ = std::fs::remove_dir_all(paths::container_dir(&self.shared.root, &c.id));
+        c.log.delete();
         // Wake waiters: the container they wait for is gone.
         c.exits.send_modify(|n| *n += 1);
         self.shared

@@ -30,9 +30,12 @@ pub fn database(root: &Path) -> PathBuf {
     root.join("wedged.db")
 }
 
-/// A container's folder (its log files) under a data root.
-pub fn container_dir(root: &Path, id: &str) -> PathBuf {
-    root.join("containers").join(id)
+/// A container's live log file under a data root (rotated ones add `.1`, `.2` …).
+/// Files rather than a folder per container: creating and removing folders serializes
+/// on the parent folder's lock, and on a filesystem mounted with `discard` a removal
+/// waits for the disk.
+pub fn container_log(root: &Path, id: &str) -> PathBuf {
+    root.join("containers").join(format!("{id}.log"))
 }
 
 /// The data root when none is given: `/var/lib/wedge` as root, otherwise

@@ -11,6 +11,7 @@ use wedge_manifest::{Grants, Manifest};
 pub const MANIFEST_FILE: &str = "wedge.toml";
 
 /// An app to run or inspect.
+#[derive(Debug, Clone)]
 pub struct AppSource {
     /// The Wasm (or `.cwasm`) file.
     pub wasm: PathBuf,

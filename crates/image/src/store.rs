@@ -126,6 +126,14 @@ impl ImageStore {
         serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid("image manifest", e))
     }
 
+    /// A stamp of `index.json` (inode, size, modification time) that changes whenever
+    /// the set of tags changes, for callers that cache what a reference resolves to.
+    pub fn tags_stamp(&self) -> Option<(u64, u64, std::time::SystemTime)> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(self.root.join("index.json")).ok()?;
+        Some((m.ino(), m.len(), m.modified().ok()?))
+    }
+
     /// The parsed `index.json`.
     pub fn index(&self) -> Result<OciImageIndex, ImageError> {
         let path = self.root.join("index.json");

@@ -132,6 +132,14 @@ fn histogram_quantile(metrics: &str, q: f64) -> f64 {
     f64::NAN
 }
 
+/// Concurrent API clients in the throughput run (`WEDGE_BENCH_CLIENTS`, default 16).
+static CLIENTS: std::sync::LazyLock<usize> = std::sync::LazyLock::new(|| {
+    std::env::var("WEDGE_BENCH_CLIENTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(16)
+});
+
 fn percentile(sorted: &[Duration], q: f64) -> Duration {
     sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
 }
@@ -197,7 +205,7 @@ fn main() {
         let started = Instant::now();
         rt.block_on(async {
             let mut tasks = Vec::new();
-            for worker in 0..16 {
+            for worker in 0..*CLIENTS {
                 let (client, cycles, hello) = (client.clone(), cycles.clone(), hello.clone());
                 tasks.push(tokio::spawn(async move {
                     let mut i = 0u64;
@@ -225,9 +233,10 @@ fn main() {
         });
         let n = cycles.load(Ordering::Relaxed);
         println!(
-            "throughput: {n} create+start+wait+rm cycles in {:.1} s = {:.0} cycles/s (16 concurrent clients, 2 cores shared with the daemon)",
+            "throughput: {n} create+start+wait+rm cycles in {:.1} s = {:.0} cycles/s ({} concurrent clients, 2 cores shared with the daemon)",
             started.elapsed().as_secs_f64(),
-            n as f64 / started.elapsed().as_secs_f64()
+            n as f64 / started.elapsed().as_secs_f64(),
+            *CLIENTS
         );
     }
 

@@ -589,13 +589,12 @@ fn a_looping_a_flooding_and_a_memory_hungry_guest_do_not_hold_up_the_others() {
         );
     }
     // The flood is rotated: two files of at most 256 KiB.
-    let dir = env
-        .root()
-        .join("containers")
-        .join(ps(&d, &env, "flood")["id"].as_str().unwrap());
-    let sizes: Vec<u64> = std::fs::read_dir(&dir)
+    let id = ps(&d, &env, "flood")["id"].as_str().unwrap().to_string();
+    let sizes: Vec<u64> = std::fs::read_dir(env.root().join("containers"))
         .unwrap()
-        .map(|e| e.unwrap().metadata().unwrap().len())
+        .map(|e| e.unwrap())
+        .filter(|e| e.file_name().to_string_lossy().starts_with(&id))
+        .map(|e| e.metadata().unwrap().len())
         .collect();
     assert_eq!(sizes.len(), 2, "{sizes:?}");
     assert!(sizes.iter().all(|&s| s <= 256 << 10), "{sizes:?}");
@@ -649,4 +648,31 @@ fn without_room_for_the_instance_pool_the_daemon_allocates_on_demand() {
     let log = String::from_utf8_lossy(&out.stderr);
     assert!(log.contains("pooling allocator unavailable"), "{log}");
     assert!(log.contains("on-demand allocation"), "{log}");
+}
+
+#[test]
+fn logs_follow_streams_new_lines_and_ends_with_the_run() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    d.wedge(&env, &["run", "-d", "--name", "t", p1::TICKER]).expect_code(0);
+    std::thread::sleep(Duration::from_millis(200));
+    let host = d.host();
+    let follower = std::thread::spawn(move || {
+        std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+            .args(["-H", &host, "logs", "-f", "--tail", "1", "t"])
+            .output()
+            .unwrap()
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    d.wedge(&env, &["kill", "t"]).expect_code(0);
+    let out = follower.join().unwrap();
+    assert!(out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let ticks: Vec<u64> = stdout
+        .lines()
+        .filter_map(|l| l.strip_prefix("tick ")?.parse().ok())
+        .collect();
+    assert!(ticks.len() >= 10, "followed only {} ticks: {stdout}", ticks.len());
+    assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1), "a tick was lost: {ticks:?}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wedged: killed"));
 }
