@@ -178,28 +178,18 @@ impl Client {
     /// false.
     pub async fn events(&self, mut each: impl FnMut(Event) -> bool) -> Result<(), DaemonError> {
         let response = self.send(Method::GET, "/v1/events", None).await?;
-        let mut body = response.into_body();
-        let mut pending = Vec::new();
-        while let Some(frame) = body.frame().await {
-            let frame = frame.map_err(|e| DaemonError::Protocol(e.to_string()))?;
-            let Some(data) = frame.data_ref() else {
-                continue;
-            };
-            pending.extend_from_slice(data);
-            while let Some(end) = find(&pending, b"\n\n") {
-                let message: Vec<u8> = pending.drain(..end + 2).collect();
-                for line in String::from_utf8_lossy(&message).lines() {
-                    if let Some(json) = line.strip_prefix("data:") {
-                        let event = serde_json::from_str(json.trim())
-                            .map_err(|e| DaemonError::Protocol(e.to_string()))?;
-                        if !each(event) {
-                            return Ok(());
-                        }
-                    }
+        // Server-sent events: messages end with a blank line; the JSON is on `data:`.
+        split_body(response, b"\n\n", |message| {
+            for line in String::from_utf8_lossy(message).lines() {
+                if let Some(json) = line.strip_prefix("data:")
+                    && !each(parse(json.trim().as_bytes())?)
+                {
+                    return Ok(false);
                 }
             }
-        }
-        Ok(())
+            Ok(true)
+        })
+        .await
     }
 
     /// The Prometheus metrics text.
@@ -217,7 +207,7 @@ impl Client {
     ) -> Result<T, DaemonError> {
         let response = self.send(method, path, body).await?;
         let body = collect(response).await?;
-        serde_json::from_slice(&body).map_err(|e| DaemonError::Protocol(e.to_string()))
+        parse(&body)
     }
 
     async fn empty(&self, method: Method, path: &str) -> Result<(), DaemonError> {
@@ -302,6 +292,20 @@ async fn lines<T: DeserializeOwned>(
     response: Response<Incoming>,
     mut each: impl FnMut(T),
 ) -> Result<(), DaemonError> {
+    split_body(response, b"\n", |line| {
+        each(parse(line)?);
+        Ok(true)
+    })
+    .await
+}
+
+/// Reads a streamed body and hands `each` every piece that ends with `separator`, until
+/// the body ends or `each` returns false.
+async fn split_body(
+    response: Response<Incoming>,
+    separator: &[u8],
+    mut each: impl FnMut(&[u8]) -> Result<bool, DaemonError>,
+) -> Result<(), DaemonError> {
     let mut body = response.into_body();
     let mut pending = Vec::new();
     while let Some(frame) = body.frame().await {
@@ -310,16 +314,21 @@ async fn lines<T: DeserializeOwned>(
             continue;
         };
         pending.extend_from_slice(data);
-        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
-            let line: Vec<u8> = pending.drain(..=end).collect();
-            each(serde_json::from_slice(&line).map_err(|e| DaemonError::Protocol(e.to_string()))?);
+        while let Some(end) = pending
+            .windows(separator.len())
+            .position(|w| w == separator)
+        {
+            let piece: Vec<u8> = pending.drain(..end + separator.len()).collect();
+            if !each(&piece)? {
+                return Ok(());
+            }
         }
     }
     Ok(())
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T, DaemonError> {
+    serde_json::from_slice(json).map_err(|e| DaemonError::Protocol(e.to_string()))
 }
 
 fn container_path(id: &str, rest: &str) -> String {

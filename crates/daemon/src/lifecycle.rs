@@ -51,18 +51,19 @@ impl State {
         }
     }
 
+    /// Every state, in lifecycle order.
+    pub const ALL: [State; 6] = [
+        State::Created,
+        State::Running,
+        State::Paused,
+        State::Restarting,
+        State::Exited,
+        State::Dead,
+    ];
+
     /// Parses [`State::as_str`]'s names.
     pub fn parse(s: &str) -> Option<State> {
-        [
-            State::Created,
-            State::Running,
-            State::Paused,
-            State::Restarting,
-            State::Exited,
-            State::Dead,
-        ]
-        .into_iter()
-        .find(|st| st.as_str() == s)
+        State::ALL.into_iter().find(|st| st.as_str() == s)
     }
 
     /// Whether a run (or a restart backoff) is in progress.

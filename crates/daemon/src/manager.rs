@@ -256,17 +256,7 @@ impl Manager {
 
     /// Containers per state, for the metrics.
     pub fn count_by_state(&self) -> Vec<(State, usize)> {
-        let mut counts: Vec<(State, usize)> = [
-            State::Created,
-            State::Running,
-            State::Paused,
-            State::Restarting,
-            State::Exited,
-            State::Dead,
-        ]
-        .into_iter()
-        .map(|s| (s, 0))
-        .collect();
+        let mut counts: Vec<(State, usize)> = State::ALL.into_iter().map(|s| (s, 0)).collect();
         for c in self.registry().by_id.values() {
             let state = c.state();
             if let Some(entry) = counts.iter_mut().find(|(s, _)| *s == state) {

@@ -185,58 +185,18 @@ fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
 fn restart_policies_with_failing_and_trapping_guests() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &[]);
-    d.wedge(
-        &env,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "exit",
-            "--restart",
-            "on-failure:2",
-            p1::EXIT42,
-        ],
-    )
-    .expect_code(0);
-    d.wedge(
-        &env,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "trap",
-            "--restart",
-            "on-failure:1",
-            p1::TRAP,
-        ],
-    )
-    .expect_code(0);
-    d.wedge(
-        &env,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "ok",
-            "--restart",
-            "on-failure",
-            p1::HELLO,
-        ],
-    )
-    .expect_code(0);
-    d.wedge(
-        &env,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "always",
-            "--restart",
-            "always",
-            p1::HELLO,
-        ],
-    )
-    .expect_code(0);
+    for (name, policy, wasm) in [
+        ("exit", "on-failure:2", p1::EXIT42),
+        ("trap", "on-failure:1", p1::TRAP),
+        ("ok", "on-failure", p1::HELLO),
+        ("always", "always", p1::HELLO),
+    ] {
+        d.wedge(
+            &env,
+            &["run", "-d", "--name", name, "--restart", policy, wasm],
+        )
+        .expect_code(0);
+    }
     let exit = eventually(&d, &env, "exit", |c| c["state"] == "exited");
     assert_eq!(exit["exit_code"], 42);
     assert_eq!(exit["restart_count"], 2);
@@ -654,7 +614,8 @@ fn without_room_for_the_instance_pool_the_daemon_allocates_on_demand() {
 fn logs_follow_streams_new_lines_and_ends_with_the_run() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &[]);
-    d.wedge(&env, &["run", "-d", "--name", "t", p1::TICKER]).expect_code(0);
+    d.wedge(&env, &["run", "-d", "--name", "t", p1::TICKER])
+        .expect_code(0);
     std::thread::sleep(Duration::from_millis(200));
     let host = d.host();
     let follower = std::thread::spawn(move || {
@@ -672,7 +633,14 @@ fn logs_follow_streams_new_lines_and_ends_with_the_run() {
         .lines()
         .filter_map(|l| l.strip_prefix("tick ")?.parse().ok())
         .collect();
-    assert!(ticks.len() >= 10, "followed only {} ticks: {stdout}", ticks.len());
-    assert!(ticks.windows(2).all(|w| w[1] == w[0] + 1), "a tick was lost: {ticks:?}");
+    assert!(
+        ticks.len() >= 10,
+        "followed only {} ticks: {stdout}",
+        ticks.len()
+    );
+    assert!(
+        ticks.windows(2).all(|w| w[1] == w[0] + 1),
+        "a tick was lost: {ticks:?}"
+    );
     assert!(String::from_utf8_lossy(&out.stderr).contains("wedged: killed"));
 }
