@@ -237,7 +237,10 @@ impl Prepared {
                     };
                     let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = async {
-                        let instance = pre.instantiate_async(&mut store).await?;
+                        let instance = pre
+                            .instantiate_async(&mut store)
+                            .await
+                            .map_err(host_refusal)?;
                         let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
                         if let Some(c) = control {
                             c.entered();
@@ -246,11 +249,7 @@ impl Prepared {
                     }
                     .await;
                     report_fuel(&store, policy, control);
-                    Ok(outcome(
-                        result.map(|()| 0),
-                        policy,
-                        store.data().limiter.hit,
-                    ))
+                    outcome(result.map(|()| 0), policy, store.data().limiter.hit)
                 }
                 Pre::Component(pre) => {
                     let mut b = builder;
@@ -261,7 +260,10 @@ impl Prepared {
                     };
                     let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = async {
-                        let command = pre.instantiate_async(&mut store).await?;
+                        let command = pre
+                            .instantiate_async(&mut store)
+                            .await
+                            .map_err(host_refusal)?;
                         if let Some(c) = control {
                             c.entered();
                         }
@@ -272,7 +274,7 @@ impl Prepared {
                     report_fuel(&store, policy, control);
                     let outcome = outcome(result, policy, store.data().limiter.hit);
                     teardown.apply(store);
-                    Ok(outcome)
+                    outcome
                 }
             }
         };
@@ -377,12 +379,49 @@ impl Teardown {
     }
 }
 
-/// Sorts a finished run into an [`Outcome`].
-fn outcome(result: wasmtime::Result<i32>, policy: &Policy, memory_hit: bool) -> Outcome {
+/// Why the host could not instantiate the app (not a trap of the guest's own, such as
+/// one in its start function): the instance pool is full, memory cannot be mapped.
+#[derive(Debug)]
+struct HostRefusal(String);
+
+impl std::fmt::Display for HostRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for HostRefusal {}
+
+/// Marks an instantiation error that is not a trap as the host's refusal.
+fn host_refusal(err: wasmtime::Error) -> wasmtime::Error {
+    if err.downcast_ref::<Trap>().is_some() {
+        err
+    } else {
+        HostRefusal(one_line(&err)).into()
+    }
+}
+
+/// Sorts a finished run into an [`Outcome`]; the host refusing to instantiate the app
+/// is an error, not an outcome.
+fn outcome(
+    result: wasmtime::Result<i32>,
+    policy: &Policy,
+    memory_hit: bool,
+) -> Result<Outcome, RuntimeError> {
     let err = match result {
-        Ok(status) => return Outcome::Exited(status),
+        Ok(status) => return Ok(Outcome::Exited(status)),
         Err(err) => err,
     };
+    if let Some(refusal) = err.downcast_ref::<HostRefusal>() {
+        return Err(RuntimeError::Host(format!(
+            "cannot instantiate the app: {refusal}"
+        )));
+    }
+    Ok(classify(err, policy, memory_hit))
+}
+
+/// Sorts a guest's failure into an [`Outcome`].
+fn classify(err: wasmtime::Error, policy: &Policy, memory_hit: bool) -> Outcome {
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return Outcome::Exited(exit.0);
     }

@@ -644,3 +644,21 @@ fn logs_follow_streams_new_lines_and_ends_with_the_run() {
     );
     assert!(String::from_utf8_lossy(&out.stderr).contains("wedged: killed"));
 }
+
+#[test]
+fn a_full_instance_pool_is_a_clear_start_failure_not_a_trap() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &["--pool-size", "2"]);
+    for name in ["a", "b", "c"] {
+        d.wedge(&env, &["run", "-d", "--name", name, p1::SLEEP, "3600"])
+            .expect_code(0);
+    }
+    let c = eventually(&d, &env, "c", |c| c["state"] == "exited");
+    assert_eq!(c["exit_code"], 125, "{c}");
+    let error = c["error"].as_str().unwrap();
+    assert!(error.starts_with("cannot instantiate the app: "), "{error}");
+    assert!(error.contains("concurrent limit of 2"), "{error}");
+    d.wedge(&env, &["rm", "-f", "a"]).expect_code(0);
+    d.wedge(&env, &["start", "c"]).expect_code(0);
+    assert_eq!(ps(&d, &env, "c")["state"], "running");
+}
