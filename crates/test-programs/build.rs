@@ -13,7 +13,7 @@ use std::process::Command;
 /// Rust guest binaries, one per file in `guests/rust/src/bin`.
 const RUST_GUESTS: &[&str] = &[
     "hello", "args_env", "stdio", "files", "net", "memhog", "spin", "sleep", "trap", "exit42",
-    "ticker", "flood",
+    "ticker", "flood", "graceful",
 ];
 /// C guests, one per file in `guests/c`.
 const C_GUESTS: &[&str] = &["hello", "files"];

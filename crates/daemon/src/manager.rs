@@ -392,6 +392,7 @@ impl Manager {
         };
         if let Some(control) = &control {
             control.resume();
+            control.request_stop();
         }
         if tokio::time::timeout(grace, until_inactive(c, &mut exits))
             .await

@@ -15,6 +15,7 @@ pub struct Control {
 
 struct Inner {
     killed: AtomicBool,
+    stop: AtomicBool,
     paused: AtomicBool,
     changed: Notify,
     memory: AtomicU64,
@@ -32,6 +33,7 @@ impl Default for Inner {
     fn default() -> Self {
         Inner {
             killed: AtomicBool::new(false),
+            stop: AtomicBool::new(false),
             paused: AtomicBool::new(false),
             changed: Notify::new(),
             memory: AtomicU64::new(0),
@@ -62,6 +64,17 @@ impl Control {
     /// outcome is [`crate::Outcome::Killed`].
     pub fn kill(&self) {
         self.inner.killed.store(true, Ordering::SeqCst);
+        self.inner.changed.notify_waiters();
+    }
+
+    /// Asks the guest to stop. An app that exports a stop function
+    /// ([`crate::STOP_EXPORT`]) has its main function abandoned (at its next epoch
+    /// check, or at once when it waits in the host) and the stop function called in
+    /// the same instance, with all its state; the run then ends as the stop function
+    /// does. Other apps are not affected (closing their stdin is the caller's polite
+    /// request).
+    pub fn request_stop(&self) {
+        self.inner.stop.store(true, Ordering::SeqCst);
         self.inner.changed.notify_waiters();
     }
 
@@ -167,6 +180,11 @@ impl Control {
     /// Completes when the run is killed.
     pub async fn killed(&self) {
         self.until(Control::is_killed).await
+    }
+
+    /// Completes when a stop is requested.
+    pub(crate) async fn stop_requested(&self) {
+        self.until(|c| c.inner.stop.load(Ordering::SeqCst)).await
     }
 
     /// Completes when the guest may run again: resumed or killed.

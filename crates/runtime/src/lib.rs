@@ -29,5 +29,5 @@ pub use engine::{Engine, EngineKind, EngineOptions};
 pub use error::RuntimeError;
 pub use inspect::{AppInfo, Capability, inspect};
 pub use policy::{DEFAULT_MEMORY, Policy};
-pub use run::{Outcome, Prepared, Stdio};
+pub use run::{Outcome, Prepared, STOP_EXPORT, Stdio};
 pub use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};

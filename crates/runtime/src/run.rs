@@ -15,6 +15,10 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
+/// The function a core module may export (no parameters, no results) to be called
+/// when its run is asked to stop ([`Control::request_stop`]).
+pub const STOP_EXPORT: &str = "wedge_stop";
+
 /// Where the guest's standard streams go.
 pub enum Stdio {
     /// The host process's stdin, stdout and stderr.
@@ -242,10 +246,28 @@ impl Prepared {
                             .await
                             .map_err(host_refusal)?;
                         let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                        let stop = instance
+                            .get_typed_func::<(), ()>(&mut store, crate::STOP_EXPORT)
+                            .ok();
                         if let Some(c) = control {
                             c.entered();
                         }
-                        start.call_async(&mut store, ()).await
+                        let (Some(control), Some(stop)) = (control, stop) else {
+                            return start.call_async(&mut store, ()).await;
+                        };
+                        let finished = {
+                            let main = std::pin::pin!(start.call_async(&mut store, ()));
+                            tokio::select! {
+                                result = main => Some(result),
+                                () = control.stop_requested() => None,
+                            }
+                        };
+                        // Dropping `main` unwound the guest's stack; its instance and
+                        // memory are intact for the stop function.
+                        match finished {
+                            Some(result) => result,
+                            None => stop.call_async(&mut store, ()).await,
+                        }
                     }
                     .await;
                     report_fuel(&store, policy, control);

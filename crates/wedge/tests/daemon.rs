@@ -662,3 +662,43 @@ fn a_full_instance_pool_is_a_clear_start_failure_not_a_trap() {
     d.wedge(&env, &["start", "c"]).expect_code(0);
     assert_eq!(ps(&d, &env, "c")["state"], "running");
 }
+
+#[test]
+fn stop_calls_the_apps_stop_function_with_its_state_intact() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    d.wedge(&env, &["run", "-d", "--name", "g", p1::GRACEFUL])
+        .expect_code(0);
+    std::thread::sleep(Duration::from_millis(400));
+    let t = Instant::now();
+    d.wedge(&env, &["stop", "-t", "10", "g"]).expect_code(0);
+    assert!(
+        t.elapsed() < Duration::from_secs(5),
+        "the stop function was not called"
+    );
+    let g = ps(&d, &env, "g");
+    assert_eq!(
+        (g["state"].as_str(), g["exit_code"].as_i64()),
+        (Some("exited"), Some(0)),
+        "{g}"
+    );
+    let logs = d.wedge(&env, &["logs", "g"]).stdout;
+    let worked = logs.lines().filter(|l| l.starts_with("working ")).count();
+    assert!(worked >= 3, "{logs}");
+    assert_eq!(
+        logs.lines().last(),
+        Some(format!("stopping after {worked} steps").as_str())
+    );
+    // A kill does not call it.
+    d.wedge(&env, &["start", "g"]).expect_code(0);
+    std::thread::sleep(Duration::from_millis(200));
+    d.wedge(&env, &["kill", "g"]).expect_code(0);
+    assert_eq!(ps(&d, &env, "g")["exit_code"], 137);
+    assert_eq!(
+        d.wedge(&env, &["logs", "g"])
+            .stdout
+            .matches("stopping after")
+            .count(),
+        1
+    );
+}
