@@ -4,7 +4,7 @@
 
 use crate::DaemonError;
 use crate::manager::Manager;
-use crate::types::{CreateRequest, ErrorBody, LogRecord, Version};
+use crate::types::{CreateRequest, ErrorBody, LogRecord, PullRequest, Pulled, Version};
 use axum::body::{Body, Bytes};
 use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
@@ -59,6 +59,7 @@ pub fn router(manager: Manager) -> Router {
         .route(&format!("{C}/wait"), post(wait))
         .route(&format!("{C}/logs"), get(logs))
         .route(&format!("{C}/stats"), get(stats))
+        .route("/v1/images/pull", post(pull))
         .route("/v1/events", get(events))
         .route("/metrics", get(metrics))
         .fallback(|req: Request| async move {
@@ -126,18 +127,35 @@ async fn version() -> Json<Version> {
     })
 }
 
-async fn create(
-    State(m): State<Manager>,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult<Response> {
+/// A JSON request body: too large is `413`, anything unreadable or malformed `400`.
+fn json_body<T: serde::de::DeserializeOwned>(body: Result<Bytes, BytesRejection>) -> ApiResult<T> {
     let body = body.map_err(|e| match e.status() {
         StatusCode::PAYLOAD_TOO_LARGE => DaemonError::TooLarge(MAX_BODY),
         _ => DaemonError::BadRequest(format!("cannot read the request body: {e}")),
     })?;
-    let request: CreateRequest = serde_json::from_slice(&body)
-        .map_err(|e| DaemonError::BadRequest(format!("malformed JSON: {e}")))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| DaemonError::BadRequest(format!("malformed JSON: {e}")))
+}
+
+async fn create(
+    State(m): State<Manager>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Response> {
+    let request: CreateRequest = json_body(body)?;
     let created = tokio::task::block_in_place(|| m.create(request))?;
     Ok((StatusCode::CREATED, Json(created)).into_response())
+}
+
+async fn pull(
+    State(m): State<Manager>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult<Json<Pulled>> {
+    let request: PullRequest = json_body(body)?;
+    let digest = m.pull(&request.reference).await?;
+    Ok(Json(Pulled {
+        reference: request.reference,
+        digest,
+    }))
 }
 
 #[derive(serde::Deserialize)]
@@ -335,6 +353,7 @@ mod tests {
         ("/v1/containers/{id}/wait", "post"),
         ("/v1/containers/{id}/logs", "get"),
         ("/v1/containers/{id}/stats", "get"),
+        ("/v1/images/pull", "post"),
         ("/v1/events", "get"),
         ("/metrics", "get"),
     ];

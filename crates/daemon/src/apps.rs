@@ -1,7 +1,7 @@
 //! Apps ready to run: one engine per setting shared by every container (with the pooling
 //! allocator when the machine allows it), and each app compiled and linked once.
 
-use crate::DaemonError;
+use crate::{DaemonError, paths};
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -27,6 +27,8 @@ struct ImageCache {
 pub struct Apps {
     store: ImageStore,
     cache: CodeCache,
+    /// Registry credentials (`wedge login` with the daemon's root).
+    auth_file: PathBuf,
     pooling: Option<u32>,
     /// Image references already resolved, valid while the store's tags are unchanged.
     images: Mutex<ImageCache>,
@@ -39,7 +41,7 @@ impl Apps {
     /// allocator with that many slots; if the machine cannot reserve its address space
     /// (small boards), a log line says so and instances are allocated on demand.
     pub fn new(root: &Path, pool_size: Option<u32>) -> Result<Apps, DaemonError> {
-        let store = ImageStore::open(root.join("images"))
+        let store = ImageStore::open(paths::image_store(root))
             .map_err(|e| DaemonError::Internal(e.to_string()))?;
         let pooling = pool_size.and_then(|n| {
             let options = EngineOptions {
@@ -58,7 +60,8 @@ impl Apps {
         });
         Ok(Apps {
             store,
-            cache: CodeCache::new(root.join("cache").join("aot")),
+            cache: CodeCache::new(paths::code_cache(root)),
+            auth_file: paths::auth_file(root),
             pooling,
             images: Mutex::new(ImageCache::default()),
             engines: Mutex::new(HashMap::new()),
@@ -110,6 +113,26 @@ impl Apps {
             cache.sources.insert(image.to_string(), source.clone());
         }
         Ok(source)
+    }
+
+    /// Pulls `image` from its registry into the daemon's store, with the credentials
+    /// under the daemon's root (plain HTTP only for loopback registries). Returns the
+    /// manifest digest.
+    pub async fn pull(&self, image: &str) -> Result<String, DaemonError> {
+        let reference = wedge_image::parse_reference(image)
+            .map_err(|e| DaemonError::BadRequest(e.to_string()))?;
+        let registry_error = |e: ImageError| match e {
+            ImageError::NotFound(_) => DaemonError::NotFound(e.to_string()),
+            e => DaemonError::Registry(e.to_string()),
+        };
+        let auth = wedge_image::credentials::lookup(reference.resolve_registry(), &self.auth_file)
+            .map_err(registry_error)?;
+        let registry = wedge_image::registry::Registry::new(&reference, auth, false);
+        let stored = registry
+            .pull(&self.store, &reference, &wedge_image::registry::NoProgress)
+            .await
+            .map_err(registry_error)?;
+        Ok(stored.digest.to_string())
     }
 
     /// The app compiled and linked for `kind` (with fuel metering when `fuel`), from

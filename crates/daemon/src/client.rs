@@ -3,7 +3,7 @@
 use crate::DaemonError;
 use crate::types::{
     ContainerInfo, ContainerStats, ContainerSummary, CreateRequest, Created, ErrorBody, Event,
-    LogRecord, Version, WaitResponse,
+    LogRecord, PullRequest, Pulled, Version, WaitResponse,
 };
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
@@ -87,6 +87,15 @@ impl Client {
     pub async fn create(&self, request: &CreateRequest) -> Result<Created, DaemonError> {
         let body = serde_json::to_vec(request).map_err(|e| DaemonError::Protocol(e.to_string()))?;
         self.json(Method::POST, "/v1/containers", Some(body)).await
+    }
+
+    /// Pulls an image into the daemon's store; returns its manifest digest.
+    pub async fn pull(&self, reference: &str) -> Result<Pulled, DaemonError> {
+        let body = serde_json::to_vec(&PullRequest {
+            reference: reference.into(),
+        })
+        .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+        self.json(Method::POST, "/v1/images/pull", Some(body)).await
     }
 
     /// Lists containers; only running ones unless `all`.

@@ -24,6 +24,9 @@ pub enum DaemonError {
     /// The app cannot be loaded or linked (422).
     #[error("{0}")]
     Unrunnable(String),
+    /// A registry failed or refused a pull (502).
+    #[error("{0}")]
+    Registry(String),
     /// The daemon failed (500): its database, its files.
     #[error("{0}")]
     Internal(String),
@@ -58,6 +61,7 @@ impl DaemonError {
             DaemonError::Unauthorized => 401,
             DaemonError::TooLarge(_) => 413,
             DaemonError::Unrunnable(_) => 422,
+            DaemonError::Registry(_) => 502,
             DaemonError::Api { status, .. } => *status,
             DaemonError::Internal(_) | DaemonError::Connect { .. } | DaemonError::Protocol(_) => {
                 500

@@ -532,6 +532,11 @@ impl Manager {
         Ok(c.log.read(tail, follow))
     }
 
+    /// Pulls an image into the daemon's store.
+    pub async fn pull(&self, reference: &str) -> Result<String, DaemonError> {
+        self.shared.apps.pull(reference).await
+    }
+
     /// Prometheus metrics text.
     pub fn metrics(&self) -> String {
         self.shared.metrics.render(&self.count_by_state())

@@ -25,6 +25,21 @@ pub fn default_socket() -> PathBuf {
     }
 }
 
+/// The local OCI image store under a data root.
+pub fn image_store(root: &Path) -> PathBuf {
+    root.join("images")
+}
+
+/// The AOT code cache under a data root.
+pub fn code_cache(root: &Path) -> PathBuf {
+    root.join("cache").join("aot")
+}
+
+/// wedge's registry credentials file under a data root.
+pub fn auth_file(root: &Path) -> PathBuf {
+    root.join("auth.json")
+}
+
 /// The state database under a data root.
 pub fn database(root: &Path) -> PathBuf {
     root.join("wedged.db")

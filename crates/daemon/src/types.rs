@@ -154,6 +154,23 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// `POST /v1/images/pull`: an image to pull into the daemon's store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PullRequest {
+    /// The image reference, by tag or digest.
+    pub reference: String,
+}
+
+/// The answer to a pull.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Pulled {
+    /// The reference pulled.
+    pub reference: String,
+    /// Its manifest digest.
+    pub digest: String,
+}
+
 /// `GET /v1/version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Version {

@@ -9,17 +9,6 @@ pub fn data_root(flag: Option<PathBuf>) -> PathBuf {
     flag.unwrap_or_else(wedge_daemon::paths::default_root)
 }
 
-/// The AOT code cache folder under a data root.
-pub fn code_cache_dir(root: &std::path::Path) -> PathBuf {
-    root.join("cache").join("aot")
-}
-
-/// The local OCI image store under a data root.
-pub fn image_store_dir(root: &std::path::Path) -> PathBuf {
-    root.join("images")
-}
-
-/// wedge's registry credentials file under a data root.
-pub fn auth_file(root: &std::path::Path) -> PathBuf {
-    root.join("auth.json")
-}
+pub use wedge_daemon::paths::{
+    auth_file, code_cache as code_cache_dir, image_store as image_store_dir,
+};

@@ -105,9 +105,22 @@ fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
     d.wedge(&env, &["run", "-d", "--restart", "sometimes", p1::HELLO])
         .expect_code(125)
         .expect_one_line_error("invalid restart policy `sometimes`");
-    d.wedge(&env, &["run", "-d", "no/such/image:1"])
-        .expect_code(125)
-        .expect_one_line_error("no such image");
+    // Not in the daemon's store: the daemon pulls it, and a registry that is down is
+    // a clear error.
+    let run = d.wedge(&env, &["run", "-d", "localhost:1/no/such:1"]);
+    run.expect_code(125);
+    assert!(
+        run.stderr
+            .starts_with("Unable to find image `localhost:1/no/such:1`"),
+        "{}",
+        run.stderr
+    );
+    let last = run.stderr.lines().last().unwrap();
+    assert!(
+        last.starts_with("wedge: cannot pull `localhost:1/no/such:1`: "),
+        "{last}"
+    );
+    assert!(last.contains("cannot connect"), "{last}");
 
     // Raw HTTP: proper codes and one-line JSON messages.
     let (status, body) = d.request("POST", "/v1/containers", Some("{not json"));
@@ -701,4 +714,41 @@ fn stop_calls_the_apps_stop_function_with_its_state_intact() {
             .count(),
         1
     );
+}
+
+#[test]
+fn run_detached_pulls_a_missing_image_into_the_daemons_store() {
+    let registry = common::TestRegistry::start(None);
+    let builder = Env::new();
+    let dir = builder.path("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(p1::HELLO, dir.join("app.wasm")).unwrap();
+    std::fs::write(
+        dir.join("wedge.toml"),
+        "manifest_version = 1\n[app]\nname = \"hello\"\nwasm = \"app.wasm\"\n",
+    )
+    .unwrap();
+    let image = format!("{}/demo/hello:1", registry.host);
+    builder
+        .wedge(&["build", "-t", &image, dir.to_str().unwrap()])
+        .expect_code(0);
+    builder.wedge(&["push", &image]).expect_code(0);
+
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    let run = d.wedge(&env, &["run", "-d", "--name", "h", &image]);
+    run.expect_code(0);
+    assert!(run.stderr.contains("pulling it"), "{}", run.stderr);
+    d.wedge(&env, &["wait", "h"]).expect_code(0);
+    assert_eq!(d.wedge(&env, &["logs", "h"]).stdout, "hello from wedge\n");
+    // Now local: no second pull.
+    let again = d.wedge(&env, &["run", "-d", "--name", "h2", &image]);
+    again.expect_code(0);
+    assert_eq!(again.stderr, "");
+    let (status, body) = d.request(
+        "POST",
+        "/v1/images/pull",
+        Some(r#"{"reference":"localhost:1/x:1"}"#),
+    );
+    assert_eq!(status, 502, "{body}");
 }

@@ -14,7 +14,9 @@ use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
-use wedge_daemon::types::{ContainerStats, ContainerSummary, CreateRequest, Event, LogRecord};
+use wedge_daemon::types::{
+    ContainerStats, ContainerSummary, CreateRequest, Created, Event, LogRecord,
+};
 use wedge_daemon::{Client, DaemonError, LogsQuery};
 use wedge_image::app_source::AppSource;
 use wedge_manifest::EnvGrant;
@@ -23,7 +25,7 @@ use wedge_manifest::EnvGrant;
 pub fn run_detached(host: Option<&str>, launch: LaunchArgs) -> anyhow::Result<i32> {
     let request = create_request(launch)?;
     let daemon = Daemon::new(host)?;
-    let created = daemon.block_on(daemon.client.create(&request))?;
+    let created = create_pulling(&daemon, &request)?;
     daemon
         .block_on(daemon.client.start(&created.id))
         .with_context(|| format!("container `{}` was created but not started", created.name))?;
@@ -35,9 +37,28 @@ pub fn run_detached(host: Option<&str>, launch: LaunchArgs) -> anyhow::Result<i3
 pub fn create(host: Option<&str>, args: CreateArgs) -> anyhow::Result<i32> {
     let request = create_request(args.launch)?;
     let daemon = Daemon::new(host)?;
-    let created = daemon.block_on(daemon.client.create(&request))?;
+    let created = create_pulling(&daemon, &request)?;
     println!("{}", created.id);
     Ok(0)
+}
+
+/// Creates the container; an image the daemon's store lacks is pulled by the daemon
+/// first, as `docker create` does.
+fn create_pulling(daemon: &Daemon, request: &CreateRequest) -> anyhow::Result<Created> {
+    match daemon.block_on(daemon.client.create(request)) {
+        Err(DaemonError::Api { status: 404, .. }) if !request.image.starts_with('/') => {
+            eprintln!(
+                "Unable to find image `{}` in the daemon's store; pulling it",
+                request.image
+            );
+            let pulled = daemon
+                .block_on(daemon.client.pull(&request.image))
+                .with_context(|| format!("cannot pull `{}`", request.image))?;
+            eprintln!("{}@{}", pulled.reference, pulled.digest);
+            Ok(daemon.block_on(daemon.client.create(request))?)
+        }
+        other => Ok(other?),
+    }
 }
 
 /// The API request for the flags of `run -d` / `create`. Paths are made absolute from
