@@ -5,6 +5,7 @@ mod container;
 mod daemon_client;
 mod image;
 mod inspect;
+mod output;
 mod registry;
 mod run;
 mod source;
