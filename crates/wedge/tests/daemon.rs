@@ -396,13 +396,11 @@ fn kill_9_of_the_daemon_in_a_loop_loses_nothing() {
     }
     let keeper = ps(&d, &env, "keeper");
     assert!(keeper["restart_count"].as_u64().unwrap() >= 20, "{keeper}");
-    let check = std::process::Command::new("python3")
-        .arg("-c")
-        .arg("import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute('PRAGMA integrity_check').fetchone()[0])")
-        .arg(env.root().join("wedged.db"))
-        .output()
-        .expect("python3");
-    assert_eq!(String::from_utf8_lossy(&check.stdout).trim(), "ok");
+    let db = rusqlite::Connection::open(env.root().join("wedged.db")).unwrap();
+    let check: String = db
+        .query_row("PRAGMA integrity_check", [], |row| row.get(0))
+        .unwrap();
+    assert_eq!(check, "ok");
 }
 
 #[test]
@@ -751,4 +749,38 @@ fn run_detached_pulls_a_missing_image_into_the_daemons_store() {
         Some(r#"{"reference":"localhost:1/x:1"}"#),
     );
     assert_eq!(status, 502, "{body}");
+}
+
+#[test]
+fn sigterm_shuts_the_daemon_down_cleanly_and_policies_apply_at_the_next_start() {
+    let env = Env::new();
+    let mut d = TestDaemon::start(&env, &[]);
+    d.wedge(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "keep",
+            "--restart",
+            "unless-stopped",
+            p1::SLEEP,
+            "3600",
+        ],
+    )
+    .expect_code(0);
+    d.wedge(&env, &["run", "-d", "--name", "once", p1::SLEEP, "3600"])
+        .expect_code(0);
+    let status = d.terminate();
+    assert!(status.success(), "{status}: {}", d.log_text());
+    assert!(!d.socket.exists(), "the socket is removed");
+    d.spawn();
+    let keep = eventually(&d, &env, "keep", |c| c["state"] == "running");
+    assert_eq!(keep["restart_count"], 1);
+    let once = ps(&d, &env, "once");
+    assert_eq!(
+        (once["state"].as_str(), once["exit_code"].as_i64()),
+        (Some("exited"), Some(137))
+    );
+    assert_eq!(once["error"], "wedged stopped while it was running");
 }

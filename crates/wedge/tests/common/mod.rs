@@ -340,8 +340,8 @@ impl TestDaemon {
     /// Sends SIGTERM and returns the exit status.
     pub fn terminate(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("running");
-        Command::new("kill")
-            .arg(c.id().to_string())
+        Command::new("bash")
+            .args(["-c", &format!("kill -TERM {}", c.id())])
             .status()
             .expect("kill");
         c.wait().expect("wait")
