@@ -12,6 +12,13 @@ fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
 }
 
+/// `wedge run -d --name NAME REST…` on the daemon; it must succeed.
+fn run_d(d: &TestDaemon, env: &Env, name: &str, rest: &[&str]) {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(rest);
+    d.wedge(env, &args).expect_code(0);
+}
+
 /// The container's summary from `wedge ps -a --format json`.
 fn ps(d: &TestDaemon, env: &Env, name: &str) -> Value {
     let run = d.wedge(env, &["ps", "-a", "--format", "json"]);
@@ -204,11 +211,7 @@ fn restart_policies_with_failing_and_trapping_guests() {
         ("ok", "on-failure", p1::HELLO),
         ("always", "always", p1::HELLO),
     ] {
-        d.wedge(
-            &env,
-            &["run", "-d", "--name", name, "--restart", policy, wasm],
-        )
-        .expect_code(0);
+        run_d(&d, &env, name, &["--restart", policy, wasm]);
     }
     let exit = eventually(&d, &env, "exit", |c| c["state"] == "exited");
     assert_eq!(exit["exit_code"], 42);
@@ -246,12 +249,9 @@ fn restart_policies_with_failing_and_trapping_guests() {
 fn stop_kill_and_pause_of_busy_and_sleeping_guests() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &[]);
-    d.wedge(&env, &["run", "-d", "--name", "busy", p1::SPIN])
-        .expect_code(0);
-    d.wedge(&env, &["run", "-d", "--name", "sleepy", p1::SLEEP, "3600"])
-        .expect_code(0);
-    d.wedge(&env, &["run", "-d", "--name", "reader", p1::STDIO])
-        .expect_code(0);
+    run_d(&d, &env, "busy", &[p1::SPIN]);
+    run_d(&d, &env, "sleepy", &[p1::SLEEP, "3600"]);
+    run_d(&d, &env, "reader", &[p1::STDIO]);
 
     // Pause holds a busy loop: its CPU time stops growing, then grows again.
     let cpu = |name: &str| {
@@ -308,22 +308,13 @@ fn stop_kill_and_pause_of_busy_and_sleeping_guests() {
 fn kill_9_of_the_daemon_in_a_loop_loses_nothing() {
     let env = Env::new();
     let mut d = TestDaemon::start(&env, &[]);
-    d.wedge(
+    run_d(
+        &d,
         &env,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "keeper",
-            "--restart",
-            "always",
-            p1::SLEEP,
-            "3600",
-        ],
-    )
-    .expect_code(0);
-    d.wedge(&env, &["run", "-d", "--name", "done", p1::EXIT42])
-        .expect_code(0);
+        "keeper",
+        &["--restart", "always", p1::SLEEP, "3600"],
+    );
+    run_d(&d, &env, "done", &[p1::EXIT42]);
     d.wedge(&env, &["wait", "done"]).expect_code(0);
     let mut acknowledged = vec!["keeper".to_string(), "done".to_string()];
     for round in 0..20 {
@@ -464,11 +455,7 @@ fn events_stream_and_metrics() {
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
-    d.wedge(
-        &env,
-        &["run", "-d", "--name", "ev", "-m", "2MiB", p1::MEMHOG],
-    )
-    .expect_code(0);
+    run_d(&d, &env, "ev", &["-m", "2MiB", p1::MEMHOG]);
     d.wedge(&env, &["wait", "ev"]).expect_code(0);
     d.wedge(&env, &["rm", "ev"]).expect_code(0);
     std::thread::sleep(Duration::from_millis(300));
@@ -526,31 +513,19 @@ fn a_thousand_containers_in_one_daemon() {
 fn a_looping_a_flooding_and_a_memory_hungry_guest_do_not_hold_up_the_others() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &["--log-max-size", "256KiB", "--log-max-files", "2"]);
-    d.wedge(&env, &["run", "-d", "--name", "loop", p1::SPIN])
-        .expect_code(0);
-    d.wedge(&env, &["run", "-d", "--name", "flood", p1::FLOOD])
-        .expect_code(0);
-    d.wedge(
+    run_d(&d, &env, "loop", &[p1::SPIN]);
+    run_d(&d, &env, "flood", &[p1::FLOOD]);
+    run_d(
+        &d,
         &env,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "hog",
-            "--restart",
-            "always",
-            "-m",
-            "8MiB",
-            p1::MEMHOG,
-        ],
-    )
-    .expect_code(0);
+        "hog",
+        &["--restart", "always", "-m", "8MiB", p1::MEMHOG],
+    );
     std::thread::sleep(Duration::from_millis(500));
     for i in 0..5 {
         let t = Instant::now();
         let name = format!("quick{i}");
-        d.wedge(&env, &["run", "-d", "--name", &name, p1::HELLO])
-            .expect_code(0);
+        run_d(&d, &env, &name, &[p1::HELLO]);
         d.wedge(&env, &["wait", &name]).expect_code(0);
         assert_eq!(d.wedge(&env, &["logs", &name]).stdout, "hello from wedge\n");
         assert!(
@@ -625,8 +600,7 @@ fn without_room_for_the_instance_pool_the_daemon_allocates_on_demand() {
 fn logs_follow_streams_new_lines_and_ends_with_the_run() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &[]);
-    d.wedge(&env, &["run", "-d", "--name", "t", p1::TICKER])
-        .expect_code(0);
+    run_d(&d, &env, "t", &[p1::TICKER]);
     std::thread::sleep(Duration::from_millis(200));
     let host = d.host();
     let follower = std::thread::spawn(move || {
@@ -661,8 +635,7 @@ fn a_full_instance_pool_is_a_clear_start_failure_not_a_trap() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &["--pool-size", "2"]);
     for name in ["a", "b", "c"] {
-        d.wedge(&env, &["run", "-d", "--name", name, p1::SLEEP, "3600"])
-            .expect_code(0);
+        run_d(&d, &env, name, &[p1::SLEEP, "3600"]);
     }
     let c = eventually(&d, &env, "c", |c| c["state"] == "exited");
     assert_eq!(c["exit_code"], 125, "{c}");
@@ -678,8 +651,7 @@ fn a_full_instance_pool_is_a_clear_start_failure_not_a_trap() {
 fn stop_calls_the_apps_stop_function_with_its_state_intact() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &[]);
-    d.wedge(&env, &["run", "-d", "--name", "g", p1::GRACEFUL])
-        .expect_code(0);
+    run_d(&d, &env, "g", &[p1::GRACEFUL]);
     std::thread::sleep(Duration::from_millis(400));
     let t = Instant::now();
     d.wedge(&env, &["stop", "-t", "10", "g"]).expect_code(0);
@@ -755,22 +727,13 @@ fn run_detached_pulls_a_missing_image_into_the_daemons_store() {
 fn sigterm_shuts_the_daemon_down_cleanly_and_policies_apply_at_the_next_start() {
     let env = Env::new();
     let mut d = TestDaemon::start(&env, &[]);
-    d.wedge(
+    run_d(
+        &d,
         &env,
-        &[
-            "run",
-            "-d",
-            "--name",
-            "keep",
-            "--restart",
-            "unless-stopped",
-            p1::SLEEP,
-            "3600",
-        ],
-    )
-    .expect_code(0);
-    d.wedge(&env, &["run", "-d", "--name", "once", p1::SLEEP, "3600"])
-        .expect_code(0);
+        "keep",
+        &["--restart", "unless-stopped", p1::SLEEP, "3600"],
+    );
+    run_d(&d, &env, "once", &[p1::SLEEP, "3600"]);
     let status = d.terminate();
     assert!(status.success(), "{status}: {}", d.log_text());
     assert!(!d.socket.exists(), "the socket is removed");
