@@ -1,7 +1,10 @@
 //! Registry credentials: wedge's own (`wedge login`, `<root>/auth.json`) first, then the
 //! standard Docker client file (`$DOCKER_CONFIG/config.json`, default
 //! `~/.docker/config.json`). Both use Docker's format:
-//! `{"auths": {"HOST": {"auth": base64("USER:PASSWORD")}}}`.
+//! `{"auths": {"HOST": {"auth": base64("USER:PASSWORD")}}}`. In Docker's file, a
+//! credential helper named for the registry (`credHelpers`) or for every registry
+//! (`credsStore`) is asked first, as the Docker CLI does: `docker-credential-NAME get`
+//! with the registry on stdin, answering `{"Username", "Secret"}` in JSON.
 
 use crate::ImageError;
 use crate::store::write_atomically;
@@ -15,15 +18,75 @@ const DOCKER_HUB_KEY: &str = "https://index.docker.io/v1/";
 
 /// The credentials to use for `registry`, or anonymous access.
 pub fn lookup(registry: &str, wedge_auth_file: &Path) -> Result<RegistryAuth, ImageError> {
-    for file in [Some(wedge_auth_file.to_path_buf()), docker_config_file()]
-        .into_iter()
-        .flatten()
-    {
-        if let Some(auth) = read_entry(&file, registry)? {
-            return Ok(auth);
-        }
+    if let Some(auth) = read_entry(wedge_auth_file, registry)? {
+        return Ok(auth);
     }
-    Ok(RegistryAuth::Anonymous)
+    let Some(docker) = docker_config_file() else {
+        return Ok(RegistryAuth::Anonymous);
+    };
+    let doc = read_doc(&docker)?;
+    let helper = doc["credHelpers"][registry]
+        .as_str()
+        .or_else(|| doc["credsStore"].as_str())
+        .filter(|h| !h.is_empty());
+    if let Some(helper) = helper
+        && let Some(auth) = ask_helper(helper, registry)?
+    {
+        return Ok(auth);
+    }
+    Ok(read_entry(&docker, registry)?.unwrap_or(RegistryAuth::Anonymous))
+}
+
+/// Runs `docker-credential-HELPER get` for `registry`. A helper that has nothing for it
+/// (Docker's helpers say "credentials not found") means no credentials; a missing
+/// helper or any other failure is an error naming the helper.
+fn ask_helper(helper: &str, registry: &str) -> Result<Option<RegistryAuth>, ImageError> {
+    use std::io::Write;
+    use std::process::{Command, Stdio};
+    let program = format!("docker-credential-{helper}");
+    let failed =
+        |why: String| ImageError::invalid("credential helper", format!("`{program}`: {why}"));
+    let mut child = Command::new(&program)
+        .arg("get")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|e| failed(format!("cannot run it: {e}")))?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A helper that exits without reading its input is judged by its answer.
+        let _ = stdin.write_all(registry.as_bytes());
+    }
+    let out = child
+        .wait_with_output()
+        .map_err(|e| failed(e.to_string()))?;
+    if !out.status.success() {
+        let said = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        if said.to_ascii_lowercase().contains("credentials not found") {
+            return Ok(None);
+        }
+        return Err(failed(format!(
+            "{}: {}",
+            out.status,
+            said.trim().replace('\n', " ")
+        )));
+    }
+    #[derive(serde::Deserialize)]
+    struct Answer {
+        #[serde(rename = "Username")]
+        username: String,
+        #[serde(rename = "Secret")]
+        secret: String,
+    }
+    let answer: Answer = serde_json::from_slice(&out.stdout)
+        .map_err(|e| failed(format!("unreadable answer: {e}")))?;
+    // Docker's convention for an identity token.
+    Ok(Some(if answer.username == "<token>" {
+        RegistryAuth::Bearer(answer.secret)
+    } else {
+        RegistryAuth::Basic(answer.username, answer.secret)
+    }))
 }
 
 /// Stores credentials for `registry` in wedge's auth file (mode 0600).

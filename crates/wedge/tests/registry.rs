@@ -108,6 +108,73 @@ fn basic_auth_needs_login() {
 }
 
 #[test]
+fn docker_credential_helpers_are_asked_as_the_docker_cli_does() {
+    use std::os::unix::fs::PermissionsExt;
+    let registry = TestRegistry::start(Some("alice"));
+    let reference = format!("{}/private/helped:1", registry.host);
+    let env = Env::new();
+    build(&env, &reference);
+    // A helper that knows the registry: it reads the server from stdin, as Docker's do.
+    let bin = env.path("bin");
+    std::fs::create_dir_all(&bin).unwrap();
+    let helper = |name: &str, script: &str| {
+        let path = bin.join(format!("docker-credential-{name}"));
+        std::fs::write(&path, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    };
+    helper(
+        "wedgetest",
+        &format!(
+            r#"read server; [ "$1" = get ] && [ "$server" = "{}" ] || exit 3
+echo '{{"ServerURL":"'$server'","Username":"alice","Secret":"secret"}}'"#,
+            registry.host
+        ),
+    );
+    helper(
+        "empty",
+        "echo 'credentials not found in native keychain'; exit 1",
+    );
+    helper("broken", "echo 'keychain locked' >&2; exit 2");
+    let docker = env.path("docker");
+    std::fs::create_dir_all(&docker).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let with_config = |config: String, args: &[&str]| {
+        std::fs::write(docker.join("config.json"), config).unwrap();
+        env.wedge_with(
+            args,
+            b"",
+            &[
+                ("DOCKER_CONFIG", docker.display().to_string()),
+                ("PATH", path.clone()),
+            ],
+        )
+    };
+    let per_registry = format!(r#"{{"credHelpers": {{"{}": "wedgetest"}}}}"#, registry.host);
+    with_config(per_registry.clone(), &["push", &reference]).expect_code(0);
+    env.wedge(&["rmi", &reference]).expect_code(0);
+    with_config(
+        r#"{"credsStore": "wedgetest"}"#.into(),
+        &["pull", &reference],
+    )
+    .expect_code(0);
+    env.wedge(&["rmi", &reference]).expect_code(0);
+    // Nothing in the store for it: anonymous, which this registry refuses.
+    with_config(r#"{"credsStore": "empty"}"#.into(), &["pull", &reference])
+        .expect_code(125)
+        .expect_one_line_error("not authorized");
+    with_config(r#"{"credsStore": "broken"}"#.into(), &["pull", &reference])
+        .expect_code(125)
+        .expect_one_line_error("`docker-credential-broken`: exit status: 2: keychain locked");
+    with_config(r#"{"credsStore": "missing"}"#.into(), &["pull", &reference])
+        .expect_code(125)
+        .expect_one_line_error("`docker-credential-missing`: cannot run it");
+}
+
+#[test]
 fn tampered_blobs_are_refused_and_nothing_is_stored() {
     let registry = TestRegistry::start(None);
     let reference = format!("{}/demo/tampered:1", registry.host);

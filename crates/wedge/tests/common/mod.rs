@@ -39,8 +39,14 @@ impl Env {
 
     /// Runs `wedge ARGS`, feeding `stdin`.
     pub fn wedge_with_stdin(&self, args: &[&str], stdin: &[u8]) -> Run {
+        self.wedge_with(args, stdin, &[])
+    }
+
+    /// Runs `wedge ARGS`, feeding `stdin`, with extra environment variables.
+    pub fn wedge_with(&self, args: &[&str], stdin: &[u8], vars: &[(&str, String)]) -> Run {
         let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
             .args(args)
+            .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .env("WEDGE_ROOT", self.root())
             .env_remove("WEDGE_HOST")
             .env("WEDGE_TEST_SECRET", "host-only")
