@@ -19,6 +19,13 @@ impl Digest {
         }
     }
 
+    /// The digest of what `hasher` has been fed.
+    pub(crate) fn from_hasher(hasher: Sha256) -> Digest {
+        Digest {
+            hex: hex::encode(hasher.finalize()),
+        }
+    }
+
     /// The 64 hex characters, which name the blob file.
     pub fn hex(&self) -> &str {
         &self.hex

@@ -150,22 +150,27 @@ impl Registry {
             if store.has_blob(&blob) && store.read_blob(&blob).is_ok() {
                 continue;
             }
-            let data = retry(reference, || async {
+            // Streamed to a temp file and hashed on the way: a large layer is never
+            // held in memory. A failed attempt's temp file is dropped.
+            let writer = retry(reference, || async {
                 progress.start(
                     &format!("pull {}", blob.short()),
                     descriptor.size.max(0) as u64,
                 );
-                let mut data = Vec::with_capacity(descriptor.size.max(0) as usize);
-                let sink = ProgressSink {
-                    data: &mut data,
+                let mut sink = ProgressSink {
+                    writer: store
+                        .blob_writer()
+                        .map_err(|e| std::io::Error::other(e.to_string()))?,
                     progress,
                 };
-                self.client.pull_blob(reference, descriptor, sink).await?;
-                Ok(data)
+                self.client
+                    .pull_blob(reference, descriptor, &mut sink)
+                    .await?;
+                Ok(sink.writer)
             })
             .await?;
             progress.finish();
-            store.put_blob(&data, Some(&blob))?;
+            writer.commit(&blob)?;
         }
         store.put_blob(&bytes, Some(&digest))?;
         let size = bytes.len() as i64;
@@ -250,9 +255,9 @@ impl Progress for NoProgress {
     fn finish(&self) {}
 }
 
-/// Collects a pulled blob in memory and reports each chunk.
+/// Writes a pulled blob into the store as it arrives and reports each chunk.
 struct ProgressSink<'a> {
-    data: &'a mut Vec<u8>,
+    writer: crate::store::BlobWriter,
     progress: &'a dyn Progress,
 }
 
@@ -263,7 +268,7 @@ impl tokio::io::AsyncWrite for ProgressSink<'_> {
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
         let this = self.get_mut();
-        this.data.extend_from_slice(buf);
+        this.writer.write(buf)?;
         this.progress.advance(buf.len() as u64);
         std::task::Poll::Ready(Ok(buf.len()))
     }

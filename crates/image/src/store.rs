@@ -110,6 +110,21 @@ impl ImageStore {
         Ok(digest)
     }
 
+    /// A blob written as it arrives (a pull), hashed on the way, into a temp file in
+    /// the blob folder; [`BlobWriter::commit`] checks, fsyncs and renames it.
+    pub fn blob_writer(&self) -> Result<BlobWriter, ImageError> {
+        let dir = self.root.join("blobs/sha256");
+        let file = tempfile::Builder::new()
+            .prefix(TEMP_PREFIX)
+            .tempfile_in(&dir)
+            .map_err(ImageError::io(&dir))?;
+        Ok(BlobWriter {
+            file,
+            hasher: sha2::Sha256::default(),
+            store: self.root.clone(),
+        })
+    }
+
     /// Reads a blob and checks it against its digest.
     pub fn read_blob(&self, digest: &Digest) -> Result<Vec<u8>, ImageError> {
         let path = self.blob_path(digest);
@@ -348,6 +363,46 @@ fn empty_index() -> OciImageIndex {
 
 /// Writes `bytes` to `path` through a temp file in the same folder: write, fsync,
 /// rename, fsync the folder.
+/// A blob being written; dropped without [`BlobWriter::commit`], it leaves nothing.
+pub struct BlobWriter {
+    file: tempfile::NamedTempFile,
+    hasher: sha2::Sha256,
+    store: PathBuf,
+}
+
+impl BlobWriter {
+    /// Appends a chunk.
+    pub fn write(&mut self, chunk: &[u8]) -> std::io::Result<()> {
+        use sha2::Digest as _;
+        self.hasher.update(chunk);
+        self.file.write_all(chunk)
+    }
+
+    /// Checks the content against `expected`, then fsyncs and renames it into place.
+    pub fn commit(self, expected: &Digest) -> Result<(), ImageError> {
+        let actual = Digest::from_hasher(self.hasher);
+        if actual != *expected {
+            return Err(ImageError::DigestMismatch {
+                expected: expected.to_string(),
+                actual: actual.to_string(),
+            });
+        }
+        let path = self.store.join("blobs/sha256").join(actual.hex());
+        self.file
+            .as_file()
+            .sync_all()
+            .map_err(ImageError::io(&path))?;
+        self.file.persist(&path).map_err(|e| ImageError::Io {
+            path: path.clone(),
+            error: e.error,
+        })?;
+        let dir = self.store.join("blobs/sha256");
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(ImageError::io(&dir))
+    }
+}
+
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), ImageError> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let mut tmp = tempfile::Builder::new()
