@@ -43,28 +43,32 @@ impl Apps {
     pub fn new(root: &Path, pool_size: Option<u32>) -> Result<Apps, DaemonError> {
         let store = ImageStore::open(paths::image_store(root))
             .map_err(|e| DaemonError::Internal(e.to_string()))?;
-        let pooling = pool_size.and_then(|n| {
+        // The default engine is built now: with pooling, it is the probe of whether the
+        // machine can reserve the pool, and it is kept for the first start.
+        let mut engines = HashMap::new();
+        let mut pooling = None;
+        if let Some(n) = pool_size {
             let options = EngineOptions {
                 pooling: Some(n),
                 ..EngineOptions::default()
             };
-            match Engine::new(options) {
-                Ok(_) => Some(n),
-                Err(e) => {
-                    eprintln!(
-                        "wedged: pooling allocator unavailable ({e}); allocating instances on demand"
-                    );
-                    None
+            match Engine::new(options.clone()) {
+                Ok(engine) => {
+                    engines.insert(options, engine);
+                    pooling = Some(n);
                 }
+                Err(e) => eprintln!(
+                    "wedged: pooling allocator unavailable ({e}); allocating instances on demand"
+                ),
             }
-        });
+        }
         Ok(Apps {
             store,
             cache: CodeCache::new(paths::code_cache(root)),
             auth_file: paths::auth_file(root),
             pooling,
             images: Mutex::new(ImageCache::default()),
-            engines: Mutex::new(HashMap::new()),
+            engines: Mutex::new(engines),
             prepared: Mutex::new(HashMap::new()),
         })
     }

@@ -690,14 +690,7 @@ fn stop_calls_the_apps_stop_function_with_its_state_intact() {
 fn run_detached_pulls_a_missing_image_into_the_daemons_store() {
     let registry = common::TestRegistry::start(None);
     let builder = Env::new();
-    let dir = builder.path("app");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(p1::HELLO, dir.join("app.wasm")).unwrap();
-    std::fs::write(
-        dir.join("wedge.toml"),
-        "manifest_version = 1\n[app]\nname = \"hello\"\nwasm = \"app.wasm\"\n",
-    )
-    .unwrap();
+    let dir = common::app_folder(&builder, p1::HELLO, "hello", "");
     let image = format!("{}/demo/hello:1", registry.host);
     builder
         .wedge(&["build", "-t", &image, dir.to_str().unwrap()])

@@ -11,14 +11,7 @@ use wedge_test_programs::p1;
 
 /// Builds the args/env guest as an image named `reference` in `env`'s store.
 fn build(env: &Env, reference: &str) -> String {
-    let dir = env.path("app");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(p1::ARGS_ENV, dir.join("app.wasm")).unwrap();
-    std::fs::write(
-        dir.join("wedge.toml"),
-        "manifest_version = 1\n[app]\nname = \"demo\"\nwasm = \"app.wasm\"\n[env]\nASKED = \"1\"\n",
-    )
-    .unwrap();
+    let dir = common::app_folder(env, p1::ARGS_ENV, "demo", "[env]\nASKED = \"1\"\n");
     let run = env.wedge(&["build", "-t", reference, &dir.to_string_lossy()]);
     run.expect_code(0);
     run.stdout.trim().to_string()

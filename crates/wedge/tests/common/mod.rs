@@ -110,6 +110,20 @@ pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// An app folder `env/app`: `wasm` copied to `app.wasm` and a `wedge.toml` for app
+/// `name` followed by `extra` manifest lines. Returns the folder.
+pub fn app_folder(env: &Env, wasm: &str, name: &str, extra: &str) -> PathBuf {
+    let dir = env.path("app");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(wasm, dir.join("app.wasm")).unwrap();
+    std::fs::write(
+        dir.join("wedge.toml"),
+        format!("manifest_version = 1\n[app]\nname = \"{name}\"\nwasm = \"app.wasm\"\n{extra}"),
+    )
+    .unwrap();
+    dir
+}
+
 /// A real OCI registry (Debian's `docker-registry`, distribution v2) on a free loopback
 /// port with its own storage folder; killed on drop.
 pub struct TestRegistry {
