@@ -5,7 +5,9 @@ use crate::DaemonError;
 use crate::lifecycle::RestartPolicy;
 use crate::types::CreateRequest;
 use std::str::FromStr;
-use wedge_manifest::{ByteSize, DurationSpec, EnvGrant, Grants, Limits, NetRule, VolumeSpec};
+use wedge_manifest::{
+    ByteSize, DurationSpec, EnvGrant, Grants, HttpOrigin, Limits, NetRule, VolumeSpec,
+};
 use wedge_runtime::EngineKind;
 
 /// What a container runs with, from its [`CreateRequest`].
@@ -53,6 +55,7 @@ impl Spec {
                 connect: parse_all::<NetRule>(&r.allow_net, "network grant")?,
                 listen: parse_all::<NetRule>(&r.allow_listen, "listen grant")?,
                 dns: r.allow_dns,
+                http: parse_all::<HttpOrigin>(&r.allow_outbound, "outbound origin")?,
                 limits: Limits {
                     memory: parse_opt::<ByteSize>(&r.memory, "memory")?,
                     fuel: r.fuel,

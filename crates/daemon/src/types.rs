@@ -25,6 +25,8 @@ pub struct CreateRequest {
     pub allow_listen: Vec<String>,
     /// DNS lookups (`--allow-dns`).
     pub allow_dns: bool,
+    /// Outbound HTTP origins (`--allow-outbound`).
+    pub allow_outbound: Vec<String>,
     /// Memory cap, e.g. `16MiB`.
     pub memory: Option<String>,
     /// Fuel budget per run.

@@ -4,7 +4,7 @@
 
 use crate::ImageError;
 use std::collections::BTreeMap;
-use wedge_manifest::{EnvGrant, Grants, Limits, Manifest, NetRule, VolumeMode};
+use wedge_manifest::{EnvGrant, Grants, HttpOrigin, Limits, Manifest, NetRule, VolumeMode};
 
 /// Manifest annotation holding [`Requested`] as JSON.
 pub const ANNOTATION: &str = "dev.wedge.requested";
@@ -34,6 +34,8 @@ pub struct Requested {
     pub listen: Vec<NetRule>,
     /// Name lookups.
     pub dns: bool,
+    /// Outbound HTTP origins.
+    pub http: Vec<HttpOrigin>,
     /// Limits the app declares; they only restrict, so they always apply.
     pub limits: Limits,
 }
@@ -67,6 +69,7 @@ impl Requested {
             connect: g.connect.clone(),
             listen: g.listen.clone(),
             dns: g.dns,
+            http: g.http.clone(),
             limits: g.limits,
         }
     }
@@ -117,6 +120,7 @@ impl Requested {
             grants.connect = self.connect.clone();
             grants.listen = self.listen.clone();
             grants.dns = self.dns;
+            grants.http = self.http.clone();
         }
         grants
     }

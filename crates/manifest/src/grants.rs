@@ -1,6 +1,8 @@
 //! What an app is granted: environment, volumes, network and limits.
 
-use crate::{ByteSize, DurationSpec, ManifestError, NetRule, VolumeSpec, serde_via_str};
+use crate::{
+    ByteSize, DurationSpec, HttpOrigin, ManifestError, NetRule, VolumeSpec, serde_via_str,
+};
 use std::fmt;
 use std::str::FromStr;
 
@@ -18,6 +20,8 @@ pub struct Grants {
     pub listen: Vec<NetRule>,
     /// Whether the guest may resolve DNS names.
     pub dns: bool,
+    /// Origins the guest may send outbound HTTP requests to (`wasi:http`).
+    pub http: Vec<HttpOrigin>,
     /// Hard limits.
     pub limits: Limits,
 }
@@ -30,7 +34,7 @@ pub struct Limits {
     pub memory: Option<ByteSize>,
     /// Instruction budget (wasmtime fuel units).
     pub fuel: Option<u64>,
-    /// Wall-clock limit for the whole run.
+    /// Wall-clock limit for the whole run (for an HTTP app, for each request).
     pub timeout: Option<DurationSpec>,
 }
 
@@ -114,6 +118,7 @@ impl Grants {
         self.connect.extend(over.connect);
         self.listen.extend(over.listen);
         self.dns |= over.dns;
+        self.http.extend(over.http);
         self.limits = Limits {
             memory: over.limits.memory.or(self.limits.memory),
             fuel: over.limits.fuel.or(self.limits.fuel),

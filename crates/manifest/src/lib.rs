@@ -10,6 +10,7 @@ mod error;
 mod grants;
 mod manifest;
 mod net;
+mod origin;
 mod units;
 mod volume;
 
@@ -17,6 +18,7 @@ pub use error::ManifestError;
 pub use grants::{EnvGrant, Grants, Limits};
 pub use manifest::{App, CURRENT_VERSION, Manifest};
 pub use net::{HostPattern, NetRule, PortRange};
+pub use origin::{HttpOrigin, default_port};
 pub use units::{ByteSize, DurationSpec};
 pub use volume::{VolumeMode, VolumeSpec};
 

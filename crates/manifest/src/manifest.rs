@@ -1,7 +1,7 @@
 //! The `wedge.toml` schema (version 1) and its loader.
 
 use crate::error::IoMessage;
-use crate::{EnvGrant, Grants, Limits, ManifestError, NetRule, VolumeMode, VolumeSpec};
+use crate::{EnvGrant, Grants, HttpOrigin, Limits, ManifestError, NetRule, VolumeMode, VolumeSpec};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -157,6 +157,8 @@ struct RawNetwork {
     listen: Vec<NetRule>,
     #[serde(default)]
     dns: bool,
+    #[serde(default)]
+    http: Vec<HttpOrigin>,
 }
 
 impl Manifest {
@@ -185,6 +187,7 @@ impl Manifest {
             connect: raw.network.connect,
             listen: raw.network.listen,
             dns: raw.network.dns,
+            http: raw.network.http,
             limits: raw.limits,
         };
         Ok(Manifest {

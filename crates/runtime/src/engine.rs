@@ -9,6 +9,10 @@ use std::time::Duration;
 /// How long one epoch tick lasts; timeouts are rounded up to whole ticks.
 pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(5);
 
+/// Core instances (and tables) a pooled component may need: a Rust `wasm32-wasip2`
+/// component has its main module plus wit-component's shim and fixup modules.
+const CORE_INSTANCES_PER_COMPONENT: u32 = 4;
+
 /// Bytes of each pooled table and fiber stack kept resident between instances.
 const KEEP_RESIDENT: usize = 64 << 10;
 
@@ -105,10 +109,13 @@ impl Engine {
             // with memset instead of madvise: fewer page faults and TLB shootdowns per
             // instance. (Linear memories are not: Rust guests touch pages spread over
             // their first megabyte, which costs more to memset than to fault back.)
-            pool.total_core_instances(count)
+            // A component holds several core instances and tables (its shims and
+            // adapters besides the main module); slots for those cost little.
+            let extra = count.saturating_mul(CORE_INSTANCES_PER_COMPONENT);
+            pool.total_core_instances(extra)
                 .total_component_instances(count)
                 .total_memories(count)
-                .total_tables(count)
+                .total_tables(extra)
                 .total_stacks(count)
                 .max_memory_size(crate::DEFAULT_MEMORY as usize)
                 .table_keep_resident(KEEP_RESIDENT)

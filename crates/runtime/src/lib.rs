@@ -9,13 +9,15 @@
 //!    limits, and returns an [`Outcome`]; [`Prepared::run_controlled`] adds a
 //!    [`Control`] to kill, pause and resume it from outside.
 //!
-//! [`inspect()`] describes a Wasm file without running it.
+//! [`HttpApp`] serves a `wasi:http/proxy` component instead, a fresh instance per
+//! request. [`inspect()`] describes a Wasm file without running it.
 
 mod app;
 mod cache;
 mod control;
 mod engine;
 mod error;
+mod http;
 mod inspect;
 mod limits;
 mod policy;
@@ -27,6 +29,9 @@ pub use cache::CodeCache;
 pub use control::Control;
 pub use engine::{Engine, EngineKind, EngineOptions};
 pub use error::RuntimeError;
+pub use http::{
+    GuestReport, HttpApp, HttpBody, HttpFailure, HttpOutput, RequestLimits, host_response,
+};
 pub use inspect::{AppInfo, Capability, inspect};
 pub use policy::{DEFAULT_MEMORY, Policy};
 pub use run::{Outcome, Prepared, STOP_EXPORT, Stdio};

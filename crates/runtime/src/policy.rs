@@ -4,7 +4,7 @@ use crate::RuntimeError;
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
-use wedge_manifest::{EnvGrant, Grants, HostPattern, NetRule, VolumeMode};
+use wedge_manifest::{EnvGrant, Grants, HostPattern, HttpOrigin, NetRule, VolumeMode};
 
 /// Linear memory cap when neither the manifest nor the operator sets one.
 pub const DEFAULT_MEMORY: u64 = 512 << 20;
@@ -25,11 +25,13 @@ pub struct Policy {
     pub listen: Vec<NetRule>,
     /// Whether the guest may resolve names.
     pub dns: bool,
+    /// Origins the guest may send outbound HTTP requests to.
+    pub http: Vec<HttpOrigin>,
     /// Linear memory cap in bytes.
     pub memory: u64,
     /// Fuel budget, if metered.
     pub fuel: Option<u64>,
-    /// Wall-clock limit.
+    /// Wall-clock limit (for an HTTP app, per request).
     pub timeout: Option<Duration>,
 }
 
@@ -69,6 +71,7 @@ impl Policy {
             connect: resolve_names(&grants.connect)?,
             listen: resolve_names(&grants.listen)?,
             dns: grants.dns,
+            http: grants.http.clone(),
             memory: grants.limits.memory.map_or(DEFAULT_MEMORY, |m| m.0),
             fuel: grants.limits.fuel,
             timeout: grants.limits.timeout.map(|t| t.0),

@@ -404,7 +404,7 @@ impl Teardown {
 /// Why the host could not instantiate the app (not a trap of the guest's own, such as
 /// one in its start function): the instance pool is full, memory cannot be mapped.
 #[derive(Debug)]
-struct HostRefusal(String);
+pub(crate) struct HostRefusal(String);
 
 impl std::fmt::Display for HostRefusal {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -415,7 +415,7 @@ impl std::fmt::Display for HostRefusal {
 impl std::error::Error for HostRefusal {}
 
 /// Marks an instantiation error that is not a trap as the host's refusal.
-fn host_refusal(err: wasmtime::Error) -> wasmtime::Error {
+pub(crate) fn host_refusal(err: wasmtime::Error) -> wasmtime::Error {
     if err.downcast_ref::<Trap>().is_some() {
         err
     } else {
@@ -443,7 +443,7 @@ fn outcome(
 }
 
 /// Sorts a guest's failure into an [`Outcome`].
-fn classify(err: wasmtime::Error, policy: &Policy, memory_hit: bool) -> Outcome {
+pub(crate) fn classify(err: wasmtime::Error, policy: &Policy, memory_hit: bool) -> Outcome {
     if let Some(exit) = err.downcast_ref::<I32Exit>() {
         return Outcome::Exited(exit.0);
     }

@@ -1,8 +1,9 @@
 //! Command-line definitions (clap), kept apart from what the commands do.
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::net::SocketAddr;
 use std::path::PathBuf;
-use wedge_manifest::{ByteSize, DurationSpec, EnvGrant, NetRule, VolumeSpec};
+use wedge_manifest::{ByteSize, DurationSpec, EnvGrant, HttpOrigin, NetRule, VolumeSpec};
 use wedge_runtime::EngineKind;
 
 /// Run WebAssembly apps as sandboxed containers.
@@ -36,6 +37,8 @@ pub struct Cli {
 pub enum Command {
     /// Run a Wasm app (module, component, .cwasm, or a folder with a wedge.toml)
     Run(RunArgs),
+    /// Serve a wasi:http component over HTTP, a fresh instance per request
+    Serve(ServeArgs),
     /// Create a container in the daemon without starting it; prints its id
     Create(CreateArgs),
     /// Start created or exited containers
@@ -232,6 +235,66 @@ pub struct RunArgs {
     pub launch: LaunchArgs,
 }
 
+/// `wedge serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on
+    #[arg(long, value_name = "ADDR", default_value = wedge_serve::DEFAULT_LISTEN)]
+    pub listen: SocketAddr,
+
+    /// Largest request body accepted (larger: 413)
+    #[arg(long, value_name = "SIZE", default_value = "10MiB")]
+    pub max_body: ByteSize,
+
+    /// Largest request header section (request line and headers; larger: 431)
+    #[arg(long, value_name = "SIZE", default_value = "16KiB")]
+    pub max_header_size: ByteSize,
+
+    /// Requests handled at once (each in its own instance); more wait in the queue
+    #[arg(long, value_name = "N", default_value_t = 256)]
+    pub max_concurrency: u32,
+
+    /// Requests that may wait for a free slot; beyond them: 503 with Retry-After
+    #[arg(long, value_name = "N", default_value_t = 1024)]
+    pub queue: u32,
+
+    /// How long a request may wait in the queue before it gets 503
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub queue_timeout: DurationSpec,
+
+    /// Connections open at once; more wait to be accepted
+    #[arg(long, value_name = "N", default_value_t = 10_000)]
+    pub max_connections: u32,
+
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key)
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// On SIGTERM or Ctrl-C, how long in-flight requests may still take
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    pub grace: DurationSpec,
+
+    /// Where the access log goes: `stderr`, `stdout`, `off` or a file (appended to)
+    #[arg(long, value_name = "DEST", default_value = "stderr")]
+    pub access_log: String,
+
+    /// Also serve Prometheus metrics at http://ADDR/metrics
+    #[arg(long, value_name = "ADDR")]
+    pub metrics_listen: Option<SocketAddr>,
+
+    /// Do not read or write the AOT code cache
+    #[arg(long)]
+    pub no_cache: bool,
+
+    /// The app and what it is granted (limits apply to each request).
+    #[command(flatten)]
+    pub launch: LaunchArgs,
+}
+
 /// `wedge create`.
 #[derive(Debug, Args)]
 pub struct CreateArgs {
@@ -272,6 +335,11 @@ pub struct LaunchArgs {
     #[arg(long = "allow-dns")]
     pub allow_dns: bool,
 
+    /// Allow outbound HTTP requests (wasi:http) to an origin, e.g. `https://api.example.com`,
+    /// `http://127.0.0.1:8081` or `https://*.example.com`
+    #[arg(long = "allow-outbound", value_name = "ORIGIN")]
+    pub allow_outbound: Vec<HttpOrigin>,
+
     /// Linear memory cap, e.g. `32MiB` [default: 512MiB]
     #[arg(short = 'm', long = "memory", value_name = "SIZE")]
     pub memory: Option<ByteSize>,
@@ -280,7 +348,8 @@ pub struct LaunchArgs {
     #[arg(long, value_name = "N")]
     pub fuel: Option<u64>,
 
-    /// Wall-clock limit, e.g. `2s` or `500ms`; passing it ends the app (exit 124)
+    /// Wall-clock limit, e.g. `2s` or `500ms`; passing it ends the app (exit 124); for
+    /// an HTTP app, the limit of each request (504)
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<DurationSpec>,
 

@@ -103,6 +103,11 @@ fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
             .map(ToString::to_string)
             .collect(),
         allow_dns: launch.allow_dns,
+        allow_outbound: launch
+            .allow_outbound
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
         memory: launch.memory.map(|m| m.to_string()),
         fuel: launch.fuel,
         timeout: launch.timeout.map(|t| t.to_string()),

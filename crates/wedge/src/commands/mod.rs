@@ -8,6 +8,7 @@ mod inspect;
 mod output;
 mod registry;
 mod run;
+mod serve;
 mod source;
 
 use crate::cli::{Cli, Command};
@@ -19,6 +20,7 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(args) if args.detach => container::run_detached(host, args.launch),
         Command::Run(args) => run::execute(&root, args),
+        Command::Serve(args) => serve::execute(&root, args),
         Command::Create(args) => container::create(host, args),
         Command::Start(args) => container::start(host, args),
         Command::Stop(args) => container::stop(host, args),

@@ -1,7 +1,7 @@
 //! `wedge run`: run an app in-process with the granted capabilities and limits.
 
 use super::source::Source;
-use crate::cli::RunArgs;
+use crate::cli::{LaunchArgs, RunArgs};
 use crate::root;
 use std::path::Path;
 use wedge_manifest::{Grants, Limits};
@@ -10,11 +10,21 @@ use wedge_runtime::{App, CodeCache, Engine, EngineOptions, Outcome, Policy, Prep
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
 /// limit or a trap ended it.
 pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
-    let RunArgs {
-        no_cache,
-        launch: args,
-        ..
-    } = args;
+    let (app, policy) = load(root, args.launch, args.no_cache, None)?;
+    let prepared = Prepared::new(&app)?;
+    let outcome = prepared.run_before_exit(&policy, Stdio::Inherit)?;
+    Ok(report(outcome))
+}
+
+/// Opens the app a foreground command (`run`, `serve`) names and resolves what it is
+/// granted: manifest or image requests, overlaid by the operator's flags. `pooling`
+/// sizes the engine's instance pool for a server.
+pub(crate) fn load(
+    root: &Path,
+    args: LaunchArgs,
+    no_cache: bool,
+    pooling: Option<u32>,
+) -> anyhow::Result<(App, Policy)> {
     if args.name.is_some() {
         anyhow::bail!("`--name` needs `-d`: only containers of the daemon have names");
     }
@@ -28,6 +38,7 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         connect: args.allow_net,
         listen: args.allow_listen,
         dns: args.allow_dns,
+        http: args.allow_outbound,
         limits: Limits {
             memory: args.memory,
             fuel: args.fuel,
@@ -42,7 +53,7 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         kind: args.engine,
         fuel: policy.fuel.is_some(),
         target: None,
-        pooling: None,
+        pooling,
     };
     // An image pulled just now was compiled with default settings: reuse that.
     let wasm = &source.app.wasm;
@@ -56,9 +67,7 @@ pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
         )?,
         _ => App::open(options, wasm, cache.as_ref())?,
     };
-    let prepared = Prepared::new(&app)?;
-    let outcome = prepared.run_before_exit(&policy, Stdio::Inherit)?;
-    Ok(report(outcome))
+    Ok((app, policy))
 }
 
 /// Prints what ended the run and picks the exit code.

@@ -1,0 +1,548 @@
+//! Serving `wasi:http/proxy` components: every request gets a fresh instance, made from a
+//! component linked once, under the [`Policy`]'s grants and limits (memory, fuel, a
+//! wall-clock deadline per request) and an outbound-origin allow-list.
+
+use crate::error::one_line;
+use crate::limits::MemoryLimiter;
+use crate::run::{HostRefusal, classify, host_refusal};
+use crate::{App, AppKind, Control, Engine, Outcome, Policy, RuntimeError, Stdio, wasi};
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+use wasmtime::component::{Linker, ResourceTable};
+use wasmtime::{Store, UpdateDeadline};
+use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::{
+    Error as BodyError, RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
+use wedge_manifest::{HttpOrigin, default_port};
+
+/// A response body as the server sends it: the guest's streamed body or a host text.
+pub type HttpBody = wasmtime_wasi_http::WasiBody;
+
+/// A response the host makes itself (errors, load shedding): `text` as `text/plain`.
+pub fn host_response(status: http::StatusCode, text: &str) -> http::Response<HttpBody> {
+    let body = Full::new(Bytes::from(format!("{text}\n")))
+        .map_err(|never| match never {})
+        .boxed_unsync();
+    let mut response = http::Response::new(body);
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        http::header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+/// Where the guests' stdout and stderr go, shared by every request.
+#[derive(Clone)]
+pub enum HttpOutput {
+    /// The host process's stdout and stderr.
+    Inherit,
+    /// Discarded.
+    Null,
+    /// Streams of the caller's choosing (a container's log).
+    Shared {
+        /// The guests' stdout.
+        stdout: Arc<dyn StdoutStream + Sync>,
+        /// The guests' stderr.
+        stderr: Arc<dyn StdoutStream + Sync>,
+    },
+}
+
+impl HttpOutput {
+    fn stdio(&self) -> Stdio {
+        match self {
+            HttpOutput::Inherit => Stdio::Inherit,
+            HttpOutput::Null => Stdio::Null,
+            HttpOutput::Shared { stdout, stderr } => Stdio::Streams {
+                stdin: Box::new(wasmtime_wasi::p2::pipe::ClosedInputStream),
+                stdout: Box::new(SharedStream(stdout.clone())),
+                stderr: Box::new(SharedStream(stderr.clone())),
+            },
+        }
+    }
+}
+
+/// One shared output stream handed to a store as its own.
+struct SharedStream(Arc<dyn StdoutStream + Sync>);
+
+impl IsTerminal for SharedStream {
+    fn is_terminal(&self) -> bool {
+        self.0.is_terminal()
+    }
+}
+
+impl StdoutStream for SharedStream {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        self.0.async_stream()
+    }
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        self.0.p2_stream()
+    }
+}
+
+/// The per-request limits that are not part of the [`Policy`].
+#[derive(Debug, Clone, Copy)]
+pub struct RequestLimits {
+    /// Largest request body accepted; a larger one is answered 413.
+    pub max_body: u64,
+}
+
+/// Why a request got no response from the guest; [`HttpFailure::status`] says what the
+/// client is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HttpFailure {
+    /// The request cannot be given to the guest (e.g. HTTP/1.0 without `Host`).
+    BadRequest(String),
+    /// The body is larger than [`RequestLimits::max_body`].
+    BodyTooLarge(u64),
+    /// The guest answered with a `wasi:http` error code instead of a response.
+    ErrorCode(String),
+    /// The guest returned without answering.
+    NoResponse,
+    /// The guest trapped, ran out of time or fuel, or exited.
+    Guest(Outcome),
+    /// The host could not instantiate the app (e.g. the instance pool is full).
+    Refused(String),
+}
+
+impl HttpFailure {
+    /// The status code the client gets: 400, 413, 500 (traps, fuel, no response), 503
+    /// (no instance available) or 504 (the request's deadline passed).
+    pub fn status(&self) -> http::StatusCode {
+        use http::StatusCode as S;
+        match self {
+            HttpFailure::BadRequest(_) => S::BAD_REQUEST,
+            HttpFailure::BodyTooLarge(_) => S::PAYLOAD_TOO_LARGE,
+            HttpFailure::Guest(Outcome::TimedOut(_)) => S::GATEWAY_TIMEOUT,
+            HttpFailure::Refused(_) | HttpFailure::Guest(Outcome::Killed) => S::SERVICE_UNAVAILABLE,
+            HttpFailure::ErrorCode(_) | HttpFailure::NoResponse | HttpFailure::Guest(_) => {
+                S::INTERNAL_SERVER_ERROR
+            }
+        }
+    }
+
+    /// What went wrong, on one line, for the log and the response body.
+    pub fn message(&self) -> String {
+        match self {
+            HttpFailure::BadRequest(m) => format!("bad request: {m}"),
+            HttpFailure::BodyTooLarge(max) => format!(
+                "request body larger than {}",
+                wedge_manifest::ByteSize(*max)
+            ),
+            HttpFailure::ErrorCode(code) => format!("the app answered with error {code}"),
+            HttpFailure::NoResponse => "the app returned without a response".into(),
+            HttpFailure::Guest(outcome) => match outcome.reason() {
+                Some(reason) => reason,
+                None => format!(
+                    "the app exited with status {} before responding",
+                    outcome.exit_code()
+                ),
+            },
+            HttpFailure::Refused(m) => format!("no instance available: {m}"),
+        }
+    }
+}
+
+/// How one request's instance ended, for the access log and metrics.
+#[derive(Debug, Clone)]
+pub struct GuestReport {
+    /// How long making the store and instance took.
+    pub instantiate: Duration,
+    /// From the start of instantiation until the guest returned (its body written).
+    pub total: Duration,
+    /// `Exited(0)` when the handler returned; otherwise the trap, timeout, fuel or exit.
+    pub outcome: Outcome,
+    /// Set when the host could not instantiate the app at all.
+    pub refused: Option<String>,
+}
+
+impl GuestReport {
+    /// Whether the guest failed after a response was already under way or never gave one.
+    pub fn failed(&self) -> bool {
+        self.refused.is_some() || self.outcome != Outcome::Exited(0)
+    }
+}
+
+/// Store data of one request.
+struct HttpState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    http: WasiHttpCtx,
+    hooks: OutboundHooks,
+    limiter: MemoryLimiter,
+}
+
+impl WasiView for HttpState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.ctx,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for HttpState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.hooks,
+        }
+    }
+}
+
+/// The outbound check: a guest's request leaves only for an allowed origin; anything
+/// else fails inside the guest with `HTTP-request-denied`.
+struct OutboundHooks {
+    allowed: Arc<[HttpOrigin]>,
+}
+
+type IoFuture = Box<dyn Future<Output = Result<(), BodyError>> + Send>;
+type SendFuture = Box<
+    dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<HttpBody>, IoFuture)>> + Send,
+>;
+
+impl WasiHttpHooks for OutboundHooks {
+    fn send_request(
+        &mut self,
+        request: http::Request<HttpBody>,
+        options: Option<RequestOptions>,
+        _fut: IoFuture,
+    ) -> SendFuture {
+        if !outbound_allowed(&self.allowed, request.uri()) {
+            return Box::new(async { Err(BodyError::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as IoFuture,
+            ))
+        })
+    }
+}
+
+/// Whether `uri` (absolute, as the outgoing handler builds it) is covered by a grant.
+fn outbound_allowed(allowed: &[HttpOrigin], uri: &http::Uri) -> bool {
+    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
+        return false;
+    };
+    let port = uri.port_u16().unwrap_or_else(|| default_port(scheme));
+    allowed.iter().any(|o| o.allows(scheme, host, port))
+}
+
+/// A `wasi:http/proxy` component linked once, ready to handle any number of requests,
+/// each in a fresh instance.
+pub struct HttpApp {
+    engine: Engine,
+    pre: ProxyPre<HttpState>,
+    policy: Arc<Policy>,
+    allowed: Arc<[HttpOrigin]>,
+    output: HttpOutput,
+    limits: RequestLimits,
+    path: PathBuf,
+    /// Shared by every request: killing it ends them all.
+    control: Control,
+}
+
+impl HttpApp {
+    /// Links `app` against WASI preview 2 (the whole `wasi:cli` world, so components
+    /// built with Rust's std run unchanged, with the policy's env, files and sockets) and
+    /// `wasi:http`. A core module, or a component that does not export
+    /// `wasi:http/incoming-handler`, fails here.
+    pub fn new(
+        app: &App,
+        policy: Policy,
+        output: HttpOutput,
+        limits: RequestLimits,
+    ) -> Result<HttpApp, RuntimeError> {
+        let link = |message: String| RuntimeError::Link {
+            path: app.path.clone(),
+            message,
+        };
+        let crate::app::Code::Component(component) = &app.code else {
+            return Err(link(
+                "a core module cannot serve HTTP: build a `wasm32-wasip2` component that \
+                 exports `wasi:http/incoming-handler`"
+                    .into(),
+            ));
+        };
+        if policy.fuel.is_some() && !app.engine.options().fuel {
+            return Err(RuntimeError::Engine(
+                "a fuel limit needs an engine built with fuel metering".into(),
+            ));
+        }
+        let mut linker = Linker::<HttpState>::new(app.engine.wasmtime());
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| link(one_line(&e)))?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+            .map_err(|e| link(one_line(&e)))?;
+        let pre = linker
+            .instantiate_pre(component)
+            .map_err(|e| link(one_line(&e)))?;
+        let pre = ProxyPre::new(pre).map_err(|e| {
+            link(format!(
+                "component is not a `wasi:http/proxy` app (it must export \
+                 `wasi:http/incoming-handler`): {}",
+                one_line(&e)
+            ))
+        })?;
+        // rustls finds two crypto providers in wedge's dependencies (ring and aws-lc-rs)
+        // and would refuse to pick one for outbound HTTPS: choose ring, as wasi-http does.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        // Every store yields at each tick, so one busy guest cannot hold a worker.
+        app.engine.ensure_ticker()?;
+        // Checked now so a bad grant fails at startup, not on the first request.
+        wasi::builder(&policy, Stdio::Null)?;
+        Ok(HttpApp {
+            engine: app.engine.clone(),
+            pre,
+            allowed: policy.http.clone().into(),
+            policy: Arc::new(policy),
+            output,
+            limits,
+            path: app.path.clone(),
+            control: Control::new(),
+        })
+    }
+
+    /// Ends every request in flight, and every later one, at once (guest code at its
+    /// next epoch check, guests waiting in the host right away); their outcome is
+    /// [`Outcome::Killed`] and clients still waiting get 503.
+    pub fn kill_all(&self) {
+        self.control.kill();
+    }
+
+    /// Whether `kind` can be served (only components can).
+    pub fn can_serve(kind: AppKind) -> bool {
+        kind == AppKind::Component
+    }
+
+    /// Where the app was loaded from.
+    pub fn path(&self) -> &PathBuf {
+        &self.path
+    }
+
+    /// The engine the app runs on.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    /// Handles one request in a fresh instance on the current tokio runtime. Returns
+    /// once the guest has set its response (whose body keeps streaming from the guest's
+    /// task) or has failed without one. `on_done` is called when the guest's task ends,
+    /// whatever happened, with how it ended; it is the place to release what the
+    /// request holds (a concurrency permit) and to write the access log.
+    pub async fn handle<B>(
+        &self,
+        request: http::Request<B>,
+        https: bool,
+        on_done: impl FnOnce(&GuestReport) + Send + 'static,
+    ) -> Result<http::Response<HttpBody>, HttpFailure>
+    where
+        B: http_body::Body<Data = Bytes, Error = hyper::Error> + Send + 'static,
+    {
+        let max_body = self.limits.max_body;
+        let declared = request
+            .headers()
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > max_body) {
+            return Err(HttpFailure::BodyTooLarge(max_body));
+        }
+        let started = Instant::now();
+        let deadline = self.policy.timeout.map(|t| started + t);
+        // A body over the cap fails the guest's read; the flag turns the answer into 413.
+        let over = Arc::new(AtomicBool::new(false));
+        let flag = over.clone();
+        let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
+        let request = request.map(move |body| {
+            Limited::new(body, limit).map_err(move |e| match e.downcast::<hyper::Error>() {
+                Ok(e) => BodyError::from(*e),
+                Err(_) => {
+                    flag.store(true, Ordering::Relaxed);
+                    BodyError::HttpRequestBodySize(Some(max_body))
+                }
+            })
+        });
+
+        let mut store = self.store(deadline)?;
+        let scheme = if https { Scheme::Https } else { Scheme::Http };
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(scheme, request)
+            .map_err(|e| HttpFailure::BadRequest(one_line(&e)))?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let outparam = store
+            .data_mut()
+            .http()
+            .new_response_outparam(tx)
+            .map_err(|e| HttpFailure::Refused(one_line(&e)))?;
+
+        let pre = self.pre.clone();
+        let policy = self.policy.clone();
+        let control = self.control.clone();
+        let guest = tokio::spawn(async move {
+            let mut instantiate = Duration::ZERO;
+            let run = async {
+                let proxy = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(host_refusal)?;
+                instantiate = started.elapsed();
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await
+            };
+            // The epoch deadline stops guest code; this stops a guest waiting in the
+            // host (an outbound call, a slow client body).
+            let run = async {
+                match deadline {
+                    Some(at) => tokio::time::timeout_at(at.into(), run)
+                        .await
+                        .unwrap_or_else(|_| Err(wasmtime::Trap::Interrupt.into())),
+                    None => run.await,
+                }
+            };
+            let result = tokio::select! {
+                result = run => result,
+                () = control.killed() => Err(wasmtime::Trap::Interrupt.into()),
+            };
+            let memory_hit = store.data().limiter.hit;
+            drop(store);
+            let mut report = GuestReport {
+                instantiate,
+                total: started.elapsed(),
+                outcome: Outcome::Exited(0),
+                refused: None,
+            };
+            if let Err(err) = result {
+                match err.downcast_ref::<HostRefusal>() {
+                    Some(refusal) => report.refused = Some(refusal.to_string()),
+                    None if control.is_killed() => report.outcome = Outcome::Killed,
+                    None => report.outcome = classify(err, &policy, memory_hit),
+                }
+            }
+            on_done(&report);
+            report
+        });
+
+        let answer = rx.await;
+        if over.load(Ordering::Relaxed) {
+            return Err(HttpFailure::BodyTooLarge(max_body));
+        }
+        match answer {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(HttpFailure::ErrorCode(error_code_text(&code))),
+            // The outparam was dropped unset: the guest's task has ended; see how.
+            Err(_) => match guest.await {
+                Ok(GuestReport {
+                    refused: Some(m), ..
+                }) => Err(HttpFailure::Refused(m)),
+                Ok(GuestReport {
+                    outcome: Outcome::Exited(0),
+                    ..
+                }) => Err(HttpFailure::NoResponse),
+                Ok(report) => Err(HttpFailure::Guest(report.outcome)),
+                Err(join) => Err(HttpFailure::Refused(format!("request task failed: {join}"))),
+            },
+        }
+    }
+
+    /// A store for one request: the policy's WASI context, memory cap, fuel, and an
+    /// epoch callback that yields at every tick and interrupts past the deadline.
+    fn store(&self, deadline: Option<Instant>) -> Result<Store<HttpState>, HttpFailure> {
+        let refused = |e: RuntimeError| HttpFailure::Refused(e.to_string());
+        let mut builder = wasi::builder(&self.policy, self.output.stdio()).map_err(refused)?;
+        let state = HttpState {
+            ctx: builder.build(),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            hooks: OutboundHooks {
+                allowed: self.allowed.clone(),
+            },
+            limiter: MemoryLimiter::new(self.policy.memory, None),
+        };
+        let mut store = Store::new(self.engine.wasmtime(), state);
+        store.limiter(|s| &mut s.limiter);
+        if let Some(fuel) = self.policy.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|e| HttpFailure::Refused(one_line(&e)))?;
+        }
+        store.set_epoch_deadline(1);
+        let control = self.control.clone();
+        store.epoch_deadline_callback(move |_| {
+            let late = deadline.is_some_and(|at| Instant::now() >= at);
+            Ok(if late || control.is_killed() {
+                UpdateDeadline::Interrupt
+            } else {
+                UpdateDeadline::Yield(1)
+            })
+        });
+        Ok(store)
+    }
+}
+
+/// A `wasi:http` error code as text, e.g. `HTTP-request-denied`.
+fn error_code_text(code: &ErrorCode) -> String {
+    format!("{code:?}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn origins(list: &[&str]) -> Vec<HttpOrigin> {
+        list.iter().map(|s| s.parse().unwrap()).collect()
+    }
+
+    #[test]
+    fn outbound_needs_a_matching_origin() {
+        let allowed = origins(&["http://127.0.0.1:8081", "https://*.example.com"]);
+        let ok = |u: &str| outbound_allowed(&allowed, &u.parse().unwrap());
+        assert!(ok("http://127.0.0.1:8081/x"));
+        assert!(!ok("http://127.0.0.1:8082/x"));
+        assert!(!ok("https://127.0.0.1:8081/x"));
+        assert!(ok("https://api.example.com/v1"));
+        assert!(!ok("http://api.example.com/v1"));
+        assert!(!ok("https://example.com/"));
+        assert!(!ok("/relative"));
+        assert!(!outbound_allowed(
+            &[],
+            &"http://127.0.0.1/".parse().unwrap()
+        ));
+    }
+
+    #[test]
+    fn failures_map_to_statuses() {
+        use http::StatusCode as S;
+        let cases = [
+            (HttpFailure::BadRequest("x".into()), S::BAD_REQUEST),
+            (HttpFailure::BodyTooLarge(1), S::PAYLOAD_TOO_LARGE),
+            (
+                HttpFailure::Guest(Outcome::TimedOut(Duration::from_secs(1))),
+                S::GATEWAY_TIMEOUT,
+            ),
+            (
+                HttpFailure::Guest(Outcome::OutOfFuel(5)),
+                S::INTERNAL_SERVER_ERROR,
+            ),
+            (HttpFailure::NoResponse, S::INTERNAL_SERVER_ERROR),
+            (HttpFailure::Refused("pool".into()), S::SERVICE_UNAVAILABLE),
+        ];
+        for (failure, status) in cases {
+            assert_eq!(failure.status(), status, "{failure:?}");
+            assert!(!failure.message().is_empty());
+        }
+    }
+}

@@ -1,0 +1,106 @@
+//! `wedge serve`: serve a `wasi:http` component in the foreground until SIGTERM or
+//! Ctrl-C, then drain.
+
+use crate::cli::ServeArgs;
+use anyhow::Context;
+use std::path::Path;
+use std::sync::Arc;
+use wedge_runtime::{HttpApp, HttpOutput, RequestLimits};
+use wedge_serve::{AccessLog, HttpMetrics, ServeConfig, Server};
+
+/// Instances kept beyond `--max-concurrency` in the pool: requests whose response was
+/// sent but whose instance is still finishing.
+const POOL_SLACK: u32 = 16;
+
+/// Serves the app; returns 0 after a clean shutdown.
+pub fn execute(root: &Path, args: ServeArgs) -> anyhow::Result<i32> {
+    let config = ServeConfig {
+        listen: args.listen,
+        max_concurrency: args.max_concurrency as usize,
+        queue: args.queue as usize,
+        queue_timeout: args.queue_timeout.0,
+        max_header_size: usize::try_from(args.max_header_size.0).unwrap_or(usize::MAX),
+        max_connections: args.max_connections as usize,
+        tls: args.tls_cert.zip(args.tls_key),
+        grace: args.grace.0,
+    };
+    config.validate()?;
+    let access_log = access_log(&args.access_log)?;
+    let pool = args.max_concurrency.saturating_add(POOL_SLACK);
+    let (app, policy) = super::run::load(root, args.launch, args.no_cache, Some(pool))?;
+    let app = HttpApp::new(
+        &app,
+        policy,
+        HttpOutput::Inherit,
+        RequestLimits {
+            max_body: args.max_body.0,
+        },
+    )?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(async {
+        let metrics = Arc::new(HttpMetrics::default());
+        let server =
+            Server::bind(Arc::new(app), config.clone(), access_log, metrics.clone()).await?;
+        let scheme = if config.tls.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        eprintln!("wedge: serving on {scheme}://{}/", server.local_addr());
+        if let Some(addr) = args.metrics_listen {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on `{addr}` for metrics"))?;
+            tokio::spawn(wedge_serve::serve_metrics(listener, move || {
+                HttpMetrics::render_all(&[(String::new(), &metrics)])
+            }));
+        }
+        server
+            .run(async {
+                shutdown_signal().await;
+                eprintln!(
+                    "wedge: shutting down; in-flight requests have {} to finish",
+                    wedge_manifest::DurationSpec(config.grace)
+                );
+            })
+            .await?;
+        anyhow::Ok(0)
+    })
+}
+
+/// Resolves on SIGTERM or SIGINT.
+async fn shutdown_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).ok();
+    let term = async {
+        match term.as_mut() {
+            Some(t) => {
+                t.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        () = term => {}
+        _ = tokio::signal::ctrl_c() => {}
+    }
+}
+
+/// The access log `--access-log` names.
+fn access_log(dest: &str) -> anyhow::Result<AccessLog> {
+    Ok(match dest {
+        "off" => AccessLog::off(),
+        "stderr" | "-" => AccessLog::to(std::io::stderr()),
+        "stdout" => AccessLog::to(std::io::stdout()),
+        path => AccessLog::to(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("cannot open access log `{path}`"))?,
+        ),
+    })
+}
