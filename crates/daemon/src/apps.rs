@@ -33,6 +33,7 @@ pub struct Apps {
     /// Image references already resolved, valid while the store's tags are unchanged.
     images: Mutex<ImageCache>,
     engines: Mutex<HashMap<EngineOptions, Engine>>,
+    compiled: Mutex<HashMap<AppKey, App>>,
     prepared: Mutex<HashMap<AppKey, Arc<Prepared>>>,
 }
 
@@ -69,6 +70,7 @@ impl Apps {
             pooling,
             images: Mutex::new(ImageCache::default()),
             engines: Mutex::new(engines),
+            compiled: Mutex::new(HashMap::new()),
             prepared: Mutex::new(HashMap::new()),
         })
     }
@@ -147,6 +149,32 @@ impl Apps {
         kind: EngineKind,
         fuel: bool,
     ) -> Result<Arc<Prepared>, DaemonError> {
+        let (key, app) = self.compiled(source, kind, fuel)?;
+        if let Some(p) = lock(&self.prepared).get(&key) {
+            return Ok(p.clone());
+        }
+        let prepared = Arc::new(Prepared::new(&app).map_err(runtime_error)?);
+        lock(&self.prepared).insert(key, prepared.clone());
+        Ok(prepared)
+    }
+
+    /// The app compiled for `kind` (with fuel metering when `fuel`), not linked: an
+    /// HTTP app is linked per container, with its own policy.
+    pub fn app(
+        &self,
+        source: &AppSource,
+        kind: EngineKind,
+        fuel: bool,
+    ) -> Result<App, DaemonError> {
+        self.compiled(source, kind, fuel).map(|(_, app)| app)
+    }
+
+    fn compiled(
+        &self,
+        source: &AppSource,
+        kind: EngineKind,
+        fuel: bool,
+    ) -> Result<(AppKey, App), DaemonError> {
         let options = EngineOptions {
             kind,
             fuel,
@@ -157,8 +185,8 @@ impl Apps {
             content: content_key(source)?,
             options: options.clone(),
         };
-        if let Some(p) = lock(&self.prepared).get(&key) {
-            return Ok(p.clone());
+        if let Some(app) = lock(&self.compiled).get(&key) {
+            return Ok((key, app.clone()));
         }
         let engine = self.engine(options)?;
         let app = match &source.image {
@@ -171,9 +199,8 @@ impl Apps {
             None => App::load(&engine, &source.wasm, Some(&self.cache)),
         }
         .map_err(runtime_error)?;
-        let prepared = Arc::new(Prepared::new(&app).map_err(runtime_error)?);
-        lock(&self.prepared).insert(key, prepared.clone());
-        Ok(prepared)
+        lock(&self.compiled).insert(key.clone(), app.clone());
+        Ok((key, app))
     }
 
     fn engine(&self, options: EngineOptions) -> Result<Engine, DaemonError> {

@@ -286,6 +286,18 @@ impl StdoutStream for LogStream {
     }
 }
 
+/// For lines the daemon writes on the app's behalf (an HTTP app's access log).
+impl std::io::Write for LogStream {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.log.append(self.stream, buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 impl tokio::io::AsyncWrite for LogStream {
     fn poll_write(
         self: Pin<&mut Self>,

@@ -6,10 +6,11 @@ use crate::apps::{Apps, runtime_error};
 use crate::db::{Db, Record};
 use crate::events::EventBus;
 use crate::lifecycle::{Action, KILLED_BY_CRASH, State};
+use crate::logs::Stream;
 use crate::logs::{Follow, Log, LogConfig};
 use crate::metrics::Metrics;
 use crate::spec::Spec;
-use crate::supervisor::{self, Run};
+use crate::supervisor::{self, Run, Workload};
 use crate::types::{
     ContainerInfo, ContainerStats, ContainerSummary, CreateRequest, Created, LogRecord,
     WaitResponse,
@@ -20,7 +21,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
-use wedge_runtime::{Control, DEFAULT_MEMORY, Policy};
+use wedge_runtime::{Control, DEFAULT_MEMORY, HttpApp, HttpOutput, Policy, RequestLimits};
+use wedge_serve::{HttpMetrics, ServeConfig};
 
 /// How the daemon is set up.
 #[derive(Debug, Clone)]
@@ -67,6 +69,8 @@ pub(crate) struct Container {
     pub(crate) live: Mutex<Live>,
     /// Bumped whenever a run ends.
     pub(crate) exits: watch::Sender<u64>,
+    /// An HTTP app's request counters, kept across its runs.
+    http_metrics: Option<Arc<HttpMetrics>>,
 }
 
 /// The mutable part of a container.
@@ -165,6 +169,7 @@ impl Manager {
     }
 
     fn register(&self, record: Record, spec: Spec) -> Arc<Container> {
+        let spec_publishes = spec.publish.is_some();
         let c = Arc::new(Container {
             id: record.id.clone(),
             name: record.name.clone(),
@@ -182,6 +187,7 @@ impl Manager {
                 memory_limit: DEFAULT_MEMORY,
             }),
             exits: watch::channel(0).0,
+            http_metrics: spec_publishes.then(|| Arc::new(HttpMetrics::default())),
         });
         let mut reg = self.registry();
         reg.by_name.insert(c.name.clone(), c.id.clone());
@@ -310,7 +316,7 @@ impl Manager {
     /// recorded in the container's `error` and returned; the state does not change.
     fn launch(&self, c: &Arc<Container>, requested: Option<Instant>) -> Result<(), DaemonError> {
         let prepared = tokio::task::block_in_place(|| self.prepare(c));
-        let (prepared, policy) = match prepared {
+        let (workload, policy) = match prepared {
             Ok(p) => p,
             Err(e) => {
                 let mut live = c.live();
@@ -338,7 +344,7 @@ impl Manager {
             self.shared.clone(),
             c.clone(),
             Run {
-                prepared,
+                workload,
                 policy,
                 control,
                 stdin: guest_stdin,
@@ -348,10 +354,7 @@ impl Manager {
         Ok(())
     }
 
-    fn prepare(
-        &self,
-        c: &Container,
-    ) -> Result<(Arc<wedge_runtime::Prepared>, Policy), DaemonError> {
+    fn prepare(&self, c: &Container) -> Result<(Workload, Policy), DaemonError> {
         let source = self.shared.apps.source(&c.config.image)?;
         let launch = source.launch(
             c.spec.flags.clone(),
@@ -359,11 +362,29 @@ impl Manager {
             c.spec.args.clone(),
         );
         let policy = Policy::resolve(&launch.grants, launch.argv).map_err(runtime_error)?;
-        let prepared = self
-            .shared
-            .apps
-            .prepare(&source, c.spec.engine, policy.fuel.is_some())?;
-        Ok((prepared, policy))
+        let fuel = policy.fuel.is_some();
+        let (Some(listen), Some(metrics)) = (c.spec.publish, &c.http_metrics) else {
+            let prepared = self.shared.apps.prepare(&source, c.spec.engine, fuel)?;
+            return Ok((Workload::Command(prepared), policy));
+        };
+        let app = self.shared.apps.app(&source, c.spec.engine, fuel)?;
+        let output = HttpOutput::Shared {
+            stdout: Arc::new(c.log.stream(Stream::Stdout)),
+            stderr: Arc::new(c.log.stream(Stream::Stderr)),
+        };
+        let limits = RequestLimits {
+            max_body: wedge_serve::DEFAULT_MAX_BODY,
+        };
+        let app = HttpApp::new(&app, policy.clone(), output, limits).map_err(runtime_error)?;
+        let workload = Workload::Http {
+            app: Arc::new(app),
+            config: ServeConfig {
+                listen,
+                ..ServeConfig::default()
+            },
+            metrics: metrics.clone(),
+        };
+        Ok((workload, policy))
     }
 
     /// Stops a container: closes its stdin, waits up to `grace`, then kills it.
@@ -539,7 +560,22 @@ impl Manager {
 
     /// Prometheus metrics text.
     pub fn metrics(&self) -> String {
-        self.shared.metrics.render(&self.count_by_state())
+        let mut text = self.shared.metrics.render(&self.count_by_state());
+        let registry = self.registry();
+        let mut http: Vec<(&str, &HttpMetrics)> = registry
+            .by_id
+            .values()
+            .filter_map(|c| Some((c.name.as_str(), c.http_metrics.as_deref()?)))
+            .collect();
+        if !http.is_empty() {
+            http.sort_by_key(|(name, _)| *name);
+            let labelled: Vec<(String, &HttpMetrics)> = http
+                .into_iter()
+                .map(|(name, m)| (format!("container=\"{name}\""), m))
+                .collect();
+            text.push_str(&HttpMetrics::render_all(&labelled));
+        }
+        text
     }
 
     /// The event feed.

@@ -4,6 +4,7 @@
 use crate::DaemonError;
 use crate::lifecycle::RestartPolicy;
 use crate::types::CreateRequest;
+use std::net::SocketAddr;
 use std::str::FromStr;
 use wedge_manifest::{
     ByteSize, DurationSpec, EnvGrant, Grants, HttpOrigin, Limits, NetRule, VolumeSpec,
@@ -23,6 +24,8 @@ pub struct Spec {
     pub restart: RestartPolicy,
     /// Compiler tier.
     pub engine: EngineKind,
+    /// For an HTTP app: the address its server listens on.
+    pub publish: Option<SocketAddr>,
 }
 
 impl Spec {
@@ -66,6 +69,7 @@ impl Spec {
             args: r.args.clone(),
             restart: r.restart.as_deref().unwrap_or("no").parse()?,
             engine: parse_opt::<EngineKind>(&r.engine, "engine")?.unwrap_or_default(),
+            publish: r.publish.as_deref().map(parse_publish).transpose()?,
         })
     }
 }
@@ -85,6 +89,19 @@ pub fn check_name(name: &str) -> Result<(), DaemonError> {
             "invalid container name `{name}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"
         )))
     }
+}
+
+/// `-p PORT` (every interface, as Docker binds) or `-p IP:PORT`.
+pub fn parse_publish(s: &str) -> Result<SocketAddr, DaemonError> {
+    let addr = match s.parse::<u16>() {
+        Ok(port) => Ok(SocketAddr::from(([0, 0, 0, 0], port))),
+        Err(_) => s.parse::<SocketAddr>(),
+    };
+    addr.map_err(|_| {
+        DaemonError::BadRequest(format!(
+            "invalid port `{s}`: expected PORT or IP:PORT, e.g. `8080` or `127.0.0.1:8080`"
+        ))
+    })
 }
 
 fn parse_all<T: FromStr>(items: &[String], what: &str) -> Result<Vec<T>, DaemonError>
@@ -132,6 +149,11 @@ mod tests {
         .unwrap();
         assert_eq!(spec.restart, RestartPolicy::OnFailure(Some(3)));
         assert_eq!(spec.flags.limits.memory, Some(ByteSize(16 << 20)));
+        assert_eq!(parse_publish("8080").unwrap().to_string(), "0.0.0.0:8080");
+        assert_eq!(
+            parse_publish("127.0.0.1:9000").unwrap().to_string(),
+            "127.0.0.1:9000"
+        );
         for (bad, message) in [
             (
                 CreateRequest {
@@ -174,6 +196,13 @@ mod tests {
                     ..request()
                 },
                 "invalid engine",
+            ),
+            (
+                CreateRequest {
+                    publish: Some("80:8080".into()),
+                    ..request()
+                },
+                "invalid port `80:8080`",
             ),
             (CreateRequest::default(), "`image` is required"),
         ] {

@@ -2,18 +2,88 @@
 //! ended, and restart it with exponential backoff when its policy says so.
 
 use crate::lifecycle::{BACKOFF_RESET_AFTER, RestartPolicy, State};
-use crate::logs::Stream;
+use crate::logs::{Log, Stream};
 use crate::manager::{Container, Shared};
 use crate::metrics::ExitKind;
 use crate::now;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime_wasi::cli::AsyncStdinStream;
-use wedge_runtime::{Control, Outcome, Policy, Prepared, RuntimeError, Stdio};
+use wedge_runtime::{Control, HttpApp, Outcome, Policy, Prepared, RuntimeError, Stdio};
+use wedge_serve::{AccessLog, HttpMetrics, ServeConfig, Server};
+
+/// What a container runs.
+pub(crate) enum Workload {
+    /// A command: `_start` or `wasi:cli/run`, once per run.
+    Command(Arc<Prepared>),
+    /// An HTTP app: a server on the container's port, a fresh instance per request.
+    Http {
+        app: Arc<HttpApp>,
+        config: ServeConfig,
+        metrics: Arc<HttpMetrics>,
+    },
+}
+
+impl Workload {
+    async fn run(
+        &self,
+        policy: &Policy,
+        stdio: Stdio,
+        control: &Control,
+        log: &Log,
+    ) -> Result<Outcome, RuntimeError> {
+        match self {
+            Workload::Command(prepared) => prepared.run_controlled(policy, stdio, control).await,
+            Workload::Http {
+                app,
+                config,
+                metrics,
+            } => serve(app, config, metrics, control, log).await,
+        }
+    }
+}
+
+/// Serves an HTTP app until it is stopped (a drain: exit 0) or killed (137). Its access
+/// log goes to the container's stdout.
+async fn serve(
+    app: &Arc<HttpApp>,
+    config: &ServeConfig,
+    metrics: &Arc<HttpMetrics>,
+    control: &Control,
+    log: &Log,
+) -> Result<Outcome, RuntimeError> {
+    let host_error = |e: wedge_serve::ServeError| RuntimeError::Host(e.to_string());
+    let server = Server::bind(
+        app.clone(),
+        config.clone(),
+        AccessLog::to(log.stream(Stream::Stdout)),
+        metrics.clone(),
+        control.clone(),
+    )
+    .await
+    .map_err(host_error)?;
+    control.entered();
+    let stop = async {
+        tokio::select! {
+            () = control.stop_requested() => {}
+            () = control.killed() => {}
+        }
+    };
+    tokio::select! {
+        served = server.run(stop) => served.map_err(host_error)?,
+        // A kill during the drain: the guests are killed through `control`.
+        () = control.killed() => {}
+    }
+    Ok(if control.is_killed() {
+        Outcome::Killed
+    } else {
+        Outcome::Exited(0)
+    })
+}
 
 /// What a run needs, handed over by the manager.
 pub(crate) struct Run {
-    pub(crate) prepared: Arc<Prepared>,
+    pub(crate) workload: Workload,
     pub(crate) policy: Policy,
     pub(crate) control: Control,
     /// The guest's end of its stdin pipe.
@@ -26,7 +96,7 @@ pub(crate) struct Run {
 /// kill), keeping its record, log, events and metrics up to date.
 pub(crate) async fn supervise(shared: Arc<Shared>, c: Arc<Container>, run: Run) {
     let Run {
-        prepared,
+        workload,
         policy,
         control,
         mut stdin,
@@ -48,7 +118,7 @@ pub(crate) async fn supervise(shared: Arc<Shared>, c: Arc<Container>, run: Run) 
             None => shared.metrics.started(None),
         }
         let began = Instant::now();
-        let result = prepared.run_controlled(&policy, stdio, &control).await;
+        let result = workload.run(&policy, stdio, &control, &c.log).await;
         let (exit_code, reason, kind) = classify(result);
         let restart = {
             let mut live = c.live();

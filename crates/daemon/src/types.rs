@@ -39,6 +39,9 @@ pub struct CreateRequest {
     pub restart: Option<String>,
     /// Compiler tier: `cranelift` (default), `winch` or `pulley`.
     pub engine: Option<String>,
+    /// Serve the app (a `wasi:http` component) over HTTP on `PORT` (all interfaces) or
+    /// `IP:PORT`, a fresh instance per request; limits apply to each request.
+    pub publish: Option<String>,
 }
 
 /// The answer to a create.

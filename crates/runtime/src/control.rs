@@ -111,7 +111,9 @@ impl Control {
             .unwrap_or_else(|e| e.into_inner()) = Some(Box::new(hook));
     }
 
-    pub(crate) fn entered(&self) {
+    /// Calls the [`Control::on_entry`] hook, if one is set: the runtime does it when a
+    /// guest reaches its entry point; a server does it once it accepts requests.
+    pub fn entered(&self) {
         let hook = self
             .inner
             .on_entry
@@ -183,7 +185,7 @@ impl Control {
     }
 
     /// Completes when a stop is requested.
-    pub(crate) async fn stop_requested(&self) {
+    pub async fn stop_requested(&self) {
         self.until(|c| c.inner.stop.load(Ordering::SeqCst)).await
     }
 

@@ -249,8 +249,6 @@ pub struct HttpApp {
     output: HttpOutput,
     limits: RequestLimits,
     path: PathBuf,
-    /// Shared by every request: killing it ends them all.
-    control: Control,
 }
 
 impl HttpApp {
@@ -309,15 +307,7 @@ impl HttpApp {
             output,
             limits,
             path: app.path.clone(),
-            control: Control::new(),
         })
-    }
-
-    /// Ends every request in flight, and every later one, at once (guest code at its
-    /// next epoch check, guests waiting in the host right away); their outcome is
-    /// [`Outcome::Killed`] and clients still waiting get 503.
-    pub fn kill_all(&self) {
-        self.control.kill();
     }
 
     /// Whether `kind` can be served (only components can).
@@ -340,10 +330,14 @@ impl HttpApp {
     /// task) or has failed without one. `on_done` is called when the guest's task ends,
     /// whatever happened, with how it ended; it is the place to release what the
     /// request holds (a concurrency permit) and to write the access log.
+    ///
+    /// `control` is shared by the requests of one server: pausing it holds their guest
+    /// code at the next epoch check, killing it ends them ([`Outcome::Killed`], 503).
     pub async fn handle<B>(
         &self,
         request: http::Request<B>,
         https: bool,
+        control: &Control,
         on_done: impl FnOnce(&GuestReport) + Send + 'static,
     ) -> Result<http::Response<HttpBody>, HttpFailure>
     where
@@ -373,7 +367,7 @@ impl HttpApp {
             })
         });
 
-        let mut store = self.store(deadline)?;
+        let mut store = self.store(deadline, control)?;
         let scheme = if https { Scheme::Https } else { Scheme::Http };
         let incoming = store
             .data_mut()
@@ -389,7 +383,7 @@ impl HttpApp {
 
         let pre = self.pre.clone();
         let policy = self.policy.clone();
-        let control = self.control.clone();
+        let control = control.clone();
         let guest = tokio::spawn(async move {
             let mut instantiate = Duration::ZERO;
             let run = async {
@@ -460,7 +454,11 @@ impl HttpApp {
 
     /// A store for one request: the policy's WASI context, memory cap, fuel, and an
     /// epoch callback that yields at every tick and interrupts past the deadline.
-    fn store(&self, deadline: Option<Instant>) -> Result<Store<HttpState>, HttpFailure> {
+    fn store(
+        &self,
+        deadline: Option<Instant>,
+        control: &Control,
+    ) -> Result<Store<HttpState>, HttpFailure> {
         let refused = |e: RuntimeError| HttpFailure::Refused(e.to_string());
         let mut builder = wasi::builder(&self.policy, self.output.stdio()).map_err(refused)?;
         let state = HttpState {
@@ -480,11 +478,14 @@ impl HttpApp {
                 .map_err(|e| HttpFailure::Refused(one_line(&e)))?;
         }
         store.set_epoch_deadline(1);
-        let control = self.control.clone();
+        let control = control.clone();
         store.epoch_deadline_callback(move |_| {
             let late = deadline.is_some_and(|at| Instant::now() >= at);
             Ok(if late || control.is_killed() {
                 UpdateDeadline::Interrupt
+            } else if control.is_paused() {
+                let control = control.clone();
+                UpdateDeadline::YieldCustom(1, Box::pin(async move { control.runnable().await }))
             } else {
                 UpdateDeadline::Yield(1)
             })

@@ -9,6 +9,9 @@ use std::time::Duration;
 /// exposed by accident.
 pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 
+/// Largest request body an HTTP app accepts unless told otherwise.
+pub const DEFAULT_MAX_BODY: u64 = 10 << 20;
+
 /// Smallest header cap hyper accepts for HTTP/1.
 const MIN_HEADER_SIZE: usize = 8 << 10;
 

@@ -17,7 +17,7 @@ mod server;
 mod tls;
 
 pub use access_log::AccessLog;
-pub use config::{DEFAULT_LISTEN, ServeConfig};
+pub use config::{DEFAULT_LISTEN, DEFAULT_MAX_BODY, ServeConfig};
 pub use error::ServeError;
 pub use metrics::{Histogram, HttpMetrics, serve_metrics};
 pub use server::Server;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError};
-use wedge_runtime::{GuestReport, HttpApp, HttpBody, host_response};
+use wedge_runtime::{Control, GuestReport, HttpApp, HttpBody, host_response};
 
 /// How long a slow client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
@@ -31,6 +31,8 @@ struct Shared {
     https: bool,
     log: Arc<AccessLog>,
     metrics: Arc<HttpMetrics>,
+    /// Steers every request's guest: killed when the drain's grace period is over.
+    control: Control,
 }
 
 /// A bound HTTP server for one app.
@@ -42,12 +44,15 @@ pub struct Server {
 }
 
 impl Server {
-    /// Checks `config`, loads the TLS files and binds the listen address.
+    /// Checks `config`, loads the TLS files and binds the listen address. `control`
+    /// steers the guests of all requests: pause, resume and kill (a daemon's container
+    /// control, or a new one).
     pub async fn bind(
         app: Arc<HttpApp>,
         config: ServeConfig,
         log: AccessLog,
         metrics: Arc<HttpMetrics>,
+        control: Control,
     ) -> Result<Server, ServeError> {
         config.validate()?;
         let tls = match &config.tls {
@@ -71,6 +76,7 @@ impl Server {
             https: tls.is_some(),
             log: Arc::new(log),
             metrics,
+            control,
         });
         Ok(Server {
             listener,
@@ -87,7 +93,7 @@ impl Server {
 
     /// Serves until `shutdown` resolves, then stops accepting, answers new requests on
     /// open connections with 503, lets requests in flight finish for the grace period,
-    /// and kills those still running after it.
+    /// and kills those still running after it (through the server's control).
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), ServeError> {
         let Server {
             listener,
@@ -150,7 +156,7 @@ impl Server {
             .await
             .is_err()
         {
-            shared.app.kill_all();
+            shared.control.kill();
         }
         Ok(())
     }
@@ -242,7 +248,9 @@ async fn handle(
     };
     let answer = shared
         .app
-        .handle(request, shared.https, move |report| end.finish(report))
+        .handle(request, shared.https, &shared.control, move |report| {
+            end.finish(report)
+        })
         .await;
     Ok(match answer {
         Ok(response) => {

@@ -243,7 +243,7 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 
     /// Largest request body accepted (larger: 413)
-    #[arg(long, value_name = "SIZE", default_value = "10MiB")]
+    #[arg(long, value_name = "SIZE", default_value_t = ByteSize(wedge_serve::DEFAULT_MAX_BODY))]
     pub max_body: ByteSize,
 
     /// Largest request header section (request line and headers; larger: 431)
@@ -334,6 +334,11 @@ pub struct LaunchArgs {
     /// Allow DNS name lookups
     #[arg(long = "allow-dns")]
     pub allow_dns: bool,
+
+    /// Serve the app (a wasi:http component) over HTTP on PORT (all interfaces) or
+    /// IP:PORT, a fresh instance per request (with -d; in the foreground use `wedge serve`)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]PORT")]
+    pub publish: Option<String>,
 
     /// Allow outbound HTTP requests (wasi:http) to an origin, e.g. `https://api.example.com`,
     /// `http://127.0.0.1:8081` or `https://*.example.com`

@@ -114,6 +114,7 @@ fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
         grant_requested: launch.grant_requested,
         restart: launch.restart,
         engine: Some(launch.engine.to_string()),
+        publish: launch.publish,
     })
 }
 

@@ -31,6 +31,11 @@ pub(crate) fn load(
     if args.restart.is_some() {
         anyhow::bail!("`--restart` needs `-d`: only the daemon restarts containers");
     }
+    if args.publish.is_some() {
+        anyhow::bail!(
+            "`-p` needs `-d`: in the foreground, serve an HTTP app with `wedge serve --listen`"
+        );
+    }
     let source = Source::open_or_image(&args.app, root)?;
     let flags = Grants {
         env: args.env,

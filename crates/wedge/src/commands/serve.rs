@@ -5,7 +5,7 @@ use crate::cli::ServeArgs;
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
-use wedge_runtime::{HttpApp, HttpOutput, RequestLimits};
+use wedge_runtime::{Control, HttpApp, HttpOutput, RequestLimits};
 use wedge_serve::{AccessLog, HttpMetrics, ServeConfig, Server};
 
 /// Instances kept beyond `--max-concurrency` in the pool: requests whose response was
@@ -42,8 +42,14 @@ pub fn execute(root: &Path, args: ServeArgs) -> anyhow::Result<i32> {
         .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let metrics = Arc::new(HttpMetrics::default());
-        let server =
-            Server::bind(Arc::new(app), config.clone(), access_log, metrics.clone()).await?;
+        let server = Server::bind(
+            Arc::new(app),
+            config.clone(),
+            access_log,
+            metrics.clone(),
+            Control::new(),
+        )
+        .await?;
         let scheme = if config.tls.is_some() {
             "https"
         } else {
