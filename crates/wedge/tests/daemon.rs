@@ -740,3 +740,129 @@ fn sigterm_shuts_the_daemon_down_cleanly_and_policies_apply_at_the_next_start() 
     );
     assert_eq!(once["error"], "wedged stopped while it was running");
 }
+
+/// GET `path` from an HTTP container listening on 127.0.0.1:`port`: (status, body), or
+/// status 0 while nothing listens.
+fn http_get(port: u16, path: &str) -> (u16, String) {
+    raw_http(
+        std::net::TcpStream::connect(("127.0.0.1", port)).ok(),
+        "GET",
+        path,
+        None,
+        None,
+    )
+}
+
+/// A loopback port that is free now.
+fn free_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[test]
+fn http_containers_serve_per_request_limits_log_metrics_stop_and_kill() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}");
+    run_d(
+        &d,
+        &env,
+        "api",
+        &[
+            "-p",
+            &publish,
+            "--timeout",
+            "500ms",
+            "-e",
+            "GREETING=hi",
+            "--restart",
+            "always",
+            wedge_test_programs::http::PROBE,
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http_get(port, "/").0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the HTTP container never answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(http_get(port, "/env?GREETING"), (200, "hi".into()));
+    assert_eq!(http_get(port, "/counter"), (200, "count 1\n".into()));
+    assert_eq!(http_get(port, "/counter"), (200, "count 1\n".into()));
+    let started = Instant::now();
+    assert_eq!(http_get(port, "/spin").0, 504);
+    assert!(started.elapsed() < Duration::from_secs(3));
+    assert_eq!(http_get(port, "/trap").0, 500);
+    assert_eq!(http_get(port, "/").0, 200, "the server keeps serving");
+    assert_eq!(ps(&d, &env, "api")["state"], "running");
+
+    let logs = d.wedge(&env, &["logs", "api"]);
+    logs.expect_code(0);
+    assert!(
+        logs.stdout.contains("\"GET /env?GREETING HTTP/1.1\" 200"),
+        "access log missing: {}",
+        logs.stdout
+    );
+    assert!(logs.stdout.contains("\"GET /spin HTTP/1.1\" 504"));
+    let metrics = d.request("GET", "/metrics", None).1;
+    for line in [
+        "wedge_http_requests_total{container=\"api\",code=\"504\"} 1\n",
+        "wedge_http_requests_total{container=\"api\",code=\"500\"} 1\n",
+        "wedge_http_guest_failures_total{container=\"api\",reason=\"timeout\"} 1\n",
+        "wedge_http_guest_failures_total{container=\"api\",reason=\"trap\"} 1\n",
+    ] {
+        assert!(metrics.contains(line), "`{line}` missing:\n{metrics}");
+    }
+
+    // A second server on the same port cannot bind: its run ends with 125.
+    run_d(
+        &d,
+        &env,
+        "clash",
+        &["-p", &publish, wedge_test_programs::http::HELLO],
+    );
+    let clash = eventually(&d, &env, "clash", |c| c["state"] == "exited");
+    assert_eq!(clash["exit_code"], 125);
+    assert!(
+        clash["error"].as_str().unwrap().contains("cannot listen"),
+        "{clash}"
+    );
+
+    // stop drains and ends the run with 0; the port is closed; start serves again.
+    d.wedge(&env, &["stop", "api"]).expect_code(0);
+    let stopped = eventually(&d, &env, "api", |c| c["state"] == "exited");
+    assert_eq!(stopped["exit_code"], 0);
+    assert_eq!(
+        http_get(port, "/").0,
+        0,
+        "the port must be closed after stop"
+    );
+    d.wedge(&env, &["start", "api"]).expect_code(0);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while http_get(port, "/").0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the restarted container never answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    d.wedge(&env, &["kill", "api"]).expect_code(0);
+    let killed = eventually(&d, &env, "api", |c| c["state"] == "exited");
+    assert_eq!(killed["exit_code"], 137);
+
+    // A component that is not an HTTP app is refused at start, with the reason.
+    d.wedge(
+        &env,
+        &[
+            "run",
+            "-d",
+            "-p",
+            &free_port().to_string(),
+            wedge_test_programs::p2::HELLO,
+        ],
+    )
+    .expect_one_line_error("wasi:http/incoming-handler");
+}
