@@ -154,9 +154,10 @@ impl HttpFailure {
 /// How one request's instance ended, for the access log and metrics.
 #[derive(Debug, Clone)]
 pub struct GuestReport {
-    /// How long making the store and instance took.
+    /// How long making the store and the instance took (not counting waits for a
+    /// worker thread in between).
     pub instantiate: Duration,
-    /// From the start of instantiation until the guest returned (its body written).
+    /// From the request's admission until the guest returned (its body written).
     pub total: Duration,
     /// `Exited(0)` when the handler returned; otherwise the trap, timeout, fuel or exit.
     pub outcome: Outcome,
@@ -367,7 +368,9 @@ impl HttpApp {
             })
         });
 
+        let making = Instant::now();
         let mut store = self.store(deadline, control)?;
+        let store_time = making.elapsed();
         let scheme = if https { Scheme::Https } else { Scheme::Http };
         let incoming = store
             .data_mut()
@@ -385,13 +388,15 @@ impl HttpApp {
         let policy = self.policy.clone();
         let control = control.clone();
         let guest = tokio::spawn(async move {
+            // Time waiting for a worker is not the instance's: count from here.
+            let instantiating = Instant::now();
             let mut instantiate = Duration::ZERO;
             let run = async {
                 let proxy = pre
                     .instantiate_async(&mut store)
                     .await
                     .map_err(host_refusal)?;
-                instantiate = started.elapsed();
+                instantiate = store_time + instantiating.elapsed();
                 proxy
                     .wasi_http_incoming_handler()
                     .call_handle(&mut store, incoming, outparam)

@@ -35,6 +35,8 @@ pub struct ServeConfig {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// On shutdown, how long in-flight requests may take before they are cut off.
     pub grace: Duration,
+    /// Set `SO_REUSEPORT`, so several servers (processes) can share the address.
+    pub reuse_port: bool,
 }
 
 impl Default for ServeConfig {
@@ -48,6 +50,7 @@ impl Default for ServeConfig {
             max_connections: 10_000,
             tls: None,
             grace: Duration::from_secs(10),
+            reuse_port: false,
         }
     }
 }

@@ -16,6 +16,8 @@ use wedge_runtime::{Control, GuestReport, HttpApp, HttpBody, host_response};
 
 /// How long a slow client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// Connections the kernel may hold for the server before it accepts them.
+const LISTEN_BACKLOG: u32 = 1024;
 /// How long to wait before accepting again after the process ran out of descriptors.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(50);
 
@@ -59,13 +61,10 @@ impl Server {
             Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
             None => None,
         };
-        let listener =
-            TcpListener::bind(config.listen)
-                .await
-                .map_err(|error| ServeError::Bind {
-                    addr: config.listen,
-                    error,
-                })?;
+        let listener = listen(&config).map_err(|error| ServeError::Bind {
+            addr: config.listen,
+            error,
+        })?;
         let shared = Arc::new(Shared {
             app,
             admit: Arc::new(Semaphore::new(
@@ -160,6 +159,21 @@ impl Server {
         }
         Ok(())
     }
+}
+
+/// Binds and listens on the configured address.
+fn listen(config: &ServeConfig) -> std::io::Result<TcpListener> {
+    let socket = if config.listen.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    if config.reuse_port {
+        socket.set_reuseport(true)?;
+    }
+    socket.bind(config.listen)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Waits for a connection slot and a connection. Errors that concern one connection or

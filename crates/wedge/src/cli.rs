@@ -282,6 +282,18 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DEST", default_value = "stderr")]
     pub access_log: String,
 
+    /// Worker threads serving requests. One by default: every instance's memory reset
+    /// makes the kernel interrupt the CPUs of the process's other threads (TLB
+    /// shootdowns), which costs more than a second thread gains on small machines; to
+    /// use many cores, run one `wedge serve --reuse-port` per core
+    #[arg(long, value_name = "N", default_value_t = 1)]
+    pub threads: u32,
+
+    /// Let several `wedge serve` processes listen on the same address (SO_REUSEPORT);
+    /// the kernel spreads connections across them
+    #[arg(long)]
+    pub reuse_port: bool,
+
     /// Also serve Prometheus metrics at http://ADDR/metrics
     #[arg(long, value_name = "ADDR")]
     pub metrics_listen: Option<SocketAddr>,

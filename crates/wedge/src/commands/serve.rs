@@ -23,6 +23,7 @@ pub fn execute(root: &Path, args: ServeArgs) -> anyhow::Result<i32> {
         max_connections: args.max_connections as usize,
         tls: args.tls_cert.zip(args.tls_key),
         grace: args.grace.0,
+        reuse_port: args.reuse_port,
     };
     config.validate()?;
     let access_log = access_log(&args.access_log)?;
@@ -36,10 +37,17 @@ pub fn execute(root: &Path, args: ServeArgs) -> anyhow::Result<i32> {
             max_body: args.max_body.0,
         },
     )?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
+    let runtime = match args.threads {
+        0 => anyhow::bail!("`--threads` must be at least 1"),
+        1 => tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build(),
+        n => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(n as usize)
+            .enable_all()
+            .build(),
+    }
+    .context("cannot start the async runtime")?;
     runtime.block_on(async {
         let metrics = Arc::new(HttpMetrics::default());
         let server = Server::bind(
