@@ -613,6 +613,7 @@ fn summary(c: &Container) -> ContainerSummary {
         error: r.error.clone(),
         restart_count: r.restart_count,
         restart_policy: c.spec.restart.to_string(),
+        ports: c.spec.publish.map(|a| a.to_string()),
     }
 }
 

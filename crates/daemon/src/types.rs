@@ -78,6 +78,9 @@ pub struct ContainerSummary {
     pub restart_count: u32,
     /// The restart policy.
     pub restart_policy: String,
+    /// Where an HTTP app listens (`IP:PORT`), if it is one.
+    #[serde(default)]
+    pub ports: Option<String>,
 }
 
 /// `GET /v1/containers/{id}`: everything about one container.

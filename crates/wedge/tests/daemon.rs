@@ -797,7 +797,9 @@ fn http_containers_serve_per_request_limits_log_metrics_stop_and_kill() {
     assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(http_get(port, "/trap").0, 500);
     assert_eq!(http_get(port, "/").0, 200, "the server keeps serving");
-    assert_eq!(ps(&d, &env, "api")["state"], "running");
+    let summary = ps(&d, &env, "api");
+    assert_eq!(summary["state"], "running");
+    assert_eq!(summary["ports"], publish.as_str());
 
     let logs = d.wedge(&env, &["logs", "api"]);
     logs.expect_code(0);

@@ -223,6 +223,7 @@ pub fn ps(host: Option<&str>, args: PsArgs) -> anyhow::Result<i32> {
                         c.state.clone(),
                         status(c, now),
                         c.restart_count.to_string(),
+                        c.ports.clone().unwrap_or_default(),
                     ]
                 })
                 .collect();
@@ -233,6 +234,7 @@ pub fn ps(host: Option<&str>, args: PsArgs) -> anyhow::Result<i32> {
                 "STATE",
                 "STATUS",
                 "RESTARTS",
+                "PORTS",
             ];
             print!("{}", table(&headers, &rows));
         }
