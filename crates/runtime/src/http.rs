@@ -387,6 +387,7 @@ impl HttpApp {
         let pre = self.pre.clone();
         let policy = self.policy.clone();
         let control = control.clone();
+        let (verdict, body_verdict) = tokio::sync::oneshot::channel();
         let guest = tokio::spawn(async move {
             // Time waiting for a worker is not the instance's: count from here.
             let instantiating = Instant::now();
@@ -431,16 +432,26 @@ impl HttpApp {
                     None => report.outcome = classify(err, &policy, memory_hit),
                 }
             }
+            let _ = verdict.send(!report.failed());
             on_done(&report);
             report
         });
+        // A client that goes away before the response takes its guest with it.
+        let mut guest = AbortOnDrop(Some(guest));
 
         let answer = rx.await;
         if over.load(Ordering::Relaxed) {
             return Err(HttpFailure::BodyTooLarge(max_body));
         }
+        let guest = guest.0.take().expect("the guest task is only taken here");
         match answer {
-            Ok(Ok(response)) => Ok(response),
+            Ok(Ok(response)) => Ok(response.map(|body| {
+                GuestBody {
+                    inner: body,
+                    verdict: Some(body_verdict),
+                }
+                .boxed_unsync()
+            })),
             Ok(Err(code)) => Err(HttpFailure::ErrorCode(error_code_text(&code))),
             // The outparam was dropped unset: the guest's task has ended; see how.
             Err(_) => match guest.await {
@@ -496,6 +507,65 @@ impl HttpApp {
             })
         });
         Ok(store)
+    }
+}
+
+/// Aborts the guest's task when dropped while still holding it: the request's future was
+/// dropped (its client went away) before the guest responded.
+struct AbortOnDrop(Option<tokio::task::JoinHandle<GuestReport>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = self.0.take() {
+            task.abort();
+        }
+    }
+}
+
+/// A guest's response body that reports an error instead of a clean end when the guest
+/// failed (a trap, the deadline, a kill) before finishing it, so the client sees a cut
+/// connection or stream reset, never a truncated body that looks complete.
+struct GuestBody {
+    inner: HttpBody,
+    /// Whether the guest ended well; taken once the inner body has ended.
+    verdict: Option<tokio::sync::oneshot::Receiver<bool>>,
+}
+
+impl http_body::Body for GuestBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, BodyError>>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        match std::pin::Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(None) => {}
+            other => return other,
+        }
+        let Some(verdict) = this.verdict.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let Poll::Ready(ok) = std::pin::Pin::new(verdict).poll(cx) else {
+            return Poll::Pending;
+        };
+        this.verdict = None;
+        Poll::Ready(match ok {
+            Ok(true) => None,
+            _ => Some(Err(BodyError::InternalError(Some(
+                "the app failed before finishing the response body".into(),
+            )))),
+        })
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.verdict.is_none() && self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
     }
 }
 

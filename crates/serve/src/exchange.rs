@@ -58,7 +58,7 @@ impl Exchange {
     }
 
     /// Records the status sent, and `note` when the host answered instead of the guest.
-    pub(crate) fn responded(self: &Arc<Self>, status: http::StatusCode, note: Option<String>) {
+    fn responded(self: &Arc<Self>, status: http::StatusCode, note: Option<String>) {
         self.status.store(status.as_u16(), Ordering::Relaxed);
         if let Some(note) = note {
             let _ = self.note.set(note);
@@ -111,5 +111,37 @@ impl Exchange {
             let _ = write!(line, " error=\"{}\"", note.replace('"', "'"));
         }
         self.log.write(&line);
+    }
+}
+
+/// The status part of an [`Exchange`], still to be recorded. Dropped unrecorded (hyper
+/// drops a request's future when its client goes away), it records 499, nginx's "client
+/// closed request", so the request is still logged and counted.
+pub(crate) struct PendingStatus(Option<Arc<Exchange>>);
+
+/// The status logged for a request whose client went away before the response.
+const CLIENT_CLOSED: u16 = 499;
+
+impl PendingStatus {
+    /// The status of `exchange`, to be recorded.
+    pub(crate) fn new(exchange: &Arc<Exchange>) -> PendingStatus {
+        PendingStatus(Some(exchange.clone()))
+    }
+
+    /// Records the status sent, and `note` when the host answered instead of the guest.
+    pub(crate) fn record(mut self, status: http::StatusCode, note: Option<String>) {
+        if let Some(exchange) = self.0.take() {
+            exchange.responded(status, note);
+        }
+    }
+}
+
+impl Drop for PendingStatus {
+    fn drop(&mut self) {
+        if let Some(exchange) = self.0.take() {
+            let status = http::StatusCode::from_u16(CLIENT_CLOSED).expect("a valid status code");
+            let note = "the client went away before the response".to_string();
+            exchange.responded(status, Some(note));
+        }
     }
 }

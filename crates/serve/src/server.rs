@@ -1,6 +1,6 @@
 //! The accept loop, load shedding and the graceful drain.
 
-use crate::exchange::Exchange;
+use crate::exchange::{Exchange, PendingStatus};
 use crate::{AccessLog, HttpMetrics, ServeConfig, ServeError};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
@@ -16,6 +16,14 @@ use wedge_runtime::{Control, GuestReport, HttpApp, HttpBody, host_response};
 
 /// How long a slow client may take to send its request headers.
 const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a new connection may stay silent, or take over its TLS handshake, before it
+/// is closed: an idle socket must not hold a connection slot.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// How often an HTTP/2 connection is pinged, and how long the answer may take, to find
+/// peers that are gone.
+const H2_KEEP_ALIVE: Duration = Duration::from_secs(20);
+/// After the drain's grace period, how long killed requests get to send their 503.
+const KILL_GRACE: Duration = Duration::from_secs(1);
 /// Connections the kernel may hold for the server before it accepts them.
 const LISTEN_BACKLOG: u32 = 1024;
 /// How long to wait before accepting again after the process ran out of descriptors.
@@ -110,6 +118,8 @@ impl Server {
         builder
             .http2()
             .max_header_list_size(u32::try_from(config.max_header_size).unwrap_or(u32::MAX))
+            .keep_alive_interval(H2_KEEP_ALIVE)
+            .keep_alive_timeout(H2_KEEP_ALIVE)
             .timer(TokioTimer::new());
         let graceful = GracefulShutdown::new();
         let connections = Arc::new(Semaphore::new(config.max_connections));
@@ -133,14 +143,22 @@ impl Server {
             let tls = tls.clone();
             tokio::spawn(async move {
                 let _permit = permit;
+                // A silent client, or a failed handshake, only concerns that client.
+                if !matches!(
+                    tokio::time::timeout(HANDSHAKE_TIMEOUT, tcp.readable()).await,
+                    Ok(Ok(()))
+                ) {
+                    return;
+                }
                 match tls {
                     None => {
                         let connection = builder.serve_connection(TokioIo::new(tcp), service);
                         let _ = watcher.watch(connection.into_owned()).await;
                     }
                     Some(acceptor) => {
-                        // A failed handshake only concerns that client.
-                        let Ok(stream) = acceptor.accept(tcp).await else {
+                        let Ok(Ok(stream)) =
+                            tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(tcp)).await
+                        else {
                             return;
                         };
                         let connection = builder.serve_connection(TokioIo::new(stream), service);
@@ -156,6 +174,9 @@ impl Server {
             .is_err()
         {
             shared.control.kill();
+            // Killed requests answer 503; give their connections a moment to send it.
+            let all = u32::try_from(config.max_connections).unwrap_or(u32::MAX);
+            let _ = tokio::time::timeout(KILL_GRACE, connections.acquire_many(all)).await;
         }
         Ok(())
     }
@@ -234,14 +255,15 @@ async fn handle(
     request: http::Request<Incoming>,
 ) -> Result<http::Response<HttpBody>, Infallible> {
     let exchange = Exchange::begin(peer, &request, shared.log.clone(), shared.metrics.clone());
+    let status = PendingStatus::new(&exchange);
     let queued = match shared.admit.clone().try_acquire_owned() {
         Ok(permit) => permit,
         Err(TryAcquireError::NoPermits) => {
             shared.metrics.shed();
-            return Ok(unavailable(&exchange, "server busy, try again"));
+            return Ok(unavailable(&exchange, status, "server busy, try again"));
         }
         Err(TryAcquireError::Closed) => {
-            return Ok(unavailable(&exchange, "server shutting down"));
+            return Ok(unavailable(&exchange, status, "server shutting down"));
         }
     };
     let running = match tokio::time::timeout(
@@ -253,7 +275,7 @@ async fn handle(
         Ok(Ok(permit)) => permit,
         _ => {
             shared.metrics.shed();
-            return Ok(unavailable(&exchange, "server busy, try again"));
+            return Ok(unavailable(&exchange, status, "server busy, try again"));
         }
     };
     let end = GuestEnd {
@@ -268,21 +290,21 @@ async fn handle(
         .await;
     Ok(match answer {
         Ok(response) => {
-            exchange.responded(response.status(), None);
+            status.record(response.status(), None);
             response
         }
         Err(failure) => {
-            let status = failure.status();
+            let code = failure.status();
             let message = failure.message();
             // Guest failures are detailed in the log, not to the client.
-            let shown = if status == http::StatusCode::INTERNAL_SERVER_ERROR {
+            let shown = if code == http::StatusCode::INTERNAL_SERVER_ERROR {
                 "the app failed to handle the request".to_string()
             } else {
                 message.clone()
             };
-            exchange.responded(status, Some(message));
-            let mut response = host_response(status, &shown);
-            if status == http::StatusCode::SERVICE_UNAVAILABLE {
+            status.record(code, Some(message));
+            let mut response = host_response(code, &shown);
+            if code == http::StatusCode::SERVICE_UNAVAILABLE {
                 retry_after(&mut response);
             }
             response
@@ -291,11 +313,15 @@ async fn handle(
 }
 
 /// A 503 with `Retry-After`, for a request no guest will see.
-fn unavailable(exchange: &Arc<Exchange>, message: &str) -> http::Response<HttpBody> {
-    let status = http::StatusCode::SERVICE_UNAVAILABLE;
-    exchange.responded(status, Some(message.to_string()));
+fn unavailable(
+    exchange: &Arc<Exchange>,
+    status: PendingStatus,
+    message: &str,
+) -> http::Response<HttpBody> {
+    let code = http::StatusCode::SERVICE_UNAVAILABLE;
+    status.record(code, Some(message.to_string()));
     exchange.guest_done(None);
-    let mut response = host_response(status, message);
+    let mut response = host_response(code, message);
     retry_after(&mut response);
     response
 }

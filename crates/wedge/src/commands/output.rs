@@ -189,6 +189,7 @@ mod tests {
             error: None,
             restart_count: 0,
             restart_policy: "no".into(),
+            ports: None,
         }
     }
 

@@ -5,7 +5,7 @@ use crate::cli::ServeArgs;
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
-use wedge_runtime::{Control, HttpApp, HttpOutput, RequestLimits};
+use wedge_runtime::{Control, HttpApp, HttpOutput, RequestLimits, RuntimeError};
 use wedge_serve::{AccessLog, HttpMetrics, ServeConfig, Server};
 
 /// Instances kept beyond `--max-concurrency` in the pool: requests whose response was
@@ -28,7 +28,16 @@ pub fn execute(root: &Path, args: ServeArgs) -> anyhow::Result<i32> {
     config.validate()?;
     let access_log = access_log(&args.access_log)?;
     let pool = args.max_concurrency.saturating_add(POOL_SLACK);
-    let (app, policy) = super::run::load(root, args.launch, args.no_cache, Some(pool))?;
+    let (app, policy) =
+        super::run::load(root, args.launch, args.no_cache, Some(pool)).map_err(|e| {
+            match e.downcast_ref::<RuntimeError>() {
+                Some(RuntimeError::Engine(_)) => e.context(format!(
+                    "cannot reserve an instance pool for `--max-concurrency {}` (lower it)",
+                    args.max_concurrency
+                )),
+                _ => e,
+            }
+        })?;
     let app = HttpApp::new(
         &app,
         policy,
@@ -58,16 +67,24 @@ pub fn execute(root: &Path, args: ServeArgs) -> anyhow::Result<i32> {
             Control::new(),
         )
         .await?;
+        let metrics_listener = match args.metrics_listen {
+            Some(addr) => Some(
+                tokio::net::TcpListener::bind(addr)
+                    .await
+                    .with_context(|| format!("cannot listen on `{addr}` for metrics"))?,
+            ),
+            None => None,
+        };
         let scheme = if config.tls.is_some() {
             "https"
         } else {
             "http"
         };
         eprintln!("wedge: serving on {scheme}://{}/", server.local_addr());
-        if let Some(addr) = args.metrics_listen {
-            let listener = tokio::net::TcpListener::bind(addr)
-                .await
-                .with_context(|| format!("cannot listen on `{addr}` for metrics"))?;
+        if let Some(listener) = metrics_listener {
+            if let Ok(addr) = listener.local_addr() {
+                eprintln!("wedge: metrics on http://{addr}/metrics");
+            }
             tokio::spawn(wedge_serve::serve_metrics(listener, move || {
                 HttpMetrics::render_all(&[(String::new(), &metrics)])
             }));
