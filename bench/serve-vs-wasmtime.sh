@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # HTTP serving comparison: `wedge serve` against `wasmtime serve` (wasmtime CLI 48), side
-# by side in one run, on the `hello` wasi:http component (guests/http/hello: 200
+# by side in one run, on the `hello` wasi:http component (guests/components/hello: 200
 # "hello from wasm", no output). Each server gets a free loopback port, a 2 s warm-up,
 # then `wrk --latency` with 2 threads; its peak RSS (VmHWM) is read after the load.
 # Two pairs: no timeout, and a 1 s per-request timeout. wedge's mean instance start
@@ -30,7 +30,7 @@ if [ -z "$skip_wedge" ]; then
     locked_cargo build --release -p wedge --locked
 fi
 CARGO_TARGET_DIR=target/bench-guests locked_cargo build --release --quiet --locked \
-    --target wasm32-wasip2 --manifest-path crates/test-programs/guests/http/Cargo.toml -p hello
+    --target wasm32-wasip2 --manifest-path crates/test-programs/guests/components/Cargo.toml -p hello
 hello=target/bench-guests/wasm32-wasip2/release/hello.wasm
 
 work=$(mktemp -d)

@@ -2,7 +2,8 @@
 //! of constants holding their paths (as wasmtime's `test-programs/artifacts` does).
 //!
 //! Rust guests are built for `wasm32-wasip1` (core modules) and `wasm32-wasip2`
-//! (components); the `wasi:http/proxy` guests in `guests/http` for `wasm32-wasip2` only;
+//! (components); the component-only guests in `guests/components` (`wasi:http/proxy`
+//! apps, and commands using wedge's host APIs) for `wasm32-wasip2` only;
 //! C guests with clang-16 and Debian's wasi-libc. Missing tools are a build error that
 //! points at `scripts/setup.sh`.
 
@@ -16,8 +17,10 @@ const RUST_GUESTS: &[&str] = &[
     "hello", "args_env", "stdio", "files", "net", "memhog", "spin", "sleep", "trap", "exit42",
     "ticker", "flood", "graceful",
 ];
-/// `wasi:http/proxy` guests, one per member crate of the `guests/http` workspace.
+/// `wasi:http/proxy` guests, member crates of the `guests/components` workspace.
 const HTTP_GUESTS: &[&str] = &["hello", "probe"];
+/// Commands using wedge's host APIs (key-value, config), members of the same workspace.
+const EDGE_GUESTS: &[&str] = &["kv", "msg"];
 /// C guests, one per file in `guests/c`.
 const C_GUESTS: &[&str] = &["hello", "files"];
 /// The Rust targets and the module name each gets in `programs.rs`.
@@ -28,18 +31,19 @@ fn main() {
         PathBuf::from(env::var_os("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));
     let out_dir = PathBuf::from(env::var_os("OUT_DIR").expect("OUT_DIR"));
     let guests = manifest_dir.join("guests");
-    let http = guests.join("http");
+    let components = guests.join("components");
     let mut sources = vec![
         guests.join("rust/src"),
         guests.join("rust/Cargo.toml"),
         guests.join("c"),
-        http.join("Cargo.toml"),
-        http.join("Cargo.lock"),
+        components.join("Cargo.toml"),
+        components.join("Cargo.lock"),
+        manifest_dir.join("../../wit"),
     ];
-    for name in HTTP_GUESTS {
+    for name in HTTP_GUESTS.iter().chain(EDGE_GUESTS) {
         sources.extend([
-            http.join(name).join("Cargo.toml"),
-            http.join(name).join("src"),
+            components.join(name).join("Cargo.toml"),
+            components.join(name).join("src"),
         ]);
     }
     for path in sources {
@@ -62,20 +66,30 @@ fn main() {
         );
     }
 
-    let http_target_dir = out_dir.join("http-guests");
+    let components_target_dir = out_dir.join("component-guests");
     build_rust(
-        &http.join("Cargo.toml"),
-        &http_target_dir,
+        &components.join("Cargo.toml"),
+        &components_target_dir,
         &["wasm32-wasip2"],
     );
+    let built = components_target_dir.join("wasm32-wasip2");
     write_rust_module(
         &mut code,
         "`wasi:http/proxy` components (`wasm32-wasip2`) for `wedge serve`: `hello` answers \
          every request `hello from wasm`; `probe` routes on the path to exercise the host \
-         (see `guests/http/probe/src/lib.rs`).",
+         (see `guests/components/probe/src/lib.rs`).",
         "http",
-        &http_target_dir.join("wasm32-wasip2"),
+        &built,
         HTTP_GUESTS,
+    );
+    write_rust_module(
+        &mut code,
+        "Commands (`wasm32-wasip2`) using wedge's host APIs: `kv` drives `wasi:keyvalue` \
+         and `wasi:config`, `msg` drives `wedge:edge/messaging`, from their arguments (see \
+         `guests/components/{kv,msg}/src/main.rs`).",
+        "edge",
+        &built,
+        EDGE_GUESTS,
     );
 
     code.push_str(

@@ -7,7 +7,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wedge_image::app_source::AppSource;
 use wedge_image::{ImageError, ImageStore};
-use wedge_runtime::{App, CodeCache, Engine, EngineKind, EngineOptions, Prepared, RuntimeError};
+use wedge_runtime::{
+    App, CodeCache, Engine, EngineKind, EngineOptions, KvStore, Prepared, RuntimeError,
+};
 
 /// Which compiled app: the image layer's digest or a file's identity, and the engine.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -34,6 +36,9 @@ pub struct Apps {
     images: Mutex<ImageCache>,
     engines: Mutex<HashMap<EngineOptions, Engine>>,
     compiled: Mutex<HashMap<AppKey, App>>,
+    /// The key-value store, opened at the first grant.
+    keyvalue: std::sync::OnceLock<KvStore>,
+    keyvalue_path: PathBuf,
     prepared: Mutex<HashMap<AppKey, Arc<Prepared>>>,
 }
 
@@ -71,6 +76,8 @@ impl Apps {
             images: Mutex::new(ImageCache::default()),
             engines: Mutex::new(engines),
             compiled: Mutex::new(HashMap::new()),
+            keyvalue: std::sync::OnceLock::new(),
+            keyvalue_path: paths::keyvalue(root),
             prepared: Mutex::new(HashMap::new()),
         })
     }
@@ -201,6 +208,15 @@ impl Apps {
         .map_err(runtime_error)?;
         lock(&self.compiled).insert(key.clone(), app.clone());
         Ok((key, app))
+    }
+
+    /// The key-value store under the daemon's root, opened once.
+    pub fn keyvalue(&self) -> Result<KvStore, RuntimeError> {
+        if let Some(store) = self.keyvalue.get() {
+            return Ok(store.clone());
+        }
+        let store = KvStore::open(&self.keyvalue_path)?;
+        Ok(self.keyvalue.get_or_init(|| store).clone())
     }
 
     fn engine(&self, options: EngineOptions) -> Result<Engine, DaemonError> {

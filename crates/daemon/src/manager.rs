@@ -21,7 +21,9 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
-use wedge_runtime::{Control, DEFAULT_MEMORY, HttpApp, HttpOutput, Policy, RequestLimits};
+use wedge_runtime::{
+    Control, DEFAULT_MEMORY, HttpApp, HttpOutput, MessageBus, Overflow, Policy, RequestLimits,
+};
 use wedge_serve::{HttpMetrics, ServeConfig};
 
 /// How the daemon is set up.
@@ -33,6 +35,8 @@ pub struct Config {
     pub pool_size: Option<u32>,
     /// Log rotation.
     pub log: LogConfig,
+    /// Messages each subscription queues, and what a full queue gives up.
+    pub queue: (usize, Overflow),
 }
 
 /// The manager. Cheap to clone; clones share everything.
@@ -47,6 +51,8 @@ pub(crate) struct Shared {
     apps: Apps,
     pub(crate) events: EventBus,
     pub(crate) metrics: Metrics,
+    /// Messaging between the containers.
+    bus: MessageBus,
     log_config: LogConfig,
     containers: Mutex<Registry>,
 }
@@ -111,6 +117,7 @@ impl Manager {
                 db,
                 events: EventBus::default(),
                 metrics: Metrics::default(),
+                bus: MessageBus::new(config.queue.0, config.queue.1),
                 log_config: config.log,
                 containers: Mutex::new(Registry::default()),
             }),
@@ -361,7 +368,11 @@ impl Manager {
             c.spec.grant_requested,
             c.spec.args.clone(),
         );
-        let policy = Policy::resolve(&launch.grants, launch.argv).map_err(runtime_error)?;
+        let mut policy = Policy::resolve(&launch.grants, launch.argv).map_err(runtime_error)?;
+        policy
+            .grant_keyvalue(&launch.grants, &launch.name, || self.shared.apps.keyvalue())
+            .map_err(runtime_error)?;
+        policy.grant_messaging(&launch.grants, || self.shared.bus.clone());
         let fuel = policy.fuel.is_some();
         let (Some(listen), Some(metrics)) = (c.spec.publish, &c.http_metrics) else {
             let prepared = self.shared.apps.prepare(&source, c.spec.engine, fuel)?;
@@ -560,7 +571,10 @@ impl Manager {
 
     /// Prometheus metrics text.
     pub fn metrics(&self) -> String {
-        let mut text = self.shared.metrics.render(&self.count_by_state());
+        let mut text = self
+            .shared
+            .metrics
+            .render(&self.count_by_state(), self.shared.bus.counters());
         let registry = self.registry();
         let mut http: Vec<(&str, &HttpMetrics)> = registry
             .by_id

@@ -77,8 +77,9 @@ impl Metrics {
         self.exits[i].fetch_add(1, Ordering::Relaxed);
     }
 
-    /// The text exposition format, with `by_state` giving the container count per state.
-    pub fn render(&self, by_state: &[(State, usize)]) -> String {
+    /// The text exposition format, with `by_state` giving the container count per state
+    /// and `bus` the message bus's counters (published, delivered, dropped).
+    pub fn render(&self, by_state: &[(State, usize)], bus: (u64, u64, u64)) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP wedge_containers Containers by state.");
         let _ = writeln!(out, "# TYPE wedge_containers gauge");
@@ -121,6 +122,29 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE wedge_container_traps_total counter");
         let _ = writeln!(out, "wedge_container_traps_total {traps}");
+        let (published, delivered, dropped) = bus;
+        for (name, help, v) in [
+            (
+                "wedge_messages_published_total",
+                "Messages published on the bus.",
+                published,
+            ),
+            (
+                "wedge_messages_delivered_total",
+                "Messages put in a subscription's queue.",
+                delivered,
+            ),
+            (
+                "wedge_messages_dropped_total",
+                "Messages lost to a full subscription queue (its overflow policy).",
+                dropped,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+            );
+        }
         let name = "wedge_container_start_latency_seconds";
         let _ = writeln!(
             out,
@@ -156,7 +180,8 @@ mod tests {
         m.restarted();
         m.exited(ExitKind::Trap);
         m.exited(ExitKind::Oom);
-        let text = m.render(&[(State::Running, 2), (State::Exited, 1)]);
+        let text = m.render(&[(State::Running, 2), (State::Exited, 1)], (5, 4, 1));
+        assert!(text.contains("wedge_messages_dropped_total 1\n"));
         assert!(text.contains("wedge_containers{state=\"running\"} 2\n"));
         assert!(text.contains("wedge_container_starts_total 3\n"));
         assert!(text.contains("wedge_container_restarts_total 1\n"));

@@ -40,6 +40,12 @@ pub fn auth_file(root: &Path) -> PathBuf {
     root.join("auth.json")
 }
 
+/// The key-value store (`wasi:keyvalue` data of every app) under a data root, shared by
+/// `wedge run` and the daemon.
+pub fn keyvalue(root: &Path) -> PathBuf {
+    root.join("keyvalue.db")
+}
+
 /// The state database under a data root.
 pub fn database(root: &Path) -> PathBuf {
     root.join("wedged.db")

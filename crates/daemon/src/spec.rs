@@ -7,7 +7,8 @@ use crate::types::CreateRequest;
 use std::net::SocketAddr;
 use std::str::FromStr;
 use wedge_manifest::{
-    ByteSize, DurationSpec, EnvGrant, Grants, HttpOrigin, Limits, NetRule, VolumeSpec,
+    ByteSize, ConfigValue, DurationSpec, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits,
+    NetRule, TopicFilter, VolumeSpec,
 };
 use wedge_runtime::EngineKind;
 
@@ -59,6 +60,10 @@ impl Spec {
                 listen: parse_all::<NetRule>(&r.allow_listen, "listen grant")?,
                 dns: r.allow_dns,
                 http: parse_all::<HttpOrigin>(&r.allow_outbound, "outbound origin")?,
+                keyvalue: keyvalue(r)?,
+                config: parse_all::<ConfigValue>(&r.config, "config value")?,
+                publish: parse_all::<TopicFilter>(&r.allow_publish, "publish grant")?,
+                subscribe: parse_all::<TopicFilter>(&r.allow_subscribe, "subscribe grant")?,
                 limits: Limits {
                     memory: parse_opt::<ByteSize>(&r.memory, "memory")?,
                     fuel: r.fuel,
@@ -89,6 +94,24 @@ pub fn check_name(name: &str) -> Result<(), DaemonError> {
             "invalid container name `{name}`: use letters, digits, `_`, `.` and `-`, starting with a letter or digit"
         )))
     }
+}
+
+/// The key-value grant the `kv*` fields make, if any is set.
+fn keyvalue(r: &CreateRequest) -> Result<Option<KeyValueGrant>, DaemonError> {
+    let any =
+        r.kv || r.kv_namespace.is_some() || r.kv_max_keys.is_some() || r.kv_max_bytes.is_some();
+    if !any {
+        return Ok(None);
+    }
+    if let Some(ns) = &r.kv_namespace {
+        KeyValueGrant::validate_namespace(ns)
+            .map_err(|e| DaemonError::BadRequest(e.to_string()))?;
+    }
+    Ok(Some(KeyValueGrant {
+        namespace: r.kv_namespace.clone(),
+        max_keys: r.kv_max_keys,
+        max_bytes: parse_opt::<ByteSize>(&r.kv_max_bytes, "key-value quota")?,
+    }))
 }
 
 /// `-p PORT` (every interface, as Docker binds) or `-p IP:PORT`.

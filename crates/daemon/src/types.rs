@@ -42,6 +42,20 @@ pub struct CreateRequest {
     /// Serve the app (a `wasi:http` component) over HTTP on `PORT` (all interfaces) or
     /// `IP:PORT`, a fresh instance per request; limits apply to each request.
     pub publish: Option<String>,
+    /// Grant key-value storage (`--kv`); the `kv_*` fields imply it.
+    pub kv: bool,
+    /// Key-value namespace (default: the app's name).
+    pub kv_namespace: Option<String>,
+    /// Most keys the app may store.
+    pub kv_max_keys: Option<u64>,
+    /// Most bytes (keys plus values) the app may store, e.g. `1MiB`.
+    pub kv_max_bytes: Option<String>,
+    /// `KEY=VALUE` runtime config values (`wasi:config`).
+    pub config: Vec<String>,
+    /// MQTT topic filters the app may publish to (`--allow-publish`).
+    pub allow_publish: Vec<String>,
+    /// MQTT topic filters covering what the app may subscribe to (`--allow-subscribe`).
+    pub allow_subscribe: Vec<String>,
 }
 
 /// The answer to a create.

@@ -27,6 +27,9 @@ pub struct Launch {
     pub grants: Grants,
     /// The program name followed by the app's arguments.
     pub argv: Vec<String>,
+    /// The app's name: from its manifest or image, else its file's name without `.wasm`
+    /// (the default key-value namespace).
+    pub name: String,
 }
 
 impl AppSource {
@@ -92,11 +95,12 @@ impl AppSource {
     /// limits (and its requested env and network when `grant_requested`), and puts the
     /// program name and packaged arguments before `args`.
     pub fn launch(&self, flags: Grants, grant_requested: bool, args: Vec<String>) -> Launch {
-        let (grants, mut argv, program) = match (&self.manifest, &self.image) {
+        let (grants, mut argv, program, name) = match (&self.manifest, &self.image) {
             (Some(m), _) => (
                 m.grants.clone().overlay(flags),
                 m.app.args.clone(),
                 file_name(&self.wasm),
+                m.app.name.clone(),
             ),
             (None, Some(image)) => {
                 let requested = &image.requested;
@@ -108,15 +112,26 @@ impl AppSource {
                 (
                     requested.grants(grant_requested).overlay(flags),
                     requested.args.clone(),
+                    name.clone(),
                     name,
                 )
             }
-            (None, None) => (flags, Vec::new(), file_name(&self.wasm)),
+            (None, None) => (
+                flags,
+                Vec::new(),
+                file_name(&self.wasm),
+                file_stem(&self.wasm),
+            ),
         };
         argv.insert(0, program);
         argv.extend(args);
-        Launch { grants, argv }
+        Launch { grants, argv, name }
     }
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned())
 }
 
 fn file_name(path: &Path) -> String {

@@ -4,7 +4,10 @@
 
 use crate::ImageError;
 use std::collections::BTreeMap;
-use wedge_manifest::{EnvGrant, Grants, HttpOrigin, Limits, Manifest, NetRule, VolumeMode};
+use wedge_manifest::{
+    ConfigValue, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits, Manifest, NetRule,
+    TopicFilter, VolumeMode,
+};
 
 /// Manifest annotation holding [`Requested`] as JSON.
 pub const ANNOTATION: &str = "dev.wedge.requested";
@@ -36,6 +39,14 @@ pub struct Requested {
     pub dns: bool,
     /// Outbound HTTP origins.
     pub http: Vec<HttpOrigin>,
+    /// Key-value storage.
+    pub keyvalue: Option<KeyValueGrant>,
+    /// Runtime configuration values (the app's defaults; they always apply).
+    pub config: Vec<ConfigValue>,
+    /// Topics it publishes to.
+    pub publish: Vec<TopicFilter>,
+    /// Topic filters it subscribes with.
+    pub subscribe: Vec<TopicFilter>,
     /// Limits the app declares; they only restrict, so they always apply.
     pub limits: Limits,
 }
@@ -70,6 +81,10 @@ impl Requested {
             listen: g.listen.clone(),
             dns: g.dns,
             http: g.http.clone(),
+            keyvalue: g.keyvalue.clone(),
+            config: g.config.clone(),
+            publish: g.publish.clone(),
+            subscribe: g.subscribe.clone(),
             limits: g.limits,
         }
     }
@@ -108,11 +123,13 @@ impl Requested {
         Ok(requested)
     }
 
-    /// The grants a run gets from the image: its limits always; its env and network
-    /// requests only when the operator passes `--grant-requested`; never volumes.
+    /// The grants a run gets from the image: its limits and config values always; its
+    /// env, network, key-value and messaging requests only when the operator passes
+    /// `--grant-requested`; never volumes.
     pub fn grants(&self, grant_requested: bool) -> Grants {
         let mut grants = Grants {
             limits: self.limits,
+            config: self.config.clone(),
             ..Grants::default()
         };
         if grant_requested {
@@ -121,6 +138,9 @@ impl Requested {
             grants.listen = self.listen.clone();
             grants.dns = self.dns;
             grants.http = self.http.clone();
+            grants.keyvalue = self.keyvalue.clone();
+            grants.publish = self.publish.clone();
+            grants.subscribe = self.subscribe.clone();
         }
         grants
     }

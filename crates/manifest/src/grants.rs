@@ -1,7 +1,8 @@
 //! What an app is granted: environment, volumes, network and limits.
 
 use crate::{
-    ByteSize, DurationSpec, HttpOrigin, ManifestError, NetRule, VolumeSpec, serde_via_str,
+    ByteSize, ConfigValue, DurationSpec, HttpOrigin, KeyValueGrant, ManifestError, NetRule,
+    TopicFilter, VolumeSpec, serde_via_str,
 };
 use std::fmt;
 use std::str::FromStr;
@@ -22,6 +23,14 @@ pub struct Grants {
     pub dns: bool,
     /// Origins the guest may send outbound HTTP requests to (`wasi:http`).
     pub http: Vec<HttpOrigin>,
+    /// Key-value storage (`wasi:keyvalue`), when granted.
+    pub keyvalue: Option<KeyValueGrant>,
+    /// Runtime configuration (`wasi:config`), in order; a later entry for a key wins.
+    pub config: Vec<ConfigValue>,
+    /// Topics the app may publish to (`wedge:edge/messaging`).
+    pub publish: Vec<TopicFilter>,
+    /// Topic filters the app may subscribe with.
+    pub subscribe: Vec<TopicFilter>,
     /// Hard limits.
     pub limits: Limits,
 }
@@ -119,6 +128,16 @@ impl Grants {
         self.listen.extend(over.listen);
         self.dns |= over.dns;
         self.http.extend(over.http);
+        self.keyvalue = match (self.keyvalue, over.keyvalue) {
+            (Some(base), Some(over)) => Some(base.overlay(over)),
+            (base, over) => over.or(base),
+        };
+        self.publish.extend(over.publish);
+        self.subscribe.extend(over.subscribe);
+        for c in over.config {
+            self.config.retain(|old| old.key != c.key);
+            self.config.push(c);
+        }
         self.limits = Limits {
             memory: over.limits.memory.or(self.limits.memory),
             fuel: over.limits.fuel.or(self.limits.fuel),

@@ -8,17 +8,21 @@
 
 mod error;
 mod grants;
+mod keyvalue;
 mod manifest;
 mod net;
 mod origin;
+mod topic;
 mod units;
 mod volume;
 
 pub use error::ManifestError;
 pub use grants::{EnvGrant, Grants, Limits};
+pub use keyvalue::{ConfigValue, DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, KeyValueGrant};
 pub use manifest::{App, CURRENT_VERSION, Manifest};
 pub use net::{HostPattern, NetRule, PortRange};
 pub use origin::{HttpOrigin, default_port};
+pub use topic::TopicFilter;
 pub use units::{ByteSize, DurationSpec};
 pub use volume::{VolumeMode, VolumeSpec};
 

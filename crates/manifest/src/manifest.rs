@@ -1,7 +1,10 @@
 //! The `wedge.toml` schema (version 1) and its loader.
 
 use crate::error::IoMessage;
-use crate::{EnvGrant, Grants, HttpOrigin, Limits, ManifestError, NetRule, VolumeMode, VolumeSpec};
+use crate::{
+    ConfigValue, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits, ManifestError, NetRule,
+    TopicFilter, VolumeMode, VolumeSpec,
+};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -89,6 +92,52 @@ struct RawManifest {
     network: RawNetwork,
     #[serde(default)]
     limits: Limits,
+    keyvalue: Option<RawKeyValue>,
+    #[serde(default)]
+    config: ConfigTable,
+    #[serde(default)]
+    messaging: RawMessaging,
+}
+
+/// The `[messaging]` table.
+#[derive(Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawMessaging {
+    #[serde(default)]
+    publish: Vec<TopicFilter>,
+    #[serde(default)]
+    subscribe: Vec<TopicFilter>,
+}
+
+/// The `[keyvalue]` table; the namespace is checked while parsing.
+#[derive(serde::Deserialize)]
+#[serde(try_from = "KeyValueGrant")]
+struct RawKeyValue(KeyValueGrant);
+
+impl TryFrom<KeyValueGrant> for RawKeyValue {
+    type Error = ManifestError;
+
+    fn try_from(grant: KeyValueGrant) -> Result<Self, Self::Error> {
+        if let Some(ns) = &grant.namespace {
+            KeyValueGrant::validate_namespace(ns)?;
+        }
+        Ok(RawKeyValue(grant))
+    }
+}
+
+/// The `[config]` table: string keys and values, in key order.
+#[derive(Default, serde::Deserialize)]
+#[serde(from = "BTreeMap<String, String>")]
+struct ConfigTable(Vec<ConfigValue>);
+
+impl From<BTreeMap<String, String>> for ConfigTable {
+    fn from(map: BTreeMap<String, String>) -> Self {
+        ConfigTable(
+            map.into_iter()
+                .map(|(key, value)| ConfigValue { key, value })
+                .collect(),
+        )
+    }
 }
 
 /// The `[env]` table; keys are checked while parsing so errors point at the table.
@@ -189,6 +238,10 @@ impl Manifest {
             dns: raw.network.dns,
             http: raw.network.http,
             limits: raw.limits,
+            keyvalue: raw.keyvalue.map(|kv| kv.0),
+            config: raw.config.0,
+            publish: raw.messaging.publish,
+            subscribe: raw.messaging.subscribe,
         };
         Ok(Manifest {
             manifest_version: raw.manifest_version,

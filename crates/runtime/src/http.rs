@@ -4,6 +4,7 @@
 
 use crate::error::one_line;
 use crate::limits::MemoryLimiter;
+use crate::providers::{self, HasProviders, ProviderSetup, Providers};
 use crate::run::{HostRefusal, classify, host_refusal};
 use crate::{App, AppKind, Control, Engine, Outcome, Policy, RuntimeError, Stdio, wasi};
 use bytes::Bytes;
@@ -179,6 +180,13 @@ struct HttpState {
     http: WasiHttpCtx,
     hooks: OutboundHooks,
     limiter: MemoryLimiter,
+    providers: Providers,
+}
+
+impl HasProviders for HttpState {
+    fn providers(&mut self) -> (&mut Providers, &mut ResourceTable) {
+        (&mut self.providers, &mut self.table)
+    }
 }
 
 impl WasiView for HttpState {
@@ -246,6 +254,7 @@ pub struct HttpApp {
     engine: Engine,
     pre: ProxyPre<HttpState>,
     policy: Arc<Policy>,
+    providers: Arc<ProviderSetup>,
     allowed: Arc<[HttpOrigin]>,
     output: HttpOutput,
     limits: RequestLimits,
@@ -283,6 +292,7 @@ impl HttpApp {
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| link(one_line(&e)))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| link(one_line(&e)))?;
+        providers::add_to_linker(&mut linker).map_err(|e| link(one_line(&e)))?;
         let pre = linker
             .instantiate_pre(component)
             .map_err(|e| link(one_line(&e)))?;
@@ -304,6 +314,7 @@ impl HttpApp {
             engine: app.engine.clone(),
             pre,
             allowed: policy.http.clone().into(),
+            providers: ProviderSetup::new(&policy),
             policy: Arc::new(policy),
             output,
             limits,
@@ -485,6 +496,7 @@ impl HttpApp {
                 allowed: self.allowed.clone(),
             },
             limiter: MemoryLimiter::new(self.policy.memory, None),
+            providers: Providers::new(self.providers.clone()),
         };
         let mut store = Store::new(self.engine.wasmtime(), state);
         store.limiter(|s| &mut s.limiter);

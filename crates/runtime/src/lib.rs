@@ -19,8 +19,11 @@ mod engine;
 mod error;
 mod http;
 mod inspect;
+mod keyvalue;
 mod limits;
+mod messaging;
 mod policy;
+mod providers;
 mod run;
 mod wasi;
 
@@ -33,6 +36,10 @@ pub use http::{
     GuestReport, HttpApp, HttpBody, HttpFailure, HttpOutput, RequestLimits, host_response,
 };
 pub use inspect::{AppInfo, Capability, inspect};
+pub use keyvalue::{KeyValue, KvStore};
+pub use messaging::{
+    BusMessage, DEFAULT_QUEUE, Delivery, MAX_PAYLOAD, MessageBus, Messaging, Outlet, Overflow,
+};
 pub use policy::{DEFAULT_MEMORY, Policy};
 pub use run::{Outcome, Prepared, STOP_EXPORT, Stdio};
 pub use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};

@@ -1,10 +1,15 @@
 //! The resolved policy: exactly what one run of an app may do.
 
 use crate::RuntimeError;
+use crate::keyvalue::{KeyValue, KvStore};
+use crate::messaging::{MessageBus, Messaging};
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
-use wedge_manifest::{EnvGrant, Grants, HostPattern, HttpOrigin, NetRule, VolumeMode};
+use wedge_manifest::{
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, EnvGrant, Grants, HostPattern, HttpOrigin, KeyValueGrant,
+    NetRule, VolumeMode,
+};
 
 /// Linear memory cap when neither the manifest nor the operator sets one.
 pub const DEFAULT_MEMORY: u64 = 512 << 20;
@@ -27,6 +32,12 @@ pub struct Policy {
     pub dns: bool,
     /// Origins the guest may send outbound HTTP requests to.
     pub http: Vec<HttpOrigin>,
+    /// Key-value storage, when granted (see [`Policy::grant_keyvalue`]).
+    pub keyvalue: Option<KeyValue>,
+    /// Runtime config values (`wasi:config`).
+    pub config: Vec<(String, String)>,
+    /// Messaging, when any topic is granted (see [`Policy::grant_messaging`]).
+    pub messaging: Option<Messaging>,
     /// Linear memory cap in bytes.
     pub memory: u64,
     /// Fuel budget, if metered.
@@ -72,10 +83,58 @@ impl Policy {
             listen: resolve_names(&grants.listen)?,
             dns: grants.dns,
             http: grants.http.clone(),
+            keyvalue: None,
+            messaging: None,
+            config: grants
+                .config
+                .iter()
+                .map(|c| (c.key.clone(), c.value.clone()))
+                .collect(),
             memory: grants.limits.memory.map_or(DEFAULT_MEMORY, |m| m.0),
             fuel: grants.limits.fuel,
             timeout: grants.limits.timeout.map(|t| t.0),
         })
+    }
+}
+
+impl Policy {
+    /// Grants key-value access when `grants` asks for it: the namespace (default
+    /// `app_name`, the app's name) and quota of `grants.keyvalue`, on the store `open`
+    /// returns (called only then, so runs without the grant create no store).
+    pub fn grant_keyvalue(
+        &mut self,
+        grants: &Grants,
+        app_name: &str,
+        open: impl FnOnce() -> Result<KvStore, RuntimeError>,
+    ) -> Result<(), RuntimeError> {
+        let Some(kv) = &grants.keyvalue else {
+            return Ok(());
+        };
+        let namespace = kv.namespace.clone().unwrap_or_else(|| app_name.to_string());
+        KeyValueGrant::validate_namespace(&namespace)
+            .map_err(|e| RuntimeError::Grant(e.to_string()))?;
+        self.keyvalue = Some(KeyValue {
+            store: open()?,
+            namespace,
+            max_keys: kv.max_keys.unwrap_or(DEFAULT_MAX_KEYS),
+            max_bytes: kv.max_bytes.map_or(DEFAULT_MAX_BYTES, |b| b.0),
+        });
+        Ok(())
+    }
+}
+
+impl Policy {
+    /// Grants messaging on `bus` when `grants` names any topic to publish to or
+    /// subscribe to.
+    pub fn grant_messaging(&mut self, grants: &Grants, bus: impl FnOnce() -> MessageBus) {
+        if grants.publish.is_empty() && grants.subscribe.is_empty() {
+            return;
+        }
+        self.messaging = Some(Messaging {
+            bus: bus(),
+            publish: grants.publish.clone(),
+            subscribe: grants.subscribe.clone(),
+        });
     }
 }
 

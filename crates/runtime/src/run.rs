@@ -4,6 +4,7 @@ use crate::app::Code;
 use crate::engine::EPOCH_TICK;
 use crate::error::one_line;
 use crate::limits::MemoryLimiter;
+use crate::providers::{self, HasProviders, ProviderSetup, Providers};
 use crate::{App, AppKind, Control, Engine, Policy, RuntimeError, wasi};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -104,6 +105,13 @@ struct P2State {
     ctx: WasiCtx,
     table: ResourceTable,
     limiter: MemoryLimiter,
+    providers: Providers,
+}
+
+impl HasProviders for P2State {
+    fn providers(&mut self) -> (&mut Providers, &mut ResourceTable) {
+        (&mut self.providers, &mut self.table)
+    }
 }
 
 impl WasiView for P2State {
@@ -158,6 +166,7 @@ impl Prepared {
             Code::Component(component) => {
                 let mut linker = wasmtime::component::Linker::<P2State>::new(wt);
                 wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+                providers::add_to_linker(&mut linker).map_err(link)?;
                 let pre = linker.instantiate_pre(component).map_err(link)?;
                 Pre::Component(CommandPre::new(pre).map_err(|e| RuntimeError::Link {
                     path: app.path.clone(),
@@ -279,6 +288,7 @@ impl Prepared {
                         ctx: b.build(),
                         table: ResourceTable::new(),
                         limiter: MemoryLimiter::new(policy.memory, control.cloned()),
+                        providers: Providers::new(ProviderSetup::new(policy)),
                     };
                     let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = async {

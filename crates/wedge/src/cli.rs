@@ -3,7 +3,10 @@
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use wedge_manifest::{ByteSize, DurationSpec, EnvGrant, HttpOrigin, NetRule, VolumeSpec};
+use wedge_manifest::{
+    ByteSize, ConfigValue, DurationSpec, EnvGrant, HttpOrigin, KeyValueGrant, NetRule, TopicFilter,
+    VolumeSpec,
+};
 use wedge_runtime::EngineKind;
 
 /// Run WebAssembly apps as sandboxed containers.
@@ -357,6 +360,35 @@ pub struct LaunchArgs {
     #[arg(long = "allow-outbound", value_name = "ORIGIN")]
     pub allow_outbound: Vec<HttpOrigin>,
 
+    /// Grant key-value storage (wasi:keyvalue), kept under the data root across runs
+    #[arg(long)]
+    pub kv: bool,
+
+    /// Key-value namespace; apps with the same one share data (implies --kv)
+    /// [default: the app's name]
+    #[arg(long, value_name = "NAME")]
+    pub kv_namespace: Option<String>,
+
+    /// Most keys the app may store (implies --kv) [default: 10000]
+    #[arg(long, value_name = "N")]
+    pub kv_max_keys: Option<u64>,
+
+    /// Most bytes, keys plus values, the app may store (implies --kv) [default: 16MiB]
+    #[arg(long, value_name = "SIZE")]
+    pub kv_max_bytes: Option<ByteSize>,
+
+    /// Allow publishing to topics matching an MQTT filter, e.g. `sensors/+/temp`
+    #[arg(long = "allow-publish", value_name = "FILTER")]
+    pub allow_publish: Vec<TopicFilter>,
+
+    /// Allow subscribing with filters covered by an MQTT filter, e.g. `commands/#`
+    #[arg(long = "allow-subscribe", value_name = "FILTER")]
+    pub allow_subscribe: Vec<TopicFilter>,
+
+    /// Set a runtime config value the app reads through wasi:config
+    #[arg(long = "config", value_name = "KEY=VALUE")]
+    pub config: Vec<ConfigValue>,
+
     /// Linear memory cap, e.g. `32MiB` [default: 512MiB]
     #[arg(short = 'm', long = "memory", value_name = "SIZE")]
     pub memory: Option<ByteSize>,
@@ -388,6 +420,21 @@ pub struct LaunchArgs {
         value_name = "ARGS"
     )]
     pub args: Vec<String>,
+}
+
+impl LaunchArgs {
+    /// The key-value grant the `--kv*` flags make, if any is given.
+    pub fn keyvalue(&self) -> Option<KeyValueGrant> {
+        let any = self.kv
+            || self.kv_namespace.is_some()
+            || self.kv_max_keys.is_some()
+            || self.kv_max_bytes.is_some();
+        any.then(|| KeyValueGrant {
+            namespace: self.kv_namespace.clone(),
+            max_keys: self.kv_max_keys,
+            max_bytes: self.kv_max_bytes,
+        })
+    }
 }
 
 /// Commands that take one or more containers: `start`, `kill`, `pause`, `unpause`,

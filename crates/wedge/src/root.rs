@@ -11,4 +11,5 @@ pub fn data_root(flag: Option<PathBuf>) -> PathBuf {
 
 pub use wedge_daemon::paths::{
     auth_file, code_cache as code_cache_dir, image_store as image_store_dir,
+    keyvalue as keyvalue_db,
 };

@@ -64,6 +64,7 @@ fn create_pulling(daemon: &Daemon, request: &CreateRequest) -> anyhow::Result<Cr
 /// this process's working directory and `-e KEY` takes this process's value, since the
 /// daemon has neither.
 fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
+    let keyvalue = launch.keyvalue();
     let image = if AppSource::looks_like_path(&launch.app) {
         absolute(Path::new(&launch.app))?
     } else {
@@ -115,6 +116,24 @@ fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
         restart: launch.restart,
         engine: Some(launch.engine.to_string()),
         publish: launch.publish,
+        kv: keyvalue.is_some(),
+        kv_namespace: keyvalue.as_ref().and_then(|k| k.namespace.clone()),
+        kv_max_keys: keyvalue.as_ref().and_then(|k| k.max_keys),
+        kv_max_bytes: keyvalue
+            .as_ref()
+            .and_then(|k| k.max_bytes)
+            .map(|b| b.to_string()),
+        config: launch.config.iter().map(ToString::to_string).collect(),
+        allow_publish: launch
+            .allow_publish
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
+        allow_subscribe: launch
+            .allow_subscribe
+            .iter()
+            .map(ToString::to_string)
+            .collect(),
     })
 }
 

@@ -5,7 +5,10 @@ use crate::cli::{LaunchArgs, RunArgs};
 use crate::root;
 use std::path::Path;
 use wedge_manifest::{Grants, Limits};
-use wedge_runtime::{App, CodeCache, Engine, EngineOptions, Outcome, Policy, Prepared, Stdio};
+use wedge_runtime::{
+    App, CodeCache, DEFAULT_QUEUE, Engine, EngineOptions, KvStore, MessageBus, Outcome, Overflow,
+    Policy, Prepared, Stdio,
+};
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
 /// limit or a trap ended it.
@@ -37,6 +40,7 @@ pub(crate) fn load(
         );
     }
     let source = Source::open_or_image(&args.app, root)?;
+    let keyvalue = args.keyvalue();
     let flags = Grants {
         env: args.env,
         volumes: args.volumes,
@@ -44,6 +48,10 @@ pub(crate) fn load(
         listen: args.allow_listen,
         dns: args.allow_dns,
         http: args.allow_outbound,
+        keyvalue,
+        config: args.config,
+        publish: args.allow_publish,
+        subscribe: args.allow_subscribe,
         limits: Limits {
             memory: args.memory,
             fuel: args.fuel,
@@ -51,7 +59,14 @@ pub(crate) fn load(
         },
     };
     let launch = source.app.launch(flags, args.grant_requested, args.args);
-    let policy = Policy::resolve(&launch.grants, launch.argv)?;
+    let mut policy = Policy::resolve(&launch.grants, launch.argv)?;
+    policy.grant_keyvalue(&launch.grants, &launch.name, || {
+        KvStore::open(&root::keyvalue_db(root))
+    })?;
+    // Without a daemon, an app's messages reach only its own subscriptions.
+    policy.grant_messaging(&launch.grants, || {
+        MessageBus::new(DEFAULT_QUEUE, Overflow::default())
+    });
 
     let cache = (!no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));
     let options = EngineOptions {

@@ -42,6 +42,14 @@ struct Args {
     /// Log files kept per container (the live one included)
     #[arg(long, value_name = "N", default_value_t = 3)]
     log_max_files: u32,
+
+    /// Messages each messaging subscription queues before its overflow policy applies
+    #[arg(long, value_name = "N", default_value_t = wedge_runtime::DEFAULT_QUEUE)]
+    queue_size: usize,
+
+    /// What a full subscription queue gives up: `drop-oldest` or `drop-newest`
+    #[arg(long, value_name = "POLICY", default_value = "drop-oldest")]
+    queue_overflow: wedge_runtime::Overflow,
 }
 
 fn main() {
@@ -85,6 +93,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             max_size: args.log_max_size.0,
             max_files: args.log_max_files.max(1),
         },
+        queue: (args.queue_size.max(1), args.queue_overflow),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,0 +1,416 @@
+//! `wedge:edge/messaging`: publish/subscribe between apps through a [`MessageBus`], with
+//! MQTT topic filters, grants per topic, and a bounded queue per subscription so a slow
+//! or dead subscriber never delays the others.
+
+use bytes::Bytes;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+use tokio::sync::Notify;
+use wasmtime::component::{HasData, Resource, ResourceTable};
+use wedge_manifest::TopicFilter;
+
+#[allow(missing_docs, clippy::all)]
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "../../wit",
+        world: "wedge:edge/messaging-client",
+        imports: {
+            "wedge:edge/messaging.[method]subscription.receive": async | trappable,
+            "wedge:edge/messaging.[method]subscription.receive-many": async | trappable,
+            default: trappable,
+        },
+        with: { "wedge:edge/messaging.subscription": super::Subscription },
+    });
+}
+use bindings::wedge::edge::messaging;
+use bindings::wedge::edge::types::{self, Error, Message, Qos};
+
+/// Largest payload a guest may publish.
+pub const MAX_PAYLOAD: usize = 1 << 20;
+/// Subscriptions one instance may hold at once.
+const MAX_SUBSCRIPTIONS: usize = 64;
+/// Messages a subscription's queue holds when the bus is not told otherwise.
+pub const DEFAULT_QUEUE: usize = 1024;
+
+/// What a full subscription queue gives up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Overflow {
+    /// The oldest queued message (the default: a subscriber sees the latest data).
+    #[default]
+    DropOldest,
+    /// The message arriving.
+    DropNewest,
+}
+
+impl std::str::FromStr for Overflow {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "drop-oldest" => Ok(Overflow::DropOldest),
+            "drop-newest" => Ok(Overflow::DropNewest),
+            _ => Err(format!(
+                "invalid overflow policy `{s}`: use `drop-oldest` or `drop-newest`"
+            )),
+        }
+    }
+}
+
+/// One message on the bus. Cheap to clone: the topic and payload are shared.
+#[derive(Debug, Clone)]
+pub struct BusMessage {
+    /// The topic it was published to.
+    pub topic: Arc<str>,
+    /// The payload.
+    pub payload: Bytes,
+}
+
+/// Where messages published on a bus also go (the daemon's MQTT bridge).
+pub type Outlet = Arc<dyn Fn(&BusMessage, Delivery) + Send + Sync>;
+
+/// The delivery guarantee (MQTT QoS) a message was published with, for an [`Outlet`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// At most once.
+    AtMostOnce,
+    /// At least once.
+    AtLeastOnce,
+}
+
+/// The message bus of a process: every subscription with its queue. Cheap to clone;
+/// clones share everything.
+#[derive(Clone)]
+pub struct MessageBus {
+    inner: Arc<BusInner>,
+}
+
+struct BusInner {
+    subscriptions: RwLock<Vec<Arc<Queue>>>,
+    capacity: usize,
+    overflow: Overflow,
+    published: AtomicU64,
+    delivered: AtomicU64,
+    dropped: AtomicU64,
+    outlet: RwLock<Option<Outlet>>,
+}
+
+impl std::fmt::Debug for MessageBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MessageBus")
+            .field("capacity", &self.inner.capacity)
+            .field("overflow", &self.inner.overflow)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A subscription's queue.
+struct Queue {
+    filter: TopicFilter,
+    messages: Mutex<VecDeque<BusMessage>>,
+    ready: Notify,
+    dropped: AtomicU64,
+}
+
+impl MessageBus {
+    /// A bus whose subscriptions queue up to `capacity` messages each, giving up
+    /// messages as `overflow` says when full.
+    pub fn new(capacity: usize, overflow: Overflow) -> MessageBus {
+        MessageBus {
+            inner: Arc::new(BusInner {
+                subscriptions: RwLock::new(Vec::new()),
+                capacity: capacity.max(1),
+                overflow,
+                published: AtomicU64::new(0),
+                delivered: AtomicU64::new(0),
+                dropped: AtomicU64::new(0),
+                outlet: RwLock::new(None),
+            }),
+        }
+    }
+
+    /// Sends what is published from now on to `outlet` as well.
+    pub fn set_outlet(&self, outlet: Outlet) {
+        *self.inner.outlet.write().unwrap_or_else(|p| p.into_inner()) = Some(outlet);
+    }
+
+    /// Publishes from inside the host (an app, or the bridge when `from_outside`, whose
+    /// messages are not sent back out). Returns how many subscriptions got it.
+    pub fn publish(&self, message: BusMessage, qos: Delivery, from_outside: bool) -> usize {
+        self.inner.published.fetch_add(1, Ordering::Relaxed);
+        if !from_outside {
+            let outlet = self.inner.outlet.read().unwrap_or_else(|p| p.into_inner());
+            if let Some(outlet) = outlet.as_ref() {
+                outlet(&message, qos);
+            }
+        }
+        let subscriptions = self
+            .inner
+            .subscriptions
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        let mut delivered = 0;
+        for queue in subscriptions.iter() {
+            if queue.filter.matches(&message.topic) {
+                self.push(queue, message.clone());
+                delivered += 1;
+            }
+        }
+        self.inner
+            .delivered
+            .fetch_add(delivered as u64, Ordering::Relaxed);
+        delivered
+    }
+
+    fn push(&self, queue: &Queue, message: BusMessage) {
+        {
+            let mut messages = queue.messages.lock().unwrap_or_else(|p| p.into_inner());
+            if messages.len() >= self.inner.capacity {
+                queue.dropped.fetch_add(1, Ordering::Relaxed);
+                self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+                match self.inner.overflow {
+                    Overflow::DropOldest => {
+                        messages.pop_front();
+                    }
+                    Overflow::DropNewest => return,
+                }
+            }
+            messages.push_back(message);
+        }
+        queue.ready.notify_one();
+    }
+
+    fn subscribe(&self, filter: TopicFilter) -> Arc<Queue> {
+        let queue = Arc::new(Queue {
+            filter,
+            messages: Mutex::new(VecDeque::new()),
+            ready: Notify::new(),
+            dropped: AtomicU64::new(0),
+        });
+        self.inner
+            .subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(queue.clone());
+        queue
+    }
+
+    fn unsubscribe(&self, queue: &Arc<Queue>) {
+        self.inner
+            .subscriptions
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|q| !Arc::ptr_eq(q, queue));
+    }
+
+    /// Filters subscribed to now, one per subscription (for a bridge to mirror).
+    pub fn filters(&self) -> Vec<TopicFilter> {
+        let subscriptions = self
+            .inner
+            .subscriptions
+            .read()
+            .unwrap_or_else(|p| p.into_inner());
+        subscriptions.iter().map(|q| q.filter.clone()).collect()
+    }
+
+    /// Counters: messages published, deliveries made, and messages dropped from full
+    /// queues.
+    pub fn counters(&self) -> (u64, u64, u64) {
+        let i = &self.inner;
+        (
+            i.published.load(Ordering::Relaxed),
+            i.delivered.load(Ordering::Relaxed),
+            i.dropped.load(Ordering::Relaxed),
+        )
+    }
+}
+
+impl Queue {
+    fn pop(&self) -> Option<BusMessage> {
+        self.messages
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .pop_front()
+    }
+
+    /// The next message, waiting up to `timeout` for one.
+    async fn next(&self, timeout: Duration) -> Option<BusMessage> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.ready.notified();
+            let mut notified = std::pin::pin!(notified);
+            notified.as_mut().enable();
+            if let Some(message) = self.pop() {
+                return Some(message);
+            }
+            if timeout.is_zero() || tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+/// What one app may do on a bus: the topics it may publish to and the filters it may
+/// subscribe with.
+#[derive(Debug, Clone)]
+pub struct Messaging {
+    /// The bus.
+    pub bus: MessageBus,
+    /// Filters covering the topics it may publish to.
+    pub publish: Vec<TopicFilter>,
+    /// Filters covering what it may subscribe to.
+    pub subscribe: Vec<TopicFilter>,
+}
+
+/// The resource behind a guest's `subscription` handle.
+pub struct Subscription {
+    queue: Arc<Queue>,
+    bus: MessageBus,
+}
+
+/// The store data the messaging host functions see.
+pub(crate) struct MsgView<'a> {
+    pub(crate) access: Option<&'a Messaging>,
+    pub(crate) table: &'a mut ResourceTable,
+    /// Subscriptions the instance holds.
+    pub(crate) subscriptions: &'a mut usize,
+}
+
+/// Marks [`MsgView`] as the data of the generated `add_to_linker` functions.
+pub(crate) struct HasMsg;
+
+impl HasData for HasMsg {
+    type Data<'a> = MsgView<'a>;
+}
+
+/// Adds `wedge:edge/{types,messaging}` to `linker`; `view` reaches the store data's part.
+pub(crate) fn add_to_linker<T: Send + 'static>(
+    linker: &mut wasmtime::component::Linker<T>,
+    view: fn(&mut T) -> MsgView<'_>,
+) -> wasmtime::Result<()> {
+    types::add_to_linker::<T, HasMsg>(linker, view)?;
+    messaging::add_to_linker::<T, HasMsg>(linker, view)?;
+    Ok(())
+}
+
+fn denied(what: &str, topic: &str) -> Error {
+    Error::PermissionDenied(format!("no grant lets this app {what} `{topic}`"))
+}
+
+fn to_guest(m: BusMessage) -> Message {
+    Message {
+        topic: m.topic.to_string(),
+        payload: m.payload.to_vec(),
+    }
+}
+
+impl types::Host for MsgView<'_> {}
+
+impl messaging::Host for MsgView<'_> {
+    fn publish(
+        &mut self,
+        topic: String,
+        payload: Vec<u8>,
+        qos: Qos,
+    ) -> wasmtime::Result<Result<(), Error>> {
+        let Some(access) = self.access else {
+            return Ok(Err(denied("publish to", &topic)));
+        };
+        if let Err(e) = TopicFilter::validate_topic(&topic) {
+            return Ok(Err(Error::InvalidTopic(e.to_string())));
+        }
+        if !access.publish.iter().any(|f| f.matches(&topic)) {
+            return Ok(Err(denied("publish to", &topic)));
+        }
+        if payload.len() > MAX_PAYLOAD {
+            return Ok(Err(Error::PayloadTooLarge(MAX_PAYLOAD as u64)));
+        }
+        let qos = match qos {
+            Qos::AtMostOnce => Delivery::AtMostOnce,
+            Qos::AtLeastOnce => Delivery::AtLeastOnce,
+        };
+        let message = BusMessage {
+            topic: topic.into(),
+            payload: payload.into(),
+        };
+        access.bus.publish(message, qos, false);
+        Ok(Ok(()))
+    }
+
+    fn subscribe(
+        &mut self,
+        filter: String,
+    ) -> wasmtime::Result<Result<Resource<Subscription>, Error>> {
+        let Some(access) = self.access else {
+            return Ok(Err(denied("subscribe to", &filter)));
+        };
+        let parsed: TopicFilter = match filter.parse() {
+            Ok(f) => f,
+            Err(e) => return Ok(Err(Error::InvalidTopic(e.to_string()))),
+        };
+        if !access.subscribe.iter().any(|g| g.covers(&parsed)) {
+            return Ok(Err(denied("subscribe to", &filter)));
+        }
+        if *self.subscriptions >= MAX_SUBSCRIPTIONS {
+            return Ok(Err(Error::LimitExceeded));
+        }
+        *self.subscriptions += 1;
+        let subscription = Subscription {
+            queue: access.bus.subscribe(parsed),
+            bus: access.bus.clone(),
+        };
+        Ok(Ok(self.table.push(subscription)?))
+    }
+}
+
+impl messaging::HostSubscription for MsgView<'_> {
+    fn filter(&mut self, s: Resource<Subscription>) -> wasmtime::Result<String> {
+        Ok(self.table.get(&s)?.queue.filter.to_string())
+    }
+
+    async fn receive(
+        &mut self,
+        s: Resource<Subscription>,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<Option<Message>, Error>> {
+        let queue = self.table.get(&s)?.queue.clone();
+        let timeout = Duration::from_millis(timeout_ms.into());
+        Ok(Ok(queue.next(timeout).await.map(to_guest)))
+    }
+
+    async fn receive_many(
+        &mut self,
+        s: Resource<Subscription>,
+        max: u32,
+        timeout_ms: u32,
+    ) -> wasmtime::Result<Result<Vec<Message>, Error>> {
+        let queue = self.table.get(&s)?.queue.clone();
+        let timeout = Duration::from_millis(timeout_ms.into());
+        let mut out = Vec::new();
+        if max == 0 {
+            return Ok(Ok(out));
+        }
+        if let Some(first) = queue.next(timeout).await {
+            out.push(to_guest(first));
+            while out.len() < max as usize {
+                match queue.pop() {
+                    Some(m) => out.push(to_guest(m)),
+                    None => break,
+                }
+            }
+        }
+        Ok(Ok(out))
+    }
+
+    fn dropped(&mut self, s: Resource<Subscription>) -> wasmtime::Result<u64> {
+        Ok(self.table.get(&s)?.queue.dropped.load(Ordering::Relaxed))
+    }
+
+    fn drop(&mut self, s: Resource<Subscription>) -> wasmtime::Result<()> {
+        let subscription = self.table.delete(s)?;
+        subscription.bus.unsubscribe(&subscription.queue);
+        *self.subscriptions = self.subscriptions.saturating_sub(1);
+        Ok(())
+    }
+}
