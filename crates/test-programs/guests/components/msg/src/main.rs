@@ -1,6 +1,7 @@
 //! Drives `wedge:edge/messaging` from its arguments, for wedge's tests and benchmarks.
 //! Prints what it receives on stdout (`TOPIC PAYLOAD` per message); a host error goes
-//! to stderr with exit status 1, a receive timeout exits 2.
+//! to stderr, and it and a receive timeout (`timeout` on stdout) exit with status 1
+//! (a `wasi:cli` 0.2 component has no other failing status).
 //!
 //! - `pub TOPIC PAYLOAD [COUNT]`: publishes COUNT (default 1) times
 //! - `sub FILTER COUNT [TIMEOUT_MS] [DELAY_MS]`: subscribes, prints `ready`, then prints
@@ -68,7 +69,7 @@ fn run(args: &[String]) -> Result<u8, String> {
                     Some(m) => println!("{} {}", m.topic, String::from_utf8_lossy(&m.payload)),
                     None => {
                         println!("timeout");
-                        return Ok(2);
+                        return Ok(1);
                     }
                 }
                 let _ = std::io::stdout().flush();
@@ -105,7 +106,7 @@ fn run(args: &[String]) -> Result<u8, String> {
                 let batch = sub.receive_many(1024, 10_000).map_err(show)?;
                 if batch.is_empty() {
                     println!("timeout after {}", latencies.len());
-                    return Ok(2);
+                    return Ok(1);
                 }
                 start.get_or_insert_with(Instant::now);
                 let now = now_us();
