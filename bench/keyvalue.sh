@@ -8,13 +8,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 sets=${SETS:-20000}
 gets=${GETS:-200000}
-locked_cargo() {
-    flock "${WEDGE_CARGO_LOCK:-/tmp/wedge-cargo.lock}" cargo "$@"
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 bash scripts/setup.sh
 locked_cargo build --release -p wedge --locked
-CARGO_TARGET_DIR=target/bench-guests locked_cargo build --release --quiet --locked \
-    --target wasm32-wasip2 --manifest-path crates/test-programs/guests/components/Cargo.toml -p kv
+build_components kv
 kv=target/bench-guests/wasm32-wasip2/release/kv.wasm
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT

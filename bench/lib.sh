@@ -5,6 +5,21 @@
 bench_cache=${WEDGE_BENCH_CACHE:-$HOME/.cache/wedge-bench}
 wasmtime_version=48.0.2
 
+# Runs cargo holding the lock other cargo users of this checkout share (two builds at
+# once would fight over the 2 cores).
+locked_cargo() {
+    flock "${WEDGE_CARGO_LOCK:-/tmp/wedge-cargo.lock}" cargo "$@"
+}
+
+# Builds the component guests named into target/bench-guests/wasm32-wasip2/release/.
+build_components() {
+    local p
+    for p in "$@"; do
+        CARGO_TARGET_DIR=target/bench-guests locked_cargo build --release --quiet --locked \
+            --target wasm32-wasip2 --manifest-path crates/test-programs/guests/components/Cargo.toml -p "$p"
+    done
+}
+
 # Runs a command as root: directly when we are root, else through sudo.
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -8,13 +8,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 count=${COUNT:-400000}
-locked_cargo() {
-    flock "${WEDGE_CARGO_LOCK:-/tmp/wedge-cargo.lock}" cargo "$@"
-}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 bash scripts/setup.sh
 locked_cargo build --release -p wedge --locked
-CARGO_TARGET_DIR=target/bench-guests locked_cargo build --release --quiet --locked \
-    --target wasm32-wasip2 --manifest-path crates/test-programs/guests/components/Cargo.toml -p msg
+build_components msg
 msg=$PWD/target/bench-guests/wasm32-wasip2/release/msg.wasm
 work=$(mktemp -d)
 daemon=

@@ -15,10 +15,6 @@ secs=${SECS:-10}
 conns=${CONNS:-64}
 wedge=${WEDGE:-target/release/wedge}
 skip_wedge=${SKIP_WEDGE:-}
-# Builds share one lock with other cargo users of this checkout.
-locked_cargo() {
-    flock "${WEDGE_CARGO_LOCK:-/tmp/wedge-cargo.lock}" cargo "$@"
-}
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
@@ -29,8 +25,7 @@ install_wasmtime
 if [ -z "$skip_wedge" ]; then
     locked_cargo build --release -p wedge --locked
 fi
-CARGO_TARGET_DIR=target/bench-guests locked_cargo build --release --quiet --locked \
-    --target wasm32-wasip2 --manifest-path crates/test-programs/guests/components/Cargo.toml -p hello
+build_components hello
 hello=target/bench-guests/wasm32-wasip2/release/hello.wasm
 
 work=$(mktemp -d)

@@ -420,6 +420,13 @@ mod tests {
         }
     }
 
+    fn view<'a>(kv: &'a KeyValue, table: &'a mut ResourceTable) -> KvView<'a> {
+        KvView {
+            access: Some(kv),
+            table,
+        }
+    }
+
     fn borrow(r: &Resource<Bucket>) -> Resource<Bucket> {
         Resource::new_borrow(r.rep())
     }
@@ -429,10 +436,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let kv = grant(dir.path(), 2, 20);
         let mut table = ResourceTable::new();
-        let mut view = KvView {
-            access: Some(&kv),
-            table: &mut table,
-        };
+        let mut view = view(&kv, &mut table);
         let b = store::Host::open(&mut view, String::new()).unwrap();
         view.set(borrow(&b), "a".into(), b"12345".to_vec()).unwrap();
         view.set(borrow(&b), "a".into(), b"123".to_vec()).unwrap();
@@ -468,10 +472,7 @@ mod tests {
         {
             let kv = grant(dir.path(), 3, 1000);
             let mut table = ResourceTable::new();
-            let mut view = KvView {
-                access: Some(&kv),
-                table: &mut table,
-            };
+            let mut view = view(&kv, &mut table);
             let b = store::Host::open(&mut view, "bucket".into()).unwrap();
             let pairs = |n: usize| (0..n).map(|i| (format!("k{i}"), vec![1])).collect();
             assert!(batch::Host::set_many(&mut view, borrow(&b), pairs(4)).is_err());
@@ -480,10 +481,7 @@ mod tests {
         }
         let kv = grant(dir.path(), 3, 1000);
         let mut table = ResourceTable::new();
-        let mut view = KvView {
-            access: Some(&kv),
-            table: &mut table,
-        };
+        let mut view = view(&kv, &mut table);
         let b = store::Host::open(&mut view, "bucket".into()).unwrap();
         let keys = view.list_keys(borrow(&b), None).unwrap();
         assert_eq!(keys.keys, ["k0", "k1", "k2"]);

@@ -218,25 +218,23 @@ impl HttpMetrics {
                 let _ = writeln!(out, "wedge_http_guest_failures_total{{{l}}} {n}");
             }
         }
-        header(
-            &mut out,
-            "wedge_http_request_duration_seconds",
-            "histogram",
-            "From a request's arrival to the end of its instance.",
-        );
-        for (labels, m) in apps {
-            m.request_time
-                .render(&mut out, "wedge_http_request_duration_seconds", labels);
-        }
-        header(
-            &mut out,
-            "wedge_http_instantiate_seconds",
-            "histogram",
-            "Making a request's store and instance.",
-        );
-        for (labels, m) in apps {
-            m.instantiate_time
-                .render(&mut out, "wedge_http_instantiate_seconds", labels);
+        let histograms: [(&str, &str, fn(&HttpMetrics) -> &Histogram); 2] = [
+            (
+                "wedge_http_request_duration_seconds",
+                "From a request's arrival to the end of its instance.",
+                |m| &m.request_time,
+            ),
+            (
+                "wedge_http_instantiate_seconds",
+                "Making a request's store and instance.",
+                |m| &m.instantiate_time,
+            ),
+        ];
+        for (name, help, histogram) in histograms {
+            header(&mut out, name, "histogram", help);
+            for (labels, m) in apps {
+                histogram(m).render(&mut out, name, labels);
+            }
         }
         out
     }

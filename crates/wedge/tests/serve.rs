@@ -116,39 +116,60 @@ impl Serve {
             _env: env,
         };
         let deadline = Instant::now() + START_LIMIT;
-        loop {
-            if let Some(addr) = serve.stderr().lines().find_map(serving_address) {
-                serve.addr = addr;
-                break;
+        serve.wait_for(deadline, "printed no address", |serve| {
+            match serve.stderr().lines().find_map(serving_address) {
+                Some(addr) => {
+                    serve.addr = addr;
+                    true
+                }
+                None => false,
             }
-            if let Some(status) = serve.child.try_wait().expect("try_wait") {
-                return Err(serve.exited_output(status));
+        })?;
+        if let Some(metrics) = metrics {
+            serve.wait_for(deadline, "never answered on its metrics address", |serve| {
+                TcpStream::connect(metrics).is_ok() && serve.try_metrics().is_some()
+            })?;
+        }
+        Ok(serve)
+    }
+
+    /// Polls `ready` every 10 ms until it holds; an exit of the server is an `Err` with
+    /// its output, and passing `deadline` fails the test saying the server `what`.
+    fn wait_for(
+        &mut self,
+        deadline: Instant,
+        what: &str,
+        mut ready: impl FnMut(&mut Serve) -> bool,
+    ) -> Result<(), String> {
+        while !ready(self) {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return Err(self.exited_output(status));
             }
             assert!(
                 Instant::now() < deadline,
-                "wedge serve printed no address within {START_LIMIT:?}:\n{}",
-                serve.stderr()
+                "wedge serve {what} within {START_LIMIT:?}:\n{}",
+                self.stderr()
             );
             std::thread::sleep(Duration::from_millis(10));
         }
-        if let Some(metrics) = metrics {
-            // The metrics listener is bound after the `serving on` line is printed.
-            loop {
-                if TcpStream::connect(metrics).is_ok() && serve.try_metrics().is_some() {
-                    break;
-                }
-                if let Some(status) = serve.child.try_wait().expect("try_wait") {
-                    return Err(serve.exited_output(status));
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "the metrics endpoint never answered:\n{}",
-                    serve.stderr()
-                );
-                std::thread::sleep(Duration::from_millis(10));
-            }
+        Ok(())
+    }
+
+    /// Sends SIGTERM and waits for the shutdown line and for the listener to be closed
+    /// (new connections refused within 2 s).
+    fn sigterm_until_closed(&mut self) {
+        self.sigterm();
+        self.wait_stderr("the shutdown line", Duration::from_secs(5), |s| {
+            s.contains("wedge: shutting down")
+        });
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while TcpStream::connect(self.addr).is_ok() {
+            assert!(
+                Instant::now() < deadline,
+                "still accepting connections after SIGTERM"
+            );
+            std::thread::sleep(Duration::from_millis(10));
         }
-        Ok(serve)
     }
 
     fn exited_output(&mut self, status: ExitStatus) -> String {
@@ -401,11 +422,16 @@ impl Conn {
     }
 
     async fn try_h1(addr: SocketAddr) -> Result<Conn, String> {
+        Conn::cleartext(addr, false).await
+    }
+
+    /// A cleartext connection: HTTP/1.1, or HTTP/2 with prior knowledge when `h2`.
+    async fn cleartext(addr: SocketAddr, h2: bool) -> Result<Conn, String> {
         let tcp = tokio::net::TcpStream::connect(addr)
             .await
             .map_err(|e| e.to_string())?;
         let local = tcp.local_addr().map_err(|e| e.to_string())?;
-        let sender = handshake(TokioIo::new(tcp), false).await?;
+        let sender = handshake(TokioIo::new(tcp), h2).await?;
         Ok(Conn {
             sender,
             authority: addr.to_string(),
@@ -418,18 +444,7 @@ impl Conn {
     /// An HTTP/2 connection with prior knowledge (h2c).
     #[track_caller]
     fn h2c(addr: SocketAddr) -> Conn {
-        block_on(async {
-            let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            let local = tcp.local_addr().unwrap();
-            let sender = handshake(TokioIo::new(tcp), true).await.expect("h2c");
-            Conn {
-                sender,
-                authority: addr.to_string(),
-                scheme: "http",
-                local,
-                alpn: None,
-            }
-        })
+        block_on(Conn::cleartext(addr, true)).unwrap_or_else(|e| panic!("h2c to {addr}: {e}"))
     }
 
     /// An HTTPS connection to `localhost` trusting only `ca` (PEM), offering `alpn`;
@@ -1113,18 +1128,7 @@ fn sigterm_drains_in_flight_requests_and_exits_0() {
     assert_eq!(head.status(), 200);
 
     let signalled = Instant::now();
-    probe.sigterm();
-    probe.wait_stderr("the shutdown line", Duration::from_secs(5), |s| {
-        s.contains("wedge: shutting down")
-    });
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while TcpStream::connect(probe.addr).is_ok() {
-        assert!(
-            Instant::now() < deadline,
-            "still accepting connections after SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    probe.sigterm_until_closed();
     match idle.try_send(idle.get_request("/")) {
         Ok(reply) => assert_eq!(reply.status, 503, "a request after SIGTERM: {reply:?}"),
         Err(closed) => eprintln!("h1 idle connection after SIGTERM: {closed}"),
@@ -1155,15 +1159,7 @@ fn sigterm_drains_http2_streams() {
         .try_head(conn.get_request("/stream?chunks=3&ms=400"))
         .expect("stream head");
     assert_eq!(head.status(), 200);
-    probe.sigterm();
-    probe.wait_stderr("the shutdown line", Duration::from_secs(5), |s| {
-        s.contains("wedge: shutting down")
-    });
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while TcpStream::connect(probe.addr).is_ok() {
-        assert!(Instant::now() < deadline, "still accepting after SIGTERM");
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    probe.sigterm_until_closed();
     match conn.try_send(conn.get_request("/")) {
         Ok(reply) => assert_eq!(reply.status, 503, "a new stream after SIGTERM: {reply:?}"),
         Err(refused) => eprintln!("h2 new stream after SIGTERM: {refused}"),
@@ -1306,27 +1302,16 @@ fn access_log_lines_and_metrics_by_status() {
     }
     probe.wait_metric("wedge_http_requests_total{code=\"200\"}", |n| n == 2.0);
     let metrics = probe.metrics();
-    assert_eq!(
-        metric(&metrics, "wedge_http_requests_total{code=\"404\"}"),
-        1.0
-    );
-    assert_eq!(
-        metric(&metrics, "wedge_http_requests_total{code=\"500\"}"),
-        1.0
-    );
-    assert_eq!(
-        metric(&metrics, "wedge_http_guest_failures_total{reason=\"trap\"}"),
-        1.0
-    );
-    assert_eq!(
-        metric(&metrics, "wedge_http_request_duration_seconds_count"),
-        4.0
-    );
-    assert_eq!(
-        metric(&metrics, "wedge_http_instantiate_seconds_count"),
-        4.0
-    );
-    assert_eq!(metric(&metrics, "wedge_http_requests_in_flight"), 0.0);
+    for (series, value) in [
+        ("wedge_http_requests_total{code=\"404\"}", 1.0),
+        ("wedge_http_requests_total{code=\"500\"}", 1.0),
+        ("wedge_http_guest_failures_total{reason=\"trap\"}", 1.0),
+        ("wedge_http_request_duration_seconds_count", 4.0),
+        ("wedge_http_instantiate_seconds_count", 4.0),
+        ("wedge_http_requests_in_flight", 0.0),
+    ] {
+        assert_eq!(metric(&metrics, series), value, "{series}");
+    }
     // Guest output goes to the server's own stdout and stderr.
     assert_eq!(conn.get("/log").status, 200);
     probe.wait_stderr("the guest's stderr", Duration::from_secs(10), |s| {
