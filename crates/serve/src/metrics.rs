@@ -83,6 +83,9 @@ const INSTANTIATE_BUCKETS: &[f64] = &[
 /// Ways a guest can fail, as the `reason` label of `wedge_http_guest_failures_total`.
 const FAILURES: [&str; 6] = ["trap", "timeout", "fuel", "exit", "killed", "refused"];
 
+/// Picks one of an app's histograms.
+type HistogramOf = fn(&HttpMetrics) -> &Histogram;
+
 /// Counters of one HTTP app.
 pub struct HttpMetrics {
     by_status: Mutex<BTreeMap<u16, u64>>,
@@ -218,7 +221,7 @@ impl HttpMetrics {
                 let _ = writeln!(out, "wedge_http_guest_failures_total{{{l}}} {n}");
             }
         }
-        let histograms: [(&str, &str, fn(&HttpMetrics) -> &Histogram); 2] = [
+        let histograms: [(&str, &str, HistogramOf); 2] = [
             (
                 "wedge_http_request_duration_seconds",
                 "From a request's arrival to the end of its instance.",
