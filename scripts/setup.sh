@@ -3,7 +3,8 @@
 # - the wasm32-wasip1/wasm32-wasip2 Rust targets (also listed in rust-toolchain.toml);
 # - clang-16, lld-16, wasi-libc and the wasm32 compiler-rt, for the C guest programs;
 # - docker-registry (registry v2), apache2-utils (htpasswd) and skopeo, which the image
-#   tests run as a real registry, for basic auth, and as a second OCI client.
+#   tests run as a real registry, for basic auth, and as a second OCI client;
+# - openssl, whose CLI makes the certificate of the `wedge serve` TLS test.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -19,7 +20,7 @@ for target in wasm32-wasip1 wasm32-wasip2; do
     fi
 done
 
-packages=(clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 docker-registry apache2-utils skopeo)
+packages=(clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 docker-registry apache2-utils skopeo openssl)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
