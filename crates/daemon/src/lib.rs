@@ -8,6 +8,7 @@
 
 pub mod api;
 mod apps;
+pub mod bridge;
 pub mod client;
 pub mod db;
 mod error;

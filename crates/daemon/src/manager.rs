@@ -597,6 +597,11 @@ impl Manager {
         self.shared.events.subscribe()
     }
 
+    /// The message bus the containers share.
+    pub fn bus(&self) -> MessageBus {
+        self.shared.bus.clone()
+    }
+
     /// Slots in the instance pool, when pooling is in use.
     pub fn pool_size(&self) -> Option<u32> {
         self.shared.apps.pool_size()

@@ -38,7 +38,8 @@ pub use http::{
 pub use inspect::{AppInfo, Capability, inspect};
 pub use keyvalue::{KeyValue, KvStore};
 pub use messaging::{
-    BusMessage, DEFAULT_QUEUE, Delivery, MAX_PAYLOAD, MessageBus, Messaging, Outlet, Overflow,
+    BusMessage, DEFAULT_QUEUE, Delivery, MAX_PAYLOAD, MessageBus, Messaging, Outlet, OutletWait,
+    Overflow,
 };
 pub use policy::{DEFAULT_MEMORY, Policy};
 pub use run::{Outcome, Prepared, STOP_EXPORT, Stdio};

@@ -17,6 +17,7 @@ mod bindings {
         path: "../../wit",
         world: "wedge:edge/messaging-client",
         imports: {
+            "wedge:edge/messaging.publish": async | trappable,
             "wedge:edge/messaging.[method]subscription.receive": async | trappable,
             "wedge:edge/messaging.[method]subscription.receive-many": async | trappable,
             default: trappable,
@@ -67,8 +68,13 @@ pub struct BusMessage {
     pub payload: Bytes,
 }
 
-/// Where messages published on a bus also go (the daemon's MQTT bridge).
-pub type Outlet = Arc<dyn Fn(&BusMessage, Delivery) + Send + Sync>;
+/// Where messages published on a bus also go (the daemon's MQTT bridge). It returns a
+/// future when it cannot take the message at once; the publisher waits for it
+/// (backpressure instead of a lost message).
+pub type Outlet = Arc<dyn Fn(&BusMessage, Delivery) -> Option<OutletWait> + Send + Sync>;
+
+/// What a publisher waits for when the [`Outlet`] is full.
+pub type OutletWait = std::pin::Pin<Box<dyn Future<Output = ()> + Send>>;
 
 /// The delivery guarantee (MQTT QoS) a message was published with, for an [`Outlet`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -136,13 +142,21 @@ impl MessageBus {
     }
 
     /// Publishes from inside the host (an app, or the bridge when `from_outside`, whose
-    /// messages are not sent back out). Returns how many subscriptions got it.
-    pub fn publish(&self, message: BusMessage, qos: Delivery, from_outside: bool) -> usize {
+    /// messages are not sent back out): delivers to the matching subscriptions and
+    /// returns what the publisher must wait for before its next message, if the outlet
+    /// is full.
+    pub fn publish(
+        &self,
+        message: BusMessage,
+        qos: Delivery,
+        from_outside: bool,
+    ) -> Option<OutletWait> {
         self.inner.published.fetch_add(1, Ordering::Relaxed);
+        let mut wait = None;
         if !from_outside {
             let outlet = self.inner.outlet.read().unwrap_or_else(|p| p.into_inner());
             if let Some(outlet) = outlet.as_ref() {
-                outlet(&message, qos);
+                wait = outlet(&message, qos);
             }
         }
         let subscriptions = self
@@ -160,7 +174,7 @@ impl MessageBus {
         self.inner
             .delivered
             .fetch_add(delivered as u64, Ordering::Relaxed);
-        delivered
+        wait
     }
 
     fn push(&self, queue: &Queue, message: BusMessage) {
@@ -308,7 +322,7 @@ fn to_guest(m: BusMessage) -> Message {
 impl types::Host for MsgView<'_> {}
 
 impl messaging::Host for MsgView<'_> {
-    fn publish(
+    async fn publish(
         &mut self,
         topic: String,
         payload: Vec<u8>,
@@ -334,7 +348,9 @@ impl messaging::Host for MsgView<'_> {
             topic: topic.into(),
             payload: payload.into(),
         };
-        access.bus.publish(message, qos, false);
+        if let Some(wait) = access.bus.publish(message, qos, false) {
+            wait.await;
+        }
         Ok(Ok(()))
     }
 

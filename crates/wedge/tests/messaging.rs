@@ -186,3 +186,231 @@ fn a_slow_subscriber_loses_its_oldest_messages_without_slowing_a_fast_one() {
         "{metrics}"
     );
 }
+
+/// Debian's `mosquitto` on a free loopback port with a temp persistence folder; killed
+/// on drop.
+struct Mosquitto {
+    child: std::process::Child,
+    port: u16,
+    conf: std::path::PathBuf,
+}
+
+impl Mosquitto {
+    fn start(env: &Env) -> Mosquitto {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let dir = env.path("mosquitto");
+        std::fs::create_dir_all(&dir).unwrap();
+        // As root, mosquitto drops to its own user unless told to stay.
+        let root = std::process::Command::new("id").arg("-u").output().unwrap();
+        let user = if String::from_utf8_lossy(&root.stdout).trim() == "0" {
+            "user root\n"
+        } else {
+            ""
+        };
+        let conf = dir.join("mosquitto.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
+                 persistence_location {}/\n{user}",
+                dir.display()
+            ),
+        )
+        .unwrap();
+        let child = Mosquitto::spawn(&conf, port);
+        Mosquitto { child, port, conf }
+    }
+
+    fn spawn(conf: &std::path::Path, port: u16) -> std::process::Child {
+        let child = std::process::Command::new("mosquitto")
+            .arg("-c")
+            .arg(conf)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("mosquitto (scripts/setup.sh installs it)");
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(Instant::now() < deadline, "mosquitto did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        child
+    }
+
+    /// Stops the broker with SIGTERM (it saves its sessions) and starts it again.
+    fn restart(&mut self) {
+        std::process::Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        self.child.wait().unwrap();
+        self.child = Mosquitto::spawn(&self.conf, self.port);
+    }
+
+    /// `mosquitto_pub` of one message.
+    fn publish(&self, topic: &str, payload: &str) {
+        let status = std::process::Command::new("mosquitto_pub")
+            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1"])
+            .args(["-t", topic, "-m", payload])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Mosquitto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_mqtt_bridge_carries_messages_to_and_from_a_real_broker() {
+    let env = Env::new();
+    let broker = Mosquitto::start(&env);
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let d = TestDaemon::start(&env, &["--mqtt", &url, "--mqtt-client-id", "wedged-test"]);
+
+    // Out: an app's message reaches `mosquitto_sub`.
+    let mut sub = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(["-t", "out/#", "-C", "1", "-v"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut n = 0;
+    while sub.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "mosquitto_sub got nothing");
+        n += 1;
+        let name = format!("out{n}");
+        start(
+            &d,
+            &env,
+            &name,
+            &["--allow-publish", "out/#"],
+            &["pub", "out/temp", "21"],
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = sub.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "out/temp 21\n");
+
+    // In: a broker message reaches a subscribed container, once the bridge mirrors it.
+    start(
+        &d,
+        &env,
+        "in",
+        &["--allow-subscribe", "in/#"],
+        &["sub", "in/#", "1"],
+    );
+    logs_contain(&d, &env, "in", "ready");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !d.wedge(&env, &["logs", "in"]).stdout.contains("in/x hello") {
+        assert!(
+            Instant::now() < deadline,
+            "the container got nothing from the broker"
+        );
+        broker.publish("in/x", "hello");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+
+    // No echo: a message published here and subscribed here arrives once.
+    start(
+        &d,
+        &env,
+        "echo-sub",
+        &["--allow-subscribe", "loop/#"],
+        &["sub", "loop/#", "2", "1500"],
+    );
+    logs_contain(&d, &env, "echo-sub", "ready");
+    std::thread::sleep(Duration::from_millis(600)); // the bridge subscribes to `loop/#`
+    start(
+        &d,
+        &env,
+        "echo-pub",
+        &["--allow-publish", "loop/#"],
+        &["pub", "loop/a", "x"],
+    );
+    assert_eq!(d.wedge(&env, &["wait", "echo-sub"]).stdout.trim(), "1");
+    assert_eq!(
+        d.wedge(&env, &["logs", "echo-sub"]).stdout,
+        "ready\nloop/a x\ntimeout\n"
+    );
+    assert!(
+        d.log_text().contains("MQTT bridge connected"),
+        "{}",
+        d.log_text()
+    );
+}
+
+#[test]
+fn a_bad_broker_url_stops_wedged_with_a_clear_error() {
+    let env = Env::new();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wedged"))
+        .args(["--root", env.root().to_str().unwrap(), "--mqtt", "http://x"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid broker URL"));
+}
+
+#[test]
+fn qos_1_messages_survive_a_broker_restart_mid_stream() {
+    let env = Env::new();
+    let mut broker = Mosquitto::start(&env);
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let d = TestDaemon::start(&env, &["--mqtt", &url, "--mqtt-client-id", "wedged-qos"]);
+    let count = 60;
+    // A durable QoS 1 subscriber: its session outlives the broker's restart.
+    let mut sub = std::process::Command::new("mosquitto_sub")
+        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(["-c", "-i", "test-durable", "-q", "1", "-t", "seq/#"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // QoS 1 may deliver twice: collect distinct payloads as they come.
+    let got = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let lines = std::io::BufReader::new(sub.stdout.take().unwrap());
+    let seen = got.clone();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(lines).map_while(Result::ok) {
+            if let Ok(n) = line.trim().parse::<u32>() {
+                seen.lock().unwrap().insert(n);
+            }
+        }
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    start(
+        &d,
+        &env,
+        "seq",
+        &["--allow-publish", "seq/#"],
+        &["pub-seq", "seq/n", &count.to_string(), "50"],
+    );
+    std::thread::sleep(Duration::from_millis(1200));
+    broker.restart();
+    assert_eq!(d.wedge(&env, &["wait", "seq"]).stdout.trim(), "0");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let missing: Vec<u32> = {
+            let got = got.lock().unwrap();
+            (0..count).filter(|i| !got.contains(i)).collect()
+        };
+        if missing.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "lost across the restart: {missing:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = sub.kill();
+    let _ = sub.wait();
+}

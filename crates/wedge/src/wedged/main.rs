@@ -50,6 +50,20 @@ struct Args {
     /// What a full subscription queue gives up: `drop-oldest` or `drop-newest`
     #[arg(long, value_name = "POLICY", default_value = "drop-oldest")]
     queue_overflow: wedge_runtime::Overflow,
+
+    /// Bridge the message bus to an MQTT broker:
+    /// `mqtt://[USER[:PASSWORD]@]HOST[:PORT]`, or `mqtts://` for TLS
+    #[arg(long, value_name = "URL")]
+    mqtt: Option<wedge_daemon::bridge::BrokerUrl>,
+
+    /// The bridge's MQTT client id, which keeps its session on the broker
+    /// [default: wedged-HOSTNAME]
+    #[arg(long, value_name = "ID", requires = "mqtt")]
+    mqtt_client_id: Option<String>,
+
+    /// PEM certificates to trust for an `mqtts://` broker [default: the public web roots]
+    #[arg(long, value_name = "FILE", requires = "mqtt")]
+    mqtt_ca: Option<PathBuf>,
 }
 
 fn main() {
@@ -101,6 +115,13 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
         let manager = Manager::open(config).await?;
+        if let Some(url) = &args.mqtt {
+            let client_id = args.mqtt_client_id.clone().unwrap_or_else(|| {
+                let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+                format!("wedged-{}", host.trim())
+            });
+            wedge_daemon::bridge::start(manager.bus(), url, &client_id, args.mqtt_ca.as_deref())?;
+        }
         eprintln!(
             "wedged: data root {}, listening on unix://{}{}{}",
             root.display(),

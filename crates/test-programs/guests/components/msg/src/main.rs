@@ -4,6 +4,8 @@
 //! (a `wasi:cli` 0.2 component has no other failing status).
 //!
 //! - `pub TOPIC PAYLOAD [COUNT]`: publishes COUNT (default 1) times
+//! - `pub-seq TOPIC N INTERVAL_MS`: publishes `0`…`N-1` at least once, one every
+//!   INTERVAL_MS
 //! - `sub FILTER COUNT [TIMEOUT_MS] [DELAY_MS]`: subscribes, prints `ready`, then prints
 //!   COUNT messages, waiting up to TIMEOUT_MS (default 10000) for each and DELAY_MS
 //!   after each (a slow subscriber); then `dropped N`
@@ -58,6 +60,13 @@ fn run(args: &[String]) -> Result<u8, String> {
         "pub" => {
             for _ in 0..number(3, 1)? {
                 messaging::publish(arg(1)?, arg(2)?.as_bytes(), Qos::AtLeastOnce).map_err(show)?;
+            }
+        }
+        "pub-seq" => {
+            for i in 0..number(2, 1)? {
+                messaging::publish(arg(1)?, i.to_string().as_bytes(), Qos::AtLeastOnce)
+                    .map_err(show)?;
+                std::thread::sleep(Duration::from_millis(number(3, 0)?));
             }
         }
         "sub" => {

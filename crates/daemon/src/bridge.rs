@@ -1,0 +1,275 @@
+//! The MQTT bridge (`wedged --mqtt URL`): what apps publish on the daemon's bus also goes
+//! to an MQTT broker, and what the broker has for the bus's subscriptions comes in, so
+//! topics cross devices and reach the cloud.
+//!
+//! One client (rumqttc, MQTT 3.1.1) with a persistent session (`clean session` off, a
+//! stable client id): the broker keeps its subscriptions and QoS 1 messages while the
+//! daemon is away. It reconnects with exponential backoff (100 ms to 30 s), mirrors the
+//! bus's subscription filters (subscribing at QoS 1), and drops the echo of its own
+//! messages that the broker sends back to matching subscriptions. When its outbox is
+//! full (a slow or absent broker) publishers wait rather than lose messages.
+
+use crate::DaemonError;
+use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS, Transport};
+use std::collections::{BTreeSet, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use wedge_runtime::{BusMessage, Delivery, MessageBus, OutletWait};
+
+/// Requests the client may queue while the broker is away; beyond them, messages to
+/// the broker are dropped (and counted).
+const OUTBOX: usize = 10_000;
+/// Fingerprints kept of messages sent, to recognize their echo.
+const ECHOES: usize = 4096;
+/// How often the bus's subscriptions are compared with the broker's.
+const MIRROR_EVERY: Duration = Duration::from_millis(200);
+
+/// Where and how to reach the broker, from `mqtt://[USER[:PASSWORD]@]HOST[:PORT]`
+/// (`mqtts://` for TLS).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BrokerUrl {
+    /// Host name or address.
+    pub host: String,
+    /// Port (1883, or 8883 with TLS, when not given).
+    pub port: u16,
+    /// Whether to use TLS.
+    pub tls: bool,
+    /// User name and password.
+    pub credentials: Option<(String, String)>,
+}
+
+impl std::str::FromStr for BrokerUrl {
+    type Err = DaemonError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = |why: &str| DaemonError::BadRequest(format!("invalid broker URL `{s}`: {why}"));
+        let (tls, rest) = match s.split_once("://") {
+            Some(("mqtt", rest)) => (false, rest),
+            Some(("mqtts", rest)) => (true, rest),
+            _ => return Err(bad("expected mqtt://HOST[:PORT] or mqtts://HOST[:PORT]")),
+        };
+        let rest = rest.trim_end_matches('/');
+        let (credentials, hostport) = match rest.rsplit_once('@') {
+            Some((user, hostport)) => {
+                let (u, p) = user.split_once(':').unwrap_or((user, ""));
+                (Some((u.to_string(), p.to_string())), hostport)
+            }
+            None => (None, rest),
+        };
+        let (host, port) = match hostport.rsplit_once(':') {
+            Some((h, p)) if !p.contains(']') => {
+                (h, p.parse().map_err(|_| bad("the port is not a number"))?)
+            }
+            _ => (hostport, if tls { 8883 } else { 1883 }),
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        Ok(BrokerUrl {
+            host: host
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_string(),
+            port,
+            tls,
+            credentials,
+        })
+    }
+}
+
+/// Fingerprints of messages sent to the broker, oldest first.
+#[derive(Default)]
+struct Echoes(VecDeque<u64>);
+
+impl Echoes {
+    fn fingerprint(topic: &str, payload: &[u8]) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        topic.hash(&mut h);
+        payload.hash(&mut h);
+        h.finish()
+    }
+
+    fn sent(&mut self, print: u64) {
+        if self.0.len() >= ECHOES {
+            self.0.pop_front();
+        }
+        self.0.push_back(print);
+    }
+
+    /// Whether `print` is the echo of a message sent (forgetting it if so).
+    fn is_echo(&mut self, print: u64) -> bool {
+        match self.0.iter().position(|p| *p == print) {
+            Some(i) => {
+                self.0.remove(i);
+                true
+            }
+            None => false,
+        }
+    }
+}
+
+/// Connects `bus` to the broker at `url`, as `client_id`, trusting the PEM certificates
+/// in `ca` for TLS (or the usual public roots). Runs until the process ends.
+pub fn start(
+    bus: MessageBus,
+    url: &BrokerUrl,
+    client_id: &str,
+    ca: Option<&Path>,
+) -> Result<(), DaemonError> {
+    let mut options = MqttOptions::new(client_id, url.host.clone(), url.port);
+    options.set_keep_alive(Duration::from_secs(15));
+    options.set_clean_session(false);
+    options.set_inflight(100);
+    options.set_max_packet_size(2 << 20, 2 << 20);
+    if let Some((user, password)) = &url.credentials {
+        options.set_credentials(user.clone(), password.clone());
+    }
+    if url.tls {
+        options.set_transport(Transport::tls_with_config(
+            rumqttc::TlsConfiguration::Rustls(Arc::new(tls_config(ca)?)),
+        ));
+    }
+    let (client, mut eventloop) = AsyncClient::new(options, OUTBOX);
+    let echoes = Arc::new(Mutex::new(Echoes::default()));
+
+    let outbox = client.clone();
+    let sent = echoes.clone();
+    bus.set_outlet(Arc::new(move |m: &BusMessage, delivery: Delivery| {
+        let qos = match delivery {
+            Delivery::AtMostOnce => QoS::AtMostOnce,
+            Delivery::AtLeastOnce => QoS::AtLeastOnce,
+        };
+        lock(&sent).sent(Echoes::fingerprint(&m.topic, &m.payload));
+        let (topic, payload) = (m.topic.to_string(), m.payload.clone());
+        match outbox.try_publish(topic.as_str(), qos, false, payload.clone()) {
+            Ok(()) => None,
+            // The outbox is full (the broker is slow or away): the publisher waits.
+            Err(_) => {
+                let outbox = outbox.clone();
+                Some(Box::pin(async move {
+                    let _ = outbox.publish(topic, qos, false, payload).await;
+                }) as OutletWait)
+            }
+        }
+    }));
+
+    // The filters the broker has for us; cleared when it reports a fresh session.
+    let subscribed = Arc::new(Mutex::new(BTreeSet::new()));
+    tokio::spawn(mirror(bus.clone(), client, subscribed.clone()));
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            match eventloop.poll().await {
+                Ok(Event::Incoming(Incoming::ConnAck(ack))) => {
+                    backoff = Duration::from_millis(100);
+                    if !ack.session_present {
+                        lock(&subscribed).clear();
+                    }
+                    eprintln!("wedged: MQTT bridge connected");
+                }
+                Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    let print = Echoes::fingerprint(&p.topic, &p.payload);
+                    if !lock(&echoes).is_echo(print) {
+                        let message = BusMessage {
+                            topic: p.topic.as_str().into(),
+                            payload: p.payload,
+                        };
+                        bus.publish(message, Delivery::AtLeastOnce, true);
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    eprintln!("wedged: MQTT bridge: {e}; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    });
+    Ok(())
+}
+
+/// Keeps the broker's subscriptions equal to the bus's filters.
+async fn mirror(bus: MessageBus, client: AsyncClient, subscribed: Arc<Mutex<BTreeSet<String>>>) {
+    loop {
+        let wanted: BTreeSet<String> = bus.filters().iter().map(ToString::to_string).collect();
+        let (add, remove): (Vec<String>, Vec<String>) = {
+            let have = lock(&subscribed);
+            (
+                wanted.difference(&have).cloned().collect(),
+                have.difference(&wanted).cloned().collect(),
+            )
+        };
+        for filter in add {
+            if client.subscribe(&filter, QoS::AtLeastOnce).await.is_ok() {
+                lock(&subscribed).insert(filter);
+            }
+        }
+        for filter in remove {
+            if client.unsubscribe(&filter).await.is_ok() {
+                lock(&subscribed).remove(&filter);
+            }
+        }
+        tokio::time::sleep(MIRROR_EVERY).await;
+    }
+}
+
+/// A rustls client configuration on ring, trusting `ca` (PEM) or the public web roots.
+fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, DaemonError> {
+    use rustls::pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    match ca {
+        Some(path) => {
+            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
+                .and_then(|c| c.collect::<Result<Vec<_>, _>>())
+                .map_err(|e| {
+                    DaemonError::BadRequest(format!("cannot read `{}`: {e}", path.display()))
+                })?;
+            for cert in certs {
+                roots.add(cert).map_err(|e| {
+                    DaemonError::BadRequest(format!("bad certificate in `{}`: {e}", path.display()))
+                })?;
+            }
+        }
+        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| DaemonError::Internal(e.to_string()))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn broker_urls_parse_with_defaults_and_credentials() {
+        let u: BrokerUrl = "mqtt://127.0.0.1:1884".parse().unwrap();
+        assert_eq!((u.host.as_str(), u.port, u.tls), ("127.0.0.1", 1884, false));
+        let u: BrokerUrl = "mqtts://bob:s3cret@broker.example".parse().unwrap();
+        assert_eq!((u.port, u.tls), (8883, true));
+        assert_eq!(u.credentials, Some(("bob".into(), "s3cret".into())));
+        assert_eq!("mqtt://h".parse::<BrokerUrl>().unwrap().port, 1883);
+        for bad in ["http://h", "mqtt://", "mqtt://h:port", "h:1883"] {
+            assert!(bad.parse::<BrokerUrl>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn echoes_are_recognized_once() {
+        let mut e = Echoes::default();
+        let p = Echoes::fingerprint("a/b", b"x");
+        e.sent(p);
+        assert!(e.is_echo(p));
+        assert!(!e.is_echo(p));
+    }
+}
