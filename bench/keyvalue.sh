@@ -10,10 +10,8 @@ sets=${SETS:-20000}
 gets=${GETS:-200000}
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-bash scripts/setup.sh
-locked_cargo build --release -p wedge --locked
-build_components kv
-kv=target/bench-guests/wasm32-wasip2/release/kv.wasm
+prepare_release kv
+kv=$(component_path kv)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 export WEDGE_ROOT=$work/root

@@ -20,6 +20,19 @@ build_components() {
     done
 }
 
+# Installs what the project needs, builds the release `wedge` and `wedged`, and builds
+# the component guests named (their paths: component_path NAME).
+prepare_release() {
+    bash scripts/setup.sh
+    locked_cargo build --release -p wedge --locked
+    build_components "$@"
+}
+
+# The path of a component guest built by build_components.
+component_path() {
+    echo "$PWD/target/bench-guests/wasm32-wasip2/release/$1.wasm"
+}
+
 # Runs a command as root: directly when we are root, else through sudo.
 sudo_if_needed() {
     if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi

@@ -10,10 +10,8 @@ cd "$(dirname "$0")/.."
 count=${COUNT:-400000}
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-bash scripts/setup.sh
-locked_cargo build --release -p wedge --locked
-build_components msg
-msg=$PWD/target/bench-guests/wasm32-wasip2/release/msg.wasm
+prepare_release msg
+msg=$(component_path msg)
 work=$(mktemp -d)
 daemon=
 cleanup() { [ -n "$daemon" ] && kill "$daemon" 2>/dev/null; rm -rf "$work"; }

@@ -10,10 +10,8 @@ cd "$(dirname "$0")/.."
 count=${COUNT:-100000}
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
-bash scripts/setup.sh
-locked_cargo build --release -p wedge --locked
-build_components msg
-msg=$PWD/target/bench-guests/wasm32-wasip2/release/msg.wasm
+prepare_release msg
+msg=$(component_path msg)
 work=$(mktemp -d)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done; rm -rf "$work"; }
