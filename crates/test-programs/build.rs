@@ -19,8 +19,9 @@ const RUST_GUESTS: &[&str] = &[
 ];
 /// `wasi:http/proxy` guests, member crates of the `guests/components` workspace.
 const HTTP_GUESTS: &[&str] = &["hello", "probe"];
-/// Commands using wedge's host APIs (key-value, config), members of the same workspace.
-const EDGE_GUESTS: &[&str] = &["kv", "msg"];
+/// Apps using wedge's host APIs (key-value, config, messaging), members of the same
+/// workspace: commands, and one push handler.
+const EDGE_GUESTS: &[&str] = &["kv", "msg", "handler"];
 /// C guests, one per file in `guests/c`.
 const C_GUESTS: &[&str] = &["hello", "files"];
 /// The Rust targets and the module name each gets in `programs.rs`.
@@ -84,9 +85,10 @@ fn main() {
     );
     write_rust_module(
         &mut code,
-        "Commands (`wasm32-wasip2`) using wedge's host APIs: `kv` drives `wasi:keyvalue` \
-         and `wasi:config`, `msg` drives `wedge:edge/messaging`, from their arguments (see \
-         `guests/components/{kv,msg}/src/main.rs`).",
+        "Apps (`wasm32-wasip2`) using wedge's host APIs: `kv` drives `wasi:keyvalue` \
+         and `wasi:config`, `msg` drives `wedge:edge/messaging`, from their arguments; \
+         `handler` is a push handler (`wedge:edge/handler`) that answers each message \
+         (see `guests/components/{kv,msg,handler}/src`).",
         "edge",
         &built,
         EDGE_GUESTS,

@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use wedge_runtime::{
-    Control, DEFAULT_MEMORY, HttpApp, HttpOutput, MessageBus, Overflow, Policy, RequestLimits,
+    Control, DEFAULT_MEMORY, HttpApp, MessageBus, Overflow, Policy, RequestLimits, SharedOutput,
 };
 use wedge_serve::{HttpMetrics, ServeConfig};
 
@@ -379,7 +379,7 @@ impl Manager {
             return Ok((Workload::Command(prepared), policy));
         };
         let app = self.shared.apps.app(&source, c.spec.engine, fuel)?;
-        let output = HttpOutput::Shared {
+        let output = SharedOutput::Shared {
             stdout: Arc::new(c.log.stream(Stream::Stdout)),
             stderr: Arc::new(c.log.stream(Stream::Stderr)),
         };

@@ -11,8 +11,8 @@ use criterion::{Criterion, criterion_group, criterion_main};
 use std::path::Path;
 use wedge_manifest::Grants;
 use wedge_runtime::{
-    App, CodeCache, Control, Engine, EngineOptions, HttpApp, HttpOutput, Outcome, Policy, Prepared,
-    RequestLimits, Stdio,
+    App, CodeCache, Control, Engine, EngineOptions, HttpApp, Outcome, Policy, Prepared,
+    RequestLimits, SharedOutput, Stdio,
 };
 use wedge_test_programs::{http, p1, p2};
 
@@ -61,7 +61,7 @@ fn bench_http(c: &mut Criterion, cache: &CodeCache, rt: &tokio::runtime::Runtime
     let app = HttpApp::new(
         &app,
         policy,
-        HttpOutput::Null,
+        SharedOutput::Null,
         RequestLimits { max_body: 1 << 20 },
     )
     .expect("link");

@@ -4,6 +4,7 @@
 
 use crate::error::one_line;
 use crate::limits::MemoryLimiter;
+use crate::output::SharedOutput;
 use crate::providers::{self, HasProviders, ProviderSetup, Providers};
 use crate::run::{HostRefusal, classify, host_refusal};
 use crate::{App, AppKind, Control, Engine, Outcome, Policy, RuntimeError, Stdio, wasi};
@@ -15,7 +16,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime::{Store, UpdateDeadline};
-use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
@@ -39,54 +39,6 @@ pub fn host_response(status: http::StatusCode, text: &str) -> http::Response<Htt
         http::HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
-}
-
-/// Where the guests' stdout and stderr go, shared by every request.
-#[derive(Clone)]
-pub enum HttpOutput {
-    /// The host process's stdout and stderr.
-    Inherit,
-    /// Discarded.
-    Null,
-    /// Streams of the caller's choosing (a container's log).
-    Shared {
-        /// The guests' stdout.
-        stdout: Arc<dyn StdoutStream + Sync>,
-        /// The guests' stderr.
-        stderr: Arc<dyn StdoutStream + Sync>,
-    },
-}
-
-impl HttpOutput {
-    fn stdio(&self) -> Stdio {
-        match self {
-            HttpOutput::Inherit => Stdio::Inherit,
-            HttpOutput::Null => Stdio::Null,
-            HttpOutput::Shared { stdout, stderr } => Stdio::Streams {
-                stdin: Box::new(wasmtime_wasi::p2::pipe::ClosedInputStream),
-                stdout: Box::new(SharedStream(stdout.clone())),
-                stderr: Box::new(SharedStream(stderr.clone())),
-            },
-        }
-    }
-}
-
-/// One shared output stream handed to a store as its own.
-struct SharedStream(Arc<dyn StdoutStream + Sync>);
-
-impl IsTerminal for SharedStream {
-    fn is_terminal(&self) -> bool {
-        self.0.is_terminal()
-    }
-}
-
-impl StdoutStream for SharedStream {
-    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
-        self.0.async_stream()
-    }
-    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
-        self.0.p2_stream()
-    }
 }
 
 /// The per-request limits that are not part of the [`Policy`].
@@ -256,7 +208,7 @@ pub struct HttpApp {
     policy: Arc<Policy>,
     providers: Arc<ProviderSetup>,
     allowed: Arc<[HttpOrigin]>,
-    output: HttpOutput,
+    output: SharedOutput,
     limits: RequestLimits,
     path: PathBuf,
 }
@@ -269,7 +221,7 @@ impl HttpApp {
     pub fn new(
         app: &App,
         policy: Policy,
-        output: HttpOutput,
+        output: SharedOutput,
         limits: RequestLimits,
     ) -> Result<HttpApp, RuntimeError> {
         let link = |message: String| RuntimeError::Link {

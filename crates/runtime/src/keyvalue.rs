@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use wasmtime::component::{HasData, Resource, ResourceTable};
 
 #[allow(missing_docs, clippy::all)]
-mod bindings {
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "wasi:keyvalue/imports",

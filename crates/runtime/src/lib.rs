@@ -17,11 +17,13 @@ mod cache;
 mod control;
 mod engine;
 mod error;
+mod handler;
 mod http;
 mod inspect;
 mod keyvalue;
 mod limits;
 mod messaging;
+mod output;
 mod policy;
 mod providers;
 mod run;
@@ -32,15 +34,14 @@ pub use cache::CodeCache;
 pub use control::Control;
 pub use engine::{Engine, EngineKind, EngineOptions};
 pub use error::RuntimeError;
-pub use http::{
-    GuestReport, HttpApp, HttpBody, HttpFailure, HttpOutput, RequestLimits, host_response,
-};
+pub use http::{GuestReport, HttpApp, HttpBody, HttpFailure, RequestLimits, host_response};
 pub use inspect::{AppInfo, Capability, inspect};
 pub use keyvalue::{KeyValue, KvStore};
 pub use messaging::{
     BusMessage, DEFAULT_QUEUE, Delivery, MAX_PAYLOAD, MessageBus, Messaging, Outlet, OutletWait,
     Overflow,
 };
+pub use output::SharedOutput;
 pub use policy::{DEFAULT_MEMORY, Policy};
 pub use run::{Outcome, Prepared, STOP_EXPORT, Stdio};
 pub use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};

@@ -12,7 +12,7 @@ use wasmtime::component::{HasData, Resource, ResourceTable};
 use wedge_manifest::TopicFilter;
 
 #[allow(missing_docs, clippy::all)]
-mod bindings {
+pub(crate) mod bindings {
     wasmtime::component::bindgen!({
         path: "../../wit",
         world: "wedge:edge/messaging-client",
@@ -112,8 +112,9 @@ impl std::fmt::Debug for MessageBus {
 }
 
 /// A subscription's queue.
-struct Queue {
-    filter: TopicFilter,
+pub(crate) struct Queue {
+    /// What it takes: a message matching any of them, once.
+    filters: Vec<TopicFilter>,
     messages: Mutex<VecDeque<BusMessage>>,
     ready: Notify,
     dropped: AtomicU64,
@@ -166,7 +167,7 @@ impl MessageBus {
             .unwrap_or_else(|p| p.into_inner());
         let mut delivered = 0;
         for queue in subscriptions.iter() {
-            if queue.filter.matches(&message.topic) {
+            if queue.filters.iter().any(|f| f.matches(&message.topic)) {
                 self.push(queue, message.clone());
                 delivered += 1;
             }
@@ -195,9 +196,11 @@ impl MessageBus {
         queue.ready.notify_one();
     }
 
-    fn subscribe(&self, filter: TopicFilter) -> Arc<Queue> {
+    /// Subscribes to the messages matching any of `filters` (each delivered once);
+    /// dropping the subscription unsubscribes.
+    pub(crate) fn subscribe(&self, filters: Vec<TopicFilter>) -> Subscription {
         let queue = Arc::new(Queue {
-            filter,
+            filters,
             messages: Mutex::new(VecDeque::new()),
             ready: Notify::new(),
             dropped: AtomicU64::new(0),
@@ -207,7 +210,10 @@ impl MessageBus {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .push(queue.clone());
-        queue
+        Subscription {
+            queue,
+            bus: self.clone(),
+        }
     }
 
     fn unsubscribe(&self, queue: &Arc<Queue>) {
@@ -225,7 +231,10 @@ impl MessageBus {
             .subscriptions
             .read()
             .unwrap_or_else(|p| p.into_inner());
-        subscriptions.iter().map(|q| q.filter.clone()).collect()
+        subscriptions
+            .iter()
+            .flat_map(|q| q.filters.iter().cloned())
+            .collect()
     }
 
     /// Counters: messages published, deliveries made, and messages dropped from full
@@ -248,20 +257,25 @@ impl Queue {
             .pop_front()
     }
 
-    /// The next message, waiting up to `timeout` for one.
-    async fn next(&self, timeout: Duration) -> Option<BusMessage> {
-        let deadline = tokio::time::Instant::now() + timeout;
+    /// The next message, waiting for one as long as it takes.
+    pub(crate) async fn recv(&self) -> BusMessage {
         loop {
             let notified = self.ready.notified();
             let mut notified = std::pin::pin!(notified);
             notified.as_mut().enable();
             if let Some(message) = self.pop() {
-                return Some(message);
+                return message;
             }
-            if timeout.is_zero() || tokio::time::timeout_at(deadline, notified).await.is_err() {
-                return None;
-            }
+            notified.await;
         }
+    }
+
+    /// The next message, waiting up to `timeout` for one.
+    async fn next(&self, timeout: Duration) -> Option<BusMessage> {
+        if timeout.is_zero() {
+            return self.pop();
+        }
+        tokio::time::timeout(timeout, self.recv()).await.ok()
     }
 }
 
@@ -277,10 +291,25 @@ pub struct Messaging {
     pub subscribe: Vec<TopicFilter>,
 }
 
-/// The resource behind a guest's `subscription` handle.
+/// A subscription on a bus: the resource behind a guest's `subscription` handle, or
+/// the host's own for a push handler. Dropping it unsubscribes, so an instance that
+/// ends holding subscriptions leaves nothing behind on the bus.
 pub struct Subscription {
     queue: Arc<Queue>,
     bus: MessageBus,
+}
+
+impl Subscription {
+    /// Its queue.
+    pub(crate) fn queue(&self) -> &Arc<Queue> {
+        &self.queue
+    }
+}
+
+impl Drop for Subscription {
+    fn drop(&mut self) {
+        self.bus.unsubscribe(&self.queue);
+    }
 }
 
 /// The store data the messaging host functions see.
@@ -372,17 +401,14 @@ impl messaging::Host for MsgView<'_> {
             return Ok(Err(Error::LimitExceeded));
         }
         *self.subscriptions += 1;
-        let subscription = Subscription {
-            queue: access.bus.subscribe(parsed),
-            bus: access.bus.clone(),
-        };
-        Ok(Ok(self.table.push(subscription)?))
+        Ok(Ok(self.table.push(access.bus.subscribe(vec![parsed]))?))
     }
 }
 
 impl messaging::HostSubscription for MsgView<'_> {
     fn filter(&mut self, s: Resource<Subscription>) -> wasmtime::Result<String> {
-        Ok(self.table.get(&s)?.queue.filter.to_string())
+        let filters = &self.table.get(&s)?.queue.filters;
+        Ok(filters.first().map(ToString::to_string).unwrap_or_default())
     }
 
     async fn receive(
@@ -424,9 +450,43 @@ impl messaging::HostSubscription for MsgView<'_> {
     }
 
     fn drop(&mut self, s: Resource<Subscription>) -> wasmtime::Result<()> {
-        let subscription = self.table.delete(s)?;
-        subscription.bus.unsubscribe(&subscription.queue);
+        self.table.delete(s)?;
         *self.subscriptions = self.subscriptions.saturating_sub(1);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(topic: &str) -> BusMessage {
+        BusMessage {
+            topic: topic.into(),
+            payload: Bytes::from_static(b"x"),
+        }
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_message_matching_several_filters_of_one_subscription_comes_once() {
+        let bus = MessageBus::new(8, Overflow::DropOldest);
+        let filters = ["a/#", "a/+/c"].map(|f| f.parse().unwrap()).to_vec();
+        let sub = bus.subscribe(filters);
+        bus.publish(message("a/b/c"), Delivery::AtMostOnce, false);
+        bus.publish(message("x/y"), Delivery::AtMostOnce, false);
+        assert_eq!(&*sub.queue().recv().await.topic, "a/b/c");
+        assert!(sub.queue().next(Duration::ZERO).await.is_none());
+        assert_eq!(bus.counters(), (2, 1, 0));
+    }
+
+    #[test]
+    fn dropping_a_subscription_leaves_nothing_on_the_bus() {
+        let bus = MessageBus::new(8, Overflow::DropOldest);
+        let sub = bus.subscribe(vec!["a/#".parse().unwrap()]);
+        assert_eq!(bus.filters().len(), 1);
+        drop(sub);
+        assert!(bus.filters().is_empty());
+        bus.publish(message("a/b"), Delivery::AtMostOnce, false);
+        assert_eq!(bus.counters(), (1, 0, 0));
     }
 }

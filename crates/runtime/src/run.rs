@@ -3,10 +3,12 @@
 use crate::app::Code;
 use crate::engine::EPOCH_TICK;
 use crate::error::one_line;
+use crate::handler::PushHandlerPre;
 use crate::limits::MemoryLimiter;
 use crate::providers::{self, HasProviders, ProviderSetup, Providers};
 use crate::{App, AppKind, Control, Engine, Policy, RuntimeError, wasi};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use wasmtime::UpdateDeadline;
 use wasmtime::component::ResourceTable;
@@ -101,11 +103,28 @@ struct P1State {
     limiter: MemoryLimiter,
 }
 
-struct P2State {
+/// Store data of a component instance.
+pub(crate) struct P2State {
     ctx: WasiCtx,
     table: ResourceTable,
-    limiter: MemoryLimiter,
+    pub(crate) limiter: MemoryLimiter,
     providers: Providers,
+}
+
+impl P2State {
+    pub(crate) fn new(
+        ctx: WasiCtx,
+        policy: &Policy,
+        control: Option<&Control>,
+        setup: Arc<ProviderSetup>,
+    ) -> P2State {
+        P2State {
+            ctx,
+            table: ResourceTable::new(),
+            limiter: MemoryLimiter::new(policy.memory, control.cloned()),
+            providers: Providers::new(setup),
+        }
+    }
 }
 
 impl HasProviders for P2State {
@@ -126,6 +145,7 @@ impl WasiView for P2State {
 enum Pre {
     Module(InstancePre<P1State>),
     Component(CommandPre<P2State>),
+    Handler(PushHandlerPre<P2State>),
 }
 
 /// An app linked against WASI, ready to run any number of times, each run in its own
@@ -138,8 +158,10 @@ pub struct Prepared {
 
 impl Prepared {
     /// Links the app: a core module against WASI preview 1, a component against the
-    /// `wasi:cli/command` world of preview 2. Missing imports, a module without
-    /// `_start`, or a component of another world fail here.
+    /// `wasi:cli/command` world of preview 2, or, when it exports `wedge:edge/handler`
+    /// instead of `wasi:cli/run`, as a push handler (see [`Prepared::is_push_handler`]).
+    /// Missing imports, a module without `_start`, or a component of another world fail
+    /// here.
     pub fn new(app: &App) -> Result<Prepared, RuntimeError> {
         let wt = app.engine.wasmtime();
         let link = |e: wasmtime::Error| RuntimeError::Link {
@@ -168,13 +190,23 @@ impl Prepared {
                 wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
                 providers::add_to_linker(&mut linker).map_err(link)?;
                 let pre = linker.instantiate_pre(component).map_err(link)?;
-                Pre::Component(CommandPre::new(pre).map_err(|e| RuntimeError::Link {
-                    path: app.path.clone(),
-                    message: format!(
-                        "component is not a `wasi:cli/command` (it must export `wasi:cli/run`): {}",
-                        one_line(&e)
-                    ),
-                })?)
+                match CommandPre::new(pre.clone()) {
+                    Ok(command) => Pre::Component(command),
+                    Err(not_command) => match PushHandlerPre::new(pre) {
+                        Ok(handler) => Pre::Handler(handler),
+                        Err(_) => {
+                            return Err(RuntimeError::Link {
+                                path: app.path.clone(),
+                                message: format!(
+                                    "component is not a `wasi:cli/command` (it must export \
+                                     `wasi:cli/run`, or `wedge:edge/handler` for push \
+                                     delivery): {}",
+                                    one_line(&not_command)
+                                ),
+                            });
+                        }
+                    },
+                }
             }
         };
         Ok(Prepared {
@@ -188,8 +220,16 @@ impl Prepared {
     pub fn kind(&self) -> AppKind {
         match self.pre {
             Pre::Module(_) => AppKind::Module,
-            Pre::Component(_) => AppKind::Component,
+            Pre::Component(_) | Pre::Handler(_) => AppKind::Component,
         }
+    }
+
+    /// Whether the app is a push handler: a component exporting `wedge:edge/handler`
+    /// rather than `wasi:cli/run`. Running it subscribes it to its `--allow-subscribe`
+    /// filters and hands it each message in a fresh instance until it is stopped; the
+    /// limits apply per message.
+    pub fn is_push_handler(&self) -> bool {
+        matches!(self.pre, Pre::Handler(_))
     }
 
     /// Runs the app once under `policy`, on the current tokio runtime.
@@ -239,6 +279,12 @@ impl Prepared {
         if policy.timeout.is_some() || control.is_some() {
             self.engine.ensure_ticker()?;
         }
+        if let Pre::Handler(pre) = &self.pre {
+            self.engine.ensure_ticker()?;
+            let local = Control::new();
+            let control = control.unwrap_or(&local);
+            return crate::handler::serve(self, pre, policy, stdio, control).await;
+        }
         let builder = wasi::builder(policy, stdio)?;
         let run = async {
             match &self.pre {
@@ -284,12 +330,8 @@ impl Prepared {
                 }
                 Pre::Component(pre) => {
                     let mut b = builder;
-                    let state = P2State {
-                        ctx: b.build(),
-                        table: ResourceTable::new(),
-                        limiter: MemoryLimiter::new(policy.memory, control.cloned()),
-                        providers: Providers::new(ProviderSetup::new(policy)),
-                    };
+                    let state =
+                        P2State::new(b.build(), policy, control, ProviderSetup::new(policy));
                     let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = async {
                         let command = pre
@@ -308,6 +350,7 @@ impl Prepared {
                     teardown.apply(store);
                     outcome
                 }
+                Pre::Handler(_) => unreachable!("push handlers are served above"),
             }
         };
         // The epoch deadline stops guest code; these stop a guest blocked in the host.
@@ -334,7 +377,9 @@ impl Prepared {
         }
     }
 
-    fn store<T: 'static>(
+    /// A store for one instance of the app under `policy`'s limits, steered by
+    /// `control` when there is one.
+    pub(crate) fn store<T: 'static>(
         &self,
         state: T,
         policy: &Policy,

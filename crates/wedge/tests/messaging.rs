@@ -5,7 +5,7 @@ mod common;
 
 use common::{Env, TestDaemon};
 use std::time::{Duration, Instant};
-use wedge_test_programs::edge::MSG;
+use wedge_test_programs::edge::{HANDLER, MSG};
 
 /// `wedge run FLAGS… msg.wasm ARGS…`.
 fn msg(env: &Env, flags: &[&str], args: &[&str]) -> common::Run {
@@ -57,20 +57,20 @@ fn bad_topic_flags_are_one_line_errors() {
         .expect_one_line_error("topic filter");
 }
 
-/// Polls `wedge logs NAME` until it holds `needle` (20 s at most); the logs.
+/// Polls `wedge logs NAME` until its stdout and stderr hold `needle` (20 s at most);
+/// both, stdout first.
 #[track_caller]
 fn logs_contain(d: &TestDaemon, env: &Env, name: &str, needle: &str) -> String {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let logs = d.wedge(env, &["logs", name]);
-        if logs.stdout.contains(needle) {
-            return logs.stdout;
+        let both = format!("{}{}", logs.stdout, logs.stderr);
+        if both.contains(needle) {
+            return both;
         }
         assert!(
             Instant::now() < deadline,
-            "`{needle}` never logged by {name}: {}{}",
-            logs.stdout,
-            logs.stderr
+            "`{needle}` never logged by {name}: {both}"
         );
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -135,6 +135,81 @@ fn two_containers_exchange_messages_through_the_daemon() {
         metrics.contains("wedge_messages_delivered_total 3\n"),
         "{metrics}"
     );
+}
+
+#[test]
+fn a_push_handler_gets_each_message_in_a_fresh_instance_and_survives_failures() {
+    let env = Env::new();
+    env.wedge(&["run", "--allow-subscribe", "in/#", HANDLER])
+        .expect_code(125)
+        .expect_one_line_error("push handler");
+    let d = TestDaemon::start(&env, &[]);
+    // Without a subscribe grant there is nothing to deliver: the container fails.
+    d.wedge(&env, &["run", "-d", "--name", "deaf", HANDLER])
+        .expect_code(0);
+    assert_eq!(d.wedge(&env, &["wait", "deaf"]).stdout.trim(), "125");
+    let logs = d.wedge(&env, &["logs", "deaf"]);
+    assert!(
+        logs.stderr.contains("--allow-subscribe"),
+        "{}{}",
+        logs.stdout,
+        logs.stderr
+    );
+
+    let grants = [
+        "--allow-subscribe",
+        "in/#",
+        "--allow-publish",
+        "replies/#",
+        "--timeout",
+        "1s",
+    ];
+    let mut all = vec!["run", "-d", "--name", "h"];
+    all.extend_from_slice(&grants);
+    all.push(HANDLER);
+    d.wedge(&env, &all).expect_code(0);
+    logs_contain(&d, &env, "h", "subscribed to `in/#`");
+    start(
+        &d,
+        &env,
+        "sub",
+        &["--allow-subscribe", "replies/#"],
+        &["sub", "replies/#", "2"],
+    );
+    logs_contain(&d, &env, "sub", "ready");
+    for (i, payload) in ["hello", "refuse", "trap", "spin", "world"]
+        .iter()
+        .enumerate()
+    {
+        let name = format!("pub{i}");
+        let topic = format!("in/{i}");
+        start(
+            &d,
+            &env,
+            &name,
+            &["--allow-publish", "in/#"],
+            &["pub", &topic, payload],
+        );
+        assert_eq!(d.wedge(&env, &["wait", &name]).stdout.trim(), "0");
+    }
+    assert_eq!(d.wedge(&env, &["wait", "sub"]).stdout.trim(), "0");
+    let replies = d.wedge(&env, &["logs", "sub"]).stdout;
+    assert_eq!(
+        replies,
+        "ready\nreplies/in_0 hello\nreplies/in_4 world\ndropped 0\n"
+    );
+    let logs = logs_contain(&d, &env, "h", "handled in/4 world");
+    for needle in [
+        "handled in/0 hello",
+        "handling a message on `in/1` failed: the app answered refused on purpose",
+        "handling a message on `in/2` failed: guest trapped",
+        "handling a message on `in/3` failed: time limit of 1s exceeded",
+    ] {
+        assert!(logs.contains(needle), "`{needle}` not in: {logs}");
+    }
+    // A stop ends it after the message in hand, as a clean exit.
+    d.wedge(&env, &["stop", "h"]).expect_code(0);
+    assert_eq!(d.wedge(&env, &["wait", "h"]).stdout.trim(), "0");
 }
 
 #[test]

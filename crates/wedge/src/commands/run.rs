@@ -15,6 +15,14 @@ use wedge_runtime::{
 pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
     let (app, policy) = load(root, args.launch, args.no_cache, None)?;
     let prepared = Prepared::new(&app)?;
+    if prepared.is_push_handler() {
+        anyhow::bail!(
+            "`{}` is a push handler (it exports `wedge:edge/handler`): it receives messages \
+             from other apps, so run it in the daemon with `wedge run -d --allow-subscribe \
+             FILTER`",
+            prepared.path().display()
+        );
+    }
     let outcome = prepared.run_before_exit(&policy, Stdio::Inherit)?;
     Ok(report(outcome))
 }

@@ -5,7 +5,7 @@ use crate::cli::ServeArgs;
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
-use wedge_runtime::{Control, HttpApp, HttpOutput, RequestLimits, RuntimeError};
+use wedge_runtime::{Control, HttpApp, RequestLimits, RuntimeError, SharedOutput};
 use wedge_serve::{AccessLog, HttpMetrics, ServeConfig, Server};
 
 /// Instances kept beyond `--max-concurrency` in the pool: requests whose response was
@@ -41,7 +41,7 @@ pub fn execute(root: &Path, args: ServeArgs) -> anyhow::Result<i32> {
     let app = HttpApp::new(
         &app,
         policy,
-        HttpOutput::Inherit,
+        SharedOutput::Inherit,
         RequestLimits {
             max_body: args.max_body.0,
         },
