@@ -24,6 +24,9 @@ const HTTP_GUESTS: &[&str] = &["hello", "probe"];
 const EDGE_GUESTS: &[&str] = &["kv", "msg", "handler"];
 /// C guests, one per file in `guests/c`.
 const C_GUESTS: &[&str] = &["hello", "files"];
+/// C guests using wedge's host APIs through `wit-bindgen c` bindings (`guests/c-edge`,
+/// one file each, linked with the bindings in `gen/` and `wedge_crt.c`).
+const C_EDGE_GUESTS: &[&str] = &["publisher"];
 /// The Rust targets and the module name each gets in `programs.rs`.
 const RUST_TARGETS: &[(&str, &str)] = &[("wasm32-wasip1", "p1"), ("wasm32-wasip2", "p2")];
 
@@ -37,6 +40,7 @@ fn main() {
         guests.join("rust/src"),
         guests.join("rust/Cargo.toml"),
         guests.join("c"),
+        guests.join("c-edge"),
         components.join("Cargo.toml"),
         components.join("Cargo.lock"),
         manifest_dir.join("../../wit"),
@@ -95,12 +99,25 @@ fn main() {
     );
 
     code.push_str(
-        "/// C guests built with clang-16 for `wasm32-wasi` (core modules).\npub mod c {\n",
+        "/// C guests built with clang-16 for `wasm32-wasi` (core modules); `publisher` \
+         imports `wedge:edge/messaging` through `wit-bindgen c` bindings, so wedge makes \
+         it a component to run it.\npub mod c {\n",
     );
     for name in C_GUESTS {
-        let src = guests.join("c").join(format!("{name}.c"));
         let out = out_dir.join(format!("c-{name}.wasm"));
-        build_c(&src, &out);
+        build_c(&[guests.join("c").join(format!("{name}.c"))], &[], &out);
+        write_const(&mut code, name, &out);
+    }
+    let edge = guests.join("c-edge");
+    for name in C_EDGE_GUESTS {
+        let out = out_dir.join(format!("c-{name}.wasm"));
+        let sources = [
+            edge.join(format!("{name}.c")),
+            edge.join("wedge_crt.c"),
+            edge.join("gen/messaging_client.c"),
+        ];
+        // `wedge_crt.c` replaces wasi-libc's `_start` (see there).
+        build_c(&sources, &["-nostartfiles"], &out);
         write_const(&mut code, name, &out);
     }
     code.push_str("}\n");
@@ -168,12 +185,14 @@ fn build_rust(manifest: &Path, target_dir: &Path, targets: &[&str]) {
     run(&mut cmd, &hint);
 }
 
-fn build_c(src: &Path, out: &Path) {
+fn build_c(sources: &[PathBuf], flags: &[&str], out: &Path) {
     let clang = env::var("WEDGE_WASI_CLANG").unwrap_or_else(|_| "clang-16".into());
     let mut cmd = Command::new(clang);
-    cmd.args(["--target=wasm32-wasi", "-O2", "-Wall", "-Werror", "-o"])
+    cmd.args(["--target=wasm32-wasi", "-O2", "-Wall", "-Werror"])
+        .args(flags)
+        .arg("-o")
         .arg(out)
-        .arg(src);
+        .args(sources);
     run(
         &mut cmd,
         "scripts/setup.sh (installs clang-16, lld-16, wasi-libc, libclang-rt-16-dev-wasm32)",

@@ -118,12 +118,25 @@ impl App {
     }
 
     /// Like [`App::load`], from bytes already in memory; `path` names them in messages.
+    /// A core module importing wedge's host interfaces is turned into a component first
+    /// ([`crate::componentize()`]).
     pub fn from_bytes(
         engine: &Engine,
         path: &Path,
         bytes: &[u8],
         cache: Option<&CodeCache>,
     ) -> Result<App, RuntimeError> {
+        let componentized;
+        let bytes = if crate::needs_componentizing(bytes) {
+            componentized =
+                crate::componentize(bytes).map_err(|message| RuntimeError::InvalidWasm {
+                    path: path.to_path_buf(),
+                    message: format!("cannot make a component of this module: {message}"),
+                })?;
+            &componentized[..]
+        } else {
+            bytes
+        };
         let sha256 = hex::encode(Sha256::digest(bytes));
         let (kind, code) = if let Some(precompiled) = wasmtime::Engine::detect_precompiled(bytes) {
             let kind = match precompiled {

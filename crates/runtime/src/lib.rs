@@ -14,6 +14,7 @@
 
 mod app;
 mod cache;
+mod componentize;
 mod control;
 mod engine;
 mod error;
@@ -31,6 +32,7 @@ mod wasi;
 
 pub use app::{App, AppKind};
 pub use cache::CodeCache;
+pub use componentize::{componentize, needs_componentizing};
 pub use control::Control;
 pub use engine::{Engine, EngineKind, EngineOptions};
 pub use error::RuntimeError;

@@ -3,8 +3,9 @@
 
 mod common;
 
-use common::{Env, TestDaemon};
+use common::{Env, TestDaemon, app_folder};
 use std::time::{Duration, Instant};
+use wedge_test_programs::c::PUBLISHER;
 use wedge_test_programs::edge::{HANDLER, MSG};
 
 /// `wedge run FLAGS… msg.wasm ARGS…`.
@@ -210,6 +211,73 @@ fn a_push_handler_gets_each_message_in_a_fresh_instance_and_survives_failures() 
     // A stop ends it after the message in hand, as a clean exit.
     d.wedge(&env, &["stop", "h"]).expect_code(0);
     assert_eq!(d.wedge(&env, &["wait", "h"]).stdout.trim(), "0");
+}
+
+#[test]
+fn a_c_publisher_becomes_a_component_and_reaches_a_subscriber() {
+    let env = Env::new();
+    // `wedge run` makes the wasip1 module (wit-bindgen C bindings) a component itself.
+    let run = env.wedge(&["run", PUBLISHER, "sensors/c/temp", "7"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
+    let run = env.wedge(&[
+        "run",
+        "--allow-publish",
+        "sensors/#",
+        PUBLISHER,
+        "sensors/c/temp",
+        "7",
+        "2",
+    ]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "published 2\n");
+
+    // `wedge build` stores it as a component image, requesting its grant.
+    let dir = app_folder(
+        &env,
+        PUBLISHER,
+        "publisher",
+        "[messaging]\npublish = [\"sensors/#\"]\n",
+    );
+    let built = env.wedge(&["build", "-t", "demo/publisher:1", dir.to_str().unwrap()]);
+    built.expect_code(0);
+    assert!(built.stderr.contains("componentized"), "{}", built.stderr);
+    let run = env.wedge(&["image", "inspect", "demo/publisher:1"]);
+    let info: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(info["config"]["os"], "wasip2");
+    let imports = info["config"]["component"]["imports"].to_string();
+    assert!(imports.contains("wedge:edge/messaging"), "{imports}");
+
+    let d = TestDaemon::start(&env, &[]);
+    start(
+        &d,
+        &env,
+        "sub",
+        &["--allow-subscribe", "sensors/#"],
+        &["sub", "sensors/+/temp", "2"],
+    );
+    logs_contain(&d, &env, "sub", "ready");
+    d.wedge(
+        &env,
+        &[
+            "run",
+            "-d",
+            "--name",
+            "c",
+            "--grant-requested",
+            "demo/publisher:1",
+            "sensors/c/temp",
+            "from-c",
+            "2",
+        ],
+    )
+    .expect_code(0);
+    assert_eq!(d.wedge(&env, &["wait", "c"]).stdout.trim(), "0");
+    assert_eq!(d.wedge(&env, &["wait", "sub"]).stdout.trim(), "0");
+    assert_eq!(
+        d.wedge(&env, &["logs", "sub"]).stdout,
+        "ready\nsensors/c/temp from-c\nsensors/c/temp from-c\ndropped 0\n"
+    );
 }
 
 #[test]

@@ -27,8 +27,18 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<i32> {
         .iter()
         .map(|t| parse_reference(t))
         .collect::<Result<Vec<_>, _>>()?;
-    let wasm = std::fs::read(&manifest.app.wasm)
-        .with_context(|| format!("cannot read `{}`", manifest.app.wasm.display()))?;
+    let path = &manifest.app.wasm;
+    let mut wasm =
+        std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
+    if wedge_runtime::needs_componentizing(&wasm) {
+        wasm = wedge_runtime::componentize(&wasm).map_err(|message| {
+            anyhow::anyhow!("cannot make a component of `{}`: {message}", path.display())
+        })?;
+        eprintln!(
+            "componentized {} (a wasip1 module importing wedge's host interfaces)",
+            path.display()
+        );
+    }
     let store = store(root)?;
     let (digest, size) = artifact::build(&store, &wasm, &Requested::from_manifest(&manifest))?;
     for reference in &references {
