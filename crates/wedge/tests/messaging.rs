@@ -336,10 +336,23 @@ struct Mosquitto {
     child: std::process::Child,
     port: u16,
     conf: std::path::PathBuf,
+    /// How `mosquitto_pub` and `mosquitto_sub` reach it.
+    client: Vec<String>,
+}
+
+/// A broker's TLS listener with a password: its certificate and the one user.
+struct Secured {
+    cert: std::path::PathBuf,
+    user: &'static str,
+    password: &'static str,
 }
 
 impl Mosquitto {
     fn start(env: &Env) -> Mosquitto {
+        Mosquitto::start_with(env, None)
+    }
+
+    fn start_with(env: &Env, secured: Option<&Secured>) -> Mosquitto {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -354,18 +367,46 @@ impl Mosquitto {
         } else {
             ""
         };
+        let mut client = vec!["-h".to_string(), "127.0.0.1".into()];
+        let mut conf_text = format!(
+            "listener {port} 127.0.0.1\npersistence true\npersistence_location {}/\n{user}",
+            dir.display()
+        );
+        match secured {
+            None => conf_text.push_str("allow_anonymous true\n"),
+            Some(s) => {
+                let passwd = dir.join("passwd");
+                let status = std::process::Command::new("mosquitto_passwd")
+                    .args(["-b", "-c"])
+                    .arg(&passwd)
+                    .args([s.user, s.password])
+                    .status()
+                    .unwrap();
+                assert!(status.success());
+                let cert = s.cert.display();
+                let key = s.cert.with_file_name("key.pem");
+                conf_text.push_str(&format!(
+                    "allow_anonymous false\npassword_file {}\ncertfile {cert}\nkeyfile {}\n",
+                    passwd.display(),
+                    key.display()
+                ));
+                client = ["-h", "localhost", "--cafile", &cert.to_string()]
+                    .into_iter()
+                    .chain(["-u", s.user, "-P", s.password])
+                    .map(String::from)
+                    .collect();
+            }
+        }
+        client.extend(["-p".to_string(), port.to_string()]);
         let conf = dir.join("mosquitto.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\n\
-                 persistence_location {}/\n{user}",
-                dir.display()
-            ),
-        )
-        .unwrap();
+        std::fs::write(&conf, conf_text).unwrap();
         let child = Mosquitto::spawn(&conf, port);
-        Mosquitto { child, port, conf }
+        Mosquitto {
+            child,
+            port,
+            conf,
+            client,
+        }
     }
 
     fn spawn(conf: &std::path::Path, port: u16) -> std::process::Child {
@@ -397,8 +438,8 @@ impl Mosquitto {
     /// `mosquitto_pub` of one message.
     fn publish(&self, topic: &str, payload: &str) {
         let status = std::process::Command::new("mosquitto_pub")
-            .args(["-h", "127.0.0.1", "-p", &self.port.to_string(), "-q", "1"])
-            .args(["-t", topic, "-m", payload])
+            .args(&self.client)
+            .args(["-q", "1", "-t", topic, "-m", payload])
             .status()
             .unwrap();
         assert!(status.success());
@@ -421,7 +462,7 @@ fn the_mqtt_bridge_carries_messages_to_and_from_a_real_broker() {
 
     // Out: an app's message reaches `mosquitto_sub`.
     let mut sub = std::process::Command::new("mosquitto_sub")
-        .args(["-h", "127.0.0.1", "-p", &broker.port.to_string()])
+        .args(&broker.client)
         .args(["-t", "out/#", "-C", "1", "-v"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -556,4 +597,88 @@ fn qos_1_messages_survive_a_broker_restart_mid_stream() {
     }
     let _ = sub.kill();
     let _ = sub.wait();
+}
+
+#[test]
+fn the_bridge_reaches_a_broker_over_tls_with_a_password_and_feeds_a_push_handler() {
+    let env = Env::new();
+    let dir = env.path("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, _key) = common::self_signed_cert(&dir);
+    let secured = Secured {
+        cert: cert.clone(),
+        user: "edge",
+        password: "s3cret",
+    };
+    let broker = Mosquitto::start_with(&env, Some(&secured));
+    let url = format!("mqtts://edge:s3cret@localhost:{}", broker.port);
+    let ca = cert.to_str().unwrap();
+    let d = TestDaemon::start(&env, &["--mqtt", &url, "--mqtt-ca", ca]);
+    let mut all = vec!["run", "-d", "--name", "h"];
+    all.extend_from_slice(&["--allow-subscribe", "in/#", "--allow-publish", "replies/#"]);
+    all.push(HANDLER);
+    d.wedge(&env, &all).expect_code(0);
+    logs_contain(&d, &env, "h", "subscribed to `in/#`");
+
+    // A device publishes to the broker; the handler answers through the bridge.
+    let mut sub = std::process::Command::new("mosquitto_sub")
+        .args(&broker.client)
+        .args(["-t", "replies/#", "-C", "1", "-v"])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while sub.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "no reply reached the broker: {}",
+            d.log_text()
+        );
+        broker.publish("in/dev1", "ping");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let out = sub.wait_with_output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "replies/in_dev1 ping\n"
+    );
+    assert!(
+        d.log_text().contains("MQTT bridge connected"),
+        "{}",
+        d.log_text()
+    );
+}
+
+#[test]
+fn a_wrong_mqtt_password_is_reported_and_retried() {
+    let env = Env::new();
+    let dir = env.path("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, _key) = common::self_signed_cert(&dir);
+    let secured = Secured {
+        cert: cert.clone(),
+        user: "edge",
+        password: "s3cret",
+    };
+    let broker = Mosquitto::start_with(&env, Some(&secured));
+    let url = format!("mqtts://edge:wrong@localhost:{}", broker.port);
+    let d = TestDaemon::start(&env, &["--mqtt", &url, "--mqtt-ca", cert.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !d.log_text().contains("retrying") {
+        assert!(
+            Instant::now() < deadline,
+            "nothing logged: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let log = d.log_text();
+    assert!(!log.contains("MQTT bridge connected"), "{log}");
+    assert!(
+        log.contains("NotAuthorized") && log.contains("retrying"),
+        "{log}"
+    );
+    assert!(!log.contains("s3cret") && !log.contains("wrong"), "{log}");
+    // The daemon itself keeps serving.
+    d.wedge(&env, &["ps"]).expect_code(0);
 }

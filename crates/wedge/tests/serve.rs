@@ -660,37 +660,6 @@ impl Upstream {
     }
 }
 
-/// A self-signed certificate for `localhost` and 127.0.0.1 made with the `openssl`
-/// CLI: `(cert.pem, key.pem)` in `dir`.
-fn self_signed_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf) {
-    let cert = dir.join("cert.pem");
-    let key = dir.join("key.pem");
-    let out = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"])
-        .args(["-addext", "basicConstraints=critical,CA:FALSE"])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("run the openssl CLI (Debian package `openssl`)");
-    assert!(
-        out.status.success(),
-        "openssl req failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    (cert, key)
-}
-
 /// Runs `wedge ARGS` (which must exit by itself) with a 60 s limit.
 #[track_caller]
 fn wedge_exits(env: &Env, args: &[&str]) -> common::Run {
@@ -1225,7 +1194,7 @@ fn http2_cleartext_with_prior_knowledge() {
 #[test]
 fn https_with_alpn_h2_and_http1() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = self_signed_cert(dir.path());
+    let (cert, key) = common::self_signed_cert(dir.path());
     let hello = Serve::start(
         guests::HELLO,
         &[
