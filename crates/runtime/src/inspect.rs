@@ -51,6 +51,12 @@ pub enum Capability {
     Exit,
     /// HTTP (`wasi:http`), not provided by `wedge run`.
     Http,
+    /// Key-value storage (`wasi:keyvalue`, needs `--kv`).
+    Keyvalue,
+    /// Runtime configuration (`wasi:config`).
+    Config,
+    /// Messaging (`wedge:edge/messaging`, needs `--allow-publish` / `--allow-subscribe`).
+    Messaging,
     /// Imports wedge does not recognise as WASI.
     Other,
 }
@@ -128,6 +134,13 @@ pub fn inspect(path: &Path) -> Result<AppInfo, RuntimeError> {
 /// Maps one import to the capability it needs.
 fn classify(kind: AppKind, import: &str) -> Capability {
     use Capability::*;
+    // A component's interface, or one a core module imports through component-model
+    // bindings (`wedge:edge/messaging@0.1.0::publish`), which wedge componentizes.
+    let interface = import.split("::").next().unwrap_or(import);
+    let interface = interface.split('@').next().unwrap_or(interface);
+    if let Some(capability) = host_api(interface) {
+        return capability;
+    }
     match kind {
         AppKind::Module => {
             let Some(name) = import.strip_prefix("wasi_snapshot_preview1::") else {
@@ -144,20 +157,27 @@ fn classify(kind: AppKind, import: &str) -> Capability {
                 _ => Other,
             }
         }
-        AppKind::Component => {
-            let iface = import.split('@').next().unwrap_or(import);
-            match iface {
-                "wasi:cli/environment" => Environment,
-                "wasi:cli/exit" => Exit,
-                i if i.starts_with("wasi:cli/") || i.starts_with("wasi:io/") => Stdio,
-                i if i.starts_with("wasi:filesystem/") => Filesystem,
-                "wasi:sockets/ip-name-lookup" => Dns,
-                i if i.starts_with("wasi:sockets/") => Network,
-                i if i.starts_with("wasi:clocks/") => Clocks,
-                i if i.starts_with("wasi:random/") => Random,
-                i if i.starts_with("wasi:http/") => Http,
-                _ => Other,
-            }
-        }
+        AppKind::Component => match interface {
+            "wasi:cli/environment" => Environment,
+            "wasi:cli/exit" => Exit,
+            i if i.starts_with("wasi:cli/") || i.starts_with("wasi:io/") => Stdio,
+            i if i.starts_with("wasi:filesystem/") => Filesystem,
+            "wasi:sockets/ip-name-lookup" => Dns,
+            i if i.starts_with("wasi:sockets/") => Network,
+            i if i.starts_with("wasi:clocks/") => Clocks,
+            i if i.starts_with("wasi:random/") => Random,
+            i if i.starts_with("wasi:http/") => Http,
+            _ => Other,
+        },
+    }
+}
+
+/// The capability of one of wedge's host APIs beyond WASI, by interface name.
+fn host_api(interface: &str) -> Option<Capability> {
+    match interface {
+        i if i.starts_with("wasi:keyvalue/") => Some(Capability::Keyvalue),
+        i if i.starts_with("wasi:config/") => Some(Capability::Config),
+        i if i.starts_with("wedge:edge/") => Some(Capability::Messaging),
+        _ => None,
     }
 }
