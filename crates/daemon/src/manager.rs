@@ -22,7 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use wedge_runtime::{
-    Control, DEFAULT_MEMORY, HttpApp, MessageBus, Overflow, Policy, RequestLimits, SharedOutput,
+    Control, DEFAULT_MEMORY, HttpApp, MessageBus, NnModels, Overflow, Policy, RequestLimits,
+    SharedOutput,
 };
 use wedge_serve::{HttpMetrics, ServeConfig};
 
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) metrics: Metrics,
     /// Messaging between the containers.
     bus: MessageBus,
+    /// WASI-NN models, each loaded once and shared by the containers granted it.
+    nn_models: NnModels,
     log_config: LogConfig,
     containers: Mutex<Registry>,
 }
@@ -118,6 +121,7 @@ impl Manager {
                 events: EventBus::default(),
                 metrics: Metrics::default(),
                 bus: MessageBus::new(config.queue.0, config.queue.1),
+                nn_models: NnModels::default(),
                 log_config: config.log,
                 containers: Mutex::new(Registry::default()),
             }),
@@ -373,6 +377,9 @@ impl Manager {
             .grant_keyvalue(&launch.grants, &launch.name, || self.shared.apps.keyvalue())
             .map_err(runtime_error)?;
         policy.grant_messaging(&launch.grants, || self.shared.bus.clone());
+        policy
+            .grant_nn(&launch.grants, &self.shared.nn_models)
+            .map_err(runtime_error)?;
         let fuel = policy.fuel.is_some();
         let (Some(listen), Some(metrics)) = (c.spec.publish, &c.http_metrics) else {
             let prepared = self.shared.apps.prepare(&source, c.spec.engine, fuel)?;

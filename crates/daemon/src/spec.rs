@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use wedge_manifest::{
     ByteSize, ConfigValue, DurationSpec, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits,
-    NetRule, TopicFilter, VolumeSpec,
+    NetRule, NnGrant, NnModelSpec, TopicFilter, VolumeSpec,
 };
 use wedge_runtime::EngineKind;
 
@@ -45,6 +45,12 @@ impl Spec {
                 v.host.display()
             )));
         }
+        let nn_models: Vec<NnModelSpec> = parse_all(&r.nn_models, "model")?;
+        if let Some(m) = nn_models.iter().find(|m| !m.path.is_absolute()) {
+            return Err(DaemonError::BadRequest(format!(
+                "invalid model `{m}`: the path must be absolute"
+            )));
+        }
         let env: Vec<EnvGrant> = parse_all(&r.env, "env")?;
         if let Some(EnvGrant::Inherit(key)) = env.iter().find(|e| matches!(e, EnvGrant::Inherit(_)))
         {
@@ -64,6 +70,12 @@ impl Spec {
                 config: parse_all::<ConfigValue>(&r.config, "config value")?,
                 publish: parse_all::<TopicFilter>(&r.allow_publish, "publish grant")?,
                 subscribe: parse_all::<TopicFilter>(&r.allow_subscribe, "subscribe grant")?,
+                nn: NnGrant {
+                    models: nn_models,
+                    allow_bytes: r.nn_allow_bytes,
+                    threads: r.nn_threads,
+                    max_contexts: r.nn_max_contexts,
+                },
                 limits: Limits {
                     memory: parse_opt::<ByteSize>(&r.memory, "memory")?,
                     fuel: r.fuel,

@@ -56,6 +56,15 @@ pub struct CreateRequest {
     pub allow_publish: Vec<String>,
     /// MQTT topic filters covering what the app may subscribe to (`--allow-subscribe`).
     pub allow_subscribe: Vec<String>,
+    /// `NAME=PATH` ONNX models the app may load by name through WASI-NN (`--nn-model`);
+    /// paths absolute, on the daemon's host.
+    pub nn_models: Vec<String>,
+    /// Let the app load models from bytes (`--nn-allow-bytes`).
+    pub nn_allow_bytes: bool,
+    /// Threads each inference may use (default 1).
+    pub nn_threads: Option<u32>,
+    /// WASI-NN execution contexts the app may hold at once (default 4).
+    pub nn_max_contexts: Option<u32>,
 }
 
 /// The answer to a create.

@@ -2,7 +2,7 @@
 
 use crate::{
     ByteSize, ConfigValue, DurationSpec, HttpOrigin, KeyValueGrant, ManifestError, NetRule,
-    TopicFilter, VolumeSpec, serde_via_str,
+    NnGrant, TopicFilter, VolumeSpec, serde_via_str,
 };
 use std::fmt;
 use std::str::FromStr;
@@ -31,6 +31,8 @@ pub struct Grants {
     pub publish: Vec<TopicFilter>,
     /// Topic filters the app may subscribe with.
     pub subscribe: Vec<TopicFilter>,
+    /// Machine-learning models (WASI-NN).
+    pub nn: NnGrant,
     /// Hard limits.
     pub limits: Limits,
 }
@@ -134,6 +136,7 @@ impl Grants {
         };
         self.publish.extend(over.publish);
         self.subscribe.extend(over.subscribe);
+        self.nn = self.nn.overlay(over.nn);
         for c in over.config {
             self.config.retain(|old| old.key != c.key);
             self.config.push(c);

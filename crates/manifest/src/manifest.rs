@@ -3,7 +3,7 @@
 use crate::error::IoMessage;
 use crate::{
     ConfigValue, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits, ManifestError, NetRule,
-    TopicFilter, VolumeMode, VolumeSpec,
+    NnGrant, NnModelSpec, TopicFilter, VolumeMode, VolumeSpec,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -97,6 +97,43 @@ struct RawManifest {
     config: ConfigTable,
     #[serde(default)]
     messaging: RawMessaging,
+    #[serde(default)]
+    nn: RawNn,
+}
+
+/// The `[nn]` table: `models = { NAME = "PATH" }` and the settings; names are checked
+/// while parsing so errors point at the table.
+#[derive(Default, serde::Deserialize)]
+#[serde(try_from = "NnTable")]
+struct RawNn(NnGrant);
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NnTable {
+    #[serde(default)]
+    models: BTreeMap<String, PathBuf>,
+    #[serde(default)]
+    allow_bytes: bool,
+    threads: Option<u32>,
+    max_contexts: Option<u32>,
+}
+
+impl TryFrom<NnTable> for RawNn {
+    type Error = ManifestError;
+
+    fn try_from(table: NnTable) -> Result<Self, Self::Error> {
+        let mut models = Vec::with_capacity(table.models.len());
+        for (name, path) in table.models {
+            NnModelSpec::validate_name(&name, &name)?;
+            models.push(NnModelSpec { name, path });
+        }
+        Ok(RawNn(NnGrant {
+            models,
+            allow_bytes: table.allow_bytes,
+            threads: table.threads,
+            max_contexts: table.max_contexts,
+        }))
+    }
 }
 
 /// The `[messaging]` table.
@@ -242,6 +279,7 @@ impl Manifest {
             config: raw.config.0,
             publish: raw.messaging.publish,
             subscribe: raw.messaging.subscribe,
+            nn: raw.nn.0,
         };
         Ok(Manifest {
             manifest_version: raw.manifest_version,
@@ -250,8 +288,8 @@ impl Manifest {
         })
     }
 
-    /// Reads a manifest file and resolves its relative paths (the Wasm file and volume
-    /// host paths) against the manifest's folder.
+    /// Reads a manifest file and resolves its relative paths (the Wasm file, volume
+    /// host paths and model files) against the manifest's folder.
     pub fn load(path: &Path) -> Result<Manifest, ManifestError> {
         let text = std::fs::read_to_string(path).map_err(|e| ManifestError::Read {
             path: path.display().to_string(),
@@ -262,6 +300,9 @@ impl Manifest {
         manifest.app.wasm = dir.join(&manifest.app.wasm);
         for v in &mut manifest.grants.volumes {
             v.host = dir.join(&v.host);
+        }
+        for m in &mut manifest.grants.nn.models {
+            m.path = dir.join(&m.path);
         }
         Ok(manifest)
     }

@@ -24,6 +24,7 @@ mod inspect;
 mod keyvalue;
 mod limits;
 mod messaging;
+mod nn;
 mod output;
 mod policy;
 mod providers;
@@ -43,7 +44,10 @@ pub use messaging::{
     BusMessage, DEFAULT_QUEUE, Delivery, MAX_PAYLOAD, MessageBus, Messaging, Outlet, OutletWait,
     Overflow,
 };
+pub use nn::{NnAccess, NnModel, NnModels};
 pub use output::SharedOutput;
 pub use policy::{DEFAULT_MEMORY, Policy};
 pub use run::{Outcome, Prepared, STOP_EXPORT, Stdio};
 pub use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
+pub use wasmtime_wasi_nn::Tensor as NnTensor;
+pub use wasmtime_wasi_nn::wit::TensorType as NnTensorType;

@@ -3,12 +3,13 @@
 use crate::RuntimeError;
 use crate::keyvalue::{KeyValue, KvStore};
 use crate::messaging::{MessageBus, Messaging};
+use crate::nn::{NnAccess, NnModels};
 use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
 use wedge_manifest::{
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, EnvGrant, Grants, HostPattern, HttpOrigin, KeyValueGrant,
-    NetRule, VolumeMode,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, DEFAULT_NN_CONTEXTS, EnvGrant, Grants, HostPattern,
+    HttpOrigin, KeyValueGrant, NetRule, VolumeMode,
 };
 
 /// Linear memory cap when neither the manifest nor the operator sets one.
@@ -38,6 +39,8 @@ pub struct Policy {
     pub config: Vec<(String, String)>,
     /// Messaging, when any topic is granted (see [`Policy::grant_messaging`]).
     pub messaging: Option<Messaging>,
+    /// WASI-NN models, when granted (see [`Policy::grant_nn`]).
+    pub nn: Option<NnAccess>,
     /// Linear memory cap in bytes.
     pub memory: u64,
     /// Fuel budget, if metered.
@@ -85,6 +88,7 @@ impl Policy {
             http: grants.http.clone(),
             keyvalue: None,
             messaging: None,
+            nn: None,
             config: grants
                 .config
                 .iter()
@@ -135,6 +139,29 @@ impl Policy {
             publish: grants.publish.clone(),
             subscribe: grants.subscribe.clone(),
         });
+    }
+}
+
+impl Policy {
+    /// Grants WASI-NN when `grants` names a model or allows loading bytes: each named
+    /// model is loaded (or taken from `models`, which shares them between apps) now, so
+    /// a missing or malformed model file fails here, before the app runs.
+    pub fn grant_nn(&mut self, grants: &Grants, models: &NnModels) -> Result<(), RuntimeError> {
+        let nn = &grants.nn;
+        if !nn.is_granted() {
+            return Ok(());
+        }
+        let threads = nn.threads.unwrap_or(1).max(1) as usize;
+        let mut loaded = Vec::with_capacity(nn.models.len());
+        for spec in &nn.models {
+            let model = models
+                .get(&spec.path, threads)
+                .map_err(|e| RuntimeError::Grant(format!("model `{}`: {e}", spec.name)))?;
+            loaded.push((spec.name.clone(), model));
+        }
+        let max_contexts = nn.max_contexts.unwrap_or(DEFAULT_NN_CONTEXTS) as usize;
+        self.nn = Some(NnAccess::new(loaded, nn.allow_bytes, threads, max_contexts));
+        Ok(())
     }
 }
 

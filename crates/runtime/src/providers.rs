@@ -9,10 +9,13 @@
 //!   as none.
 //! - `wedge:edge/messaging` ([`crate::messaging`]): publish and subscribe per topic
 //!   grant; without one, every call answers `permission-denied`.
+//! - `wasi:nn` ([`crate::nn`], wasmtime-wasi-nn with a tract backend): the granted
+//!   models by name; without a grant, none, and no loading from bytes.
 
 use crate::Policy;
 use crate::keyvalue::{KeyValue, KvView};
 use crate::messaging::{Messaging, MsgView};
+use crate::nn::NnAccess;
 use std::sync::Arc;
 use wasmtime::component::{Linker, ResourceTable};
 use wasmtime_wasi_config::{WasiConfig, WasiConfigVariables};
@@ -23,6 +26,7 @@ pub(crate) struct ProviderSetup {
     keyvalue: Option<KeyValue>,
     config: WasiConfigVariables,
     messaging: Option<Messaging>,
+    nn: Option<NnAccess>,
 }
 
 impl ProviderSetup {
@@ -31,6 +35,7 @@ impl ProviderSetup {
             keyvalue: policy.keyvalue.clone(),
             config: policy.config.iter().cloned().collect(),
             messaging: policy.messaging.clone(),
+            nn: policy.nn.clone(),
         })
     }
 }
@@ -40,6 +45,8 @@ pub(crate) struct Providers {
     setup: Arc<ProviderSetup>,
     /// Messaging subscriptions the instance holds.
     subscriptions: usize,
+    /// WASI-NN state, made on the instance's first call.
+    nn: Option<wasmtime_wasi_nn::wit::WasiNnCtx>,
 }
 
 impl Providers {
@@ -47,6 +54,7 @@ impl Providers {
         Providers {
             setup,
             subscriptions: 0,
+            nn: None,
         }
     }
 }
@@ -61,6 +69,7 @@ pub(crate) fn add_to_linker<T: HasProviders>(linker: &mut Linker<T>) -> wasmtime
     crate::keyvalue::add_to_linker(linker, keyvalue_view::<T>)?;
     wasmtime_wasi_config::add_to_linker(linker, config_view::<T>)?;
     crate::messaging::add_to_linker(linker, messaging_view::<T>)?;
+    wasmtime_wasi_nn::wit::add_to_linker(linker, nn_view::<T>)?;
     Ok(())
 }
 
@@ -83,4 +92,13 @@ fn messaging_view<T: HasProviders>(state: &mut T) -> MsgView<'_> {
         table,
         subscriptions: &mut providers.subscriptions,
     }
+}
+
+fn nn_view<T: HasProviders>(state: &mut T) -> wasmtime_wasi_nn::wit::WasiNnView<'_> {
+    let (providers, table) = state.providers();
+    let setup = &providers.setup;
+    let ctx = providers
+        .nn
+        .get_or_insert_with(|| crate::nn::wit_ctx(setup.nn.as_ref()));
+    wasmtime_wasi_nn::wit::WasiNnView::new(table, ctx)
 }

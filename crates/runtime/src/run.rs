@@ -101,6 +101,7 @@ impl Outcome {
 struct P1State {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
+    nn: wasmtime_wasi_nn::witx::WasiNnCtx,
 }
 
 /// Store data of a component instance.
@@ -182,6 +183,8 @@ impl Prepared {
                 }
                 let mut linker: Linker<P1State> = Linker::new(wt);
                 wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi)
+                    .map_err(link)?;
+                wasmtime_wasi_nn::witx::add_to_linker(&mut linker, |s: &mut P1State| &mut s.nn)
                     .map_err(link)?;
                 Pre::Module(linker.instantiate_pre(module).map_err(link)?)
             }
@@ -293,9 +296,10 @@ impl Prepared {
                     let state = P1State {
                         wasi: b.build_p1(),
                         limiter: MemoryLimiter::new(policy.memory, control.cloned()),
+                        nn: crate::nn::witx_ctx(policy.nn.as_ref()),
                     };
                     let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
-                    let result = async {
+                    let result = host_panics_as_traps(async {
                         let instance = pre
                             .instantiate_async(&mut store)
                             .await
@@ -323,7 +327,7 @@ impl Prepared {
                             Some(result) => result,
                             None => stop.call_async(&mut store, ()).await,
                         }
-                    }
+                    })
                     .await;
                     report_fuel(&store, policy, control);
                     outcome(result.map(|()| 0), policy, store.data().limiter.hit)
@@ -333,7 +337,7 @@ impl Prepared {
                     let state =
                         P2State::new(b.build(), policy, control, ProviderSetup::new(policy));
                     let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
-                    let result = async {
+                    let result = host_panics_as_traps(async {
                         let command = pre
                             .instantiate_async(&mut store)
                             .await
@@ -343,7 +347,7 @@ impl Prepared {
                         }
                         let status = command.wasi_cli_run().call_run(&mut store).await?;
                         Ok(if status.is_ok() { 0 } else { 1 })
-                    }
+                    })
                     .await;
                     report_fuel(&store, policy, control);
                     let outcome = outcome(result, policy, store.data().limiter.hit);
@@ -429,6 +433,56 @@ impl Prepared {
     pub fn path(&self) -> &PathBuf {
         &self.path
     }
+}
+
+/// Runs a guest call, turning a panic in a host function it reaches into an error the
+/// run ends with (a trap), so a hostile guest cannot take the host down:
+/// wasmtime-wasi-nn's preview 1 glue panics on pointers outside the guest's memory.
+/// Such a panic is reported by the trap, not printed by the panic hook.
+pub(crate) async fn host_panics_as_traps<T>(
+    call: impl Future<Output = wasmtime::Result<T>>,
+) -> wasmtime::Result<T> {
+    quiet_panics_in_guest_calls();
+    let mut call = std::pin::pin!(call);
+    std::future::poll_fn(|cx| {
+        IN_GUEST_CALL.set(true);
+        let poll =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(cx)));
+        IN_GUEST_CALL.set(false);
+        match poll {
+            Ok(poll) => poll,
+            Err(payload) => {
+                let what = payload
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_default();
+                std::task::Poll::Ready(Err(wasmtime::format_err!(
+                    "a host function failed on the arguments the guest passed ({what})"
+                )))
+            }
+        }
+    })
+    .await
+}
+
+thread_local! {
+    /// Set while this thread polls a guest call.
+    static IN_GUEST_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Keeps the panic hook quiet for panics [`host_panics_as_traps`] turns into traps; any
+/// other panic is printed as before.
+fn quiet_panics_in_guest_calls() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if !IN_GUEST_CALL.get() {
+                previous(info);
+            }
+        }));
+    });
 }
 
 /// Tells a managed run's [`Control`] how much fuel the guest used.

@@ -4,8 +4,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use wedge_manifest::{
-    ByteSize, ConfigValue, DurationSpec, EnvGrant, HttpOrigin, KeyValueGrant, NetRule, TopicFilter,
-    VolumeSpec,
+    ByteSize, ConfigValue, DurationSpec, EnvGrant, HttpOrigin, KeyValueGrant, NetRule, NnGrant,
+    NnModelSpec, TopicFilter, VolumeSpec,
 };
 use wedge_runtime::EngineKind;
 
@@ -389,6 +389,22 @@ pub struct LaunchArgs {
     #[arg(long = "config", value_name = "KEY=VALUE")]
     pub config: Vec<ConfigValue>,
 
+    /// Grant an ONNX model the app loads by name through WASI-NN, e.g. `mnist=./mnist.onnx`
+    #[arg(long = "nn-model", value_name = "NAME=PATH")]
+    pub nn_models: Vec<NnModelSpec>,
+
+    /// Let the app load models from bytes it passes (WASI-NN `load`)
+    #[arg(long)]
+    pub nn_allow_bytes: bool,
+
+    /// Threads each inference may use [default: 1]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub nn_threads: Option<u32>,
+
+    /// WASI-NN execution contexts the app may hold at once [default: 4]
+    #[arg(long, value_name = "N")]
+    pub nn_max_contexts: Option<u32>,
+
     /// Linear memory cap, e.g. `32MiB` [default: 512MiB]
     #[arg(short = 'm', long = "memory", value_name = "SIZE")]
     pub memory: Option<ByteSize>,
@@ -423,6 +439,16 @@ pub struct LaunchArgs {
 }
 
 impl LaunchArgs {
+    /// The WASI-NN grant the `--nn-*` flags make.
+    pub fn nn(&self) -> NnGrant {
+        NnGrant {
+            models: self.nn_models.clone(),
+            allow_bytes: self.nn_allow_bytes,
+            threads: self.nn_threads,
+            max_contexts: self.nn_max_contexts,
+        }
+    }
+
     /// The key-value grant the `--kv*` flags make, if any is given.
     pub fn keyvalue(&self) -> Option<KeyValueGrant> {
         let any = self.kv

@@ -91,6 +91,11 @@ fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
             Ok(v.to_string())
         })
         .collect::<anyhow::Result<_>>()?;
+    let nn_models = launch
+        .nn_models
+        .iter()
+        .map(|m| Ok(format!("{}={}", m.name, absolute(&m.path)?)))
+        .collect::<anyhow::Result<_>>()?;
     Ok(CreateRequest {
         name: launch.name,
         image,
@@ -134,6 +139,10 @@ fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
             .iter()
             .map(ToString::to_string)
             .collect(),
+        nn_models,
+        nn_allow_bytes: launch.nn_allow_bytes,
+        nn_threads: launch.nn_threads,
+        nn_max_contexts: launch.nn_max_contexts,
     })
 }
 

@@ -6,8 +6,8 @@ use crate::root;
 use std::path::Path;
 use wedge_manifest::{Grants, Limits};
 use wedge_runtime::{
-    App, CodeCache, DEFAULT_QUEUE, Engine, EngineOptions, KvStore, MessageBus, Outcome, Overflow,
-    Policy, Prepared, Stdio,
+    App, CodeCache, DEFAULT_QUEUE, Engine, EngineOptions, KvStore, MessageBus, NnModels, Outcome,
+    Overflow, Policy, Prepared, Stdio,
 };
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
@@ -49,6 +49,7 @@ pub(crate) fn load(
     }
     let source = Source::open_or_image(&args.app, root)?;
     let keyvalue = args.keyvalue();
+    let nn = args.nn();
     let flags = Grants {
         env: args.env,
         volumes: args.volumes,
@@ -60,6 +61,7 @@ pub(crate) fn load(
         config: args.config,
         publish: args.allow_publish,
         subscribe: args.allow_subscribe,
+        nn,
         limits: Limits {
             memory: args.memory,
             fuel: args.fuel,
@@ -75,6 +77,7 @@ pub(crate) fn load(
     policy.grant_messaging(&launch.grants, || {
         MessageBus::new(DEFAULT_QUEUE, Overflow::default())
     });
+    policy.grant_nn(&launch.grants, &NnModels::default())?;
 
     let cache = (!no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));
     let options = EngineOptions {
