@@ -57,6 +57,8 @@ pub enum Capability {
     Config,
     /// Messaging (`wedge:edge/messaging`, needs `--allow-publish` / `--allow-subscribe`).
     Messaging,
+    /// Machine-learning inference (WASI-NN, needs `--nn-model`).
+    Nn,
     /// Imports wedge does not recognise as WASI.
     Other,
 }
@@ -178,6 +180,7 @@ fn host_api(interface: &str) -> Option<Capability> {
         i if i.starts_with("wasi:keyvalue/") => Some(Capability::Keyvalue),
         i if i.starts_with("wasi:config/") => Some(Capability::Config),
         i if i.starts_with("wedge:edge/") => Some(Capability::Messaging),
+        i if i.starts_with("wasi:nn/") || i == "wasi_ephemeral_nn" => Some(Capability::Nn),
         _ => None,
     }
 }

@@ -110,6 +110,19 @@ fn inspect_reports_kind_capabilities_and_digest() {
             .any(|e| e.starts_with("wasi:cli/run"))
     );
 
+    // wedge's host APIs are named too, on both ABIs.
+    for (wasm, want) in [
+        (p1::NN, "nn"),
+        (p2::NN, "nn"),
+        (wedge_test_programs::edge::KV, "keyvalue"),
+        (wedge_test_programs::c::PUBLISHER, "messaging"),
+    ] {
+        let run = env.wedge(&["inspect", "--format", "json", wasm]);
+        let info: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        let caps = strings(&info["capabilities"]);
+        assert!(caps.contains(&want), "{wasm}: {caps:?}");
+    }
+
     let run = env.wedge(&["inspect", p2::HELLO]);
     run.expect_code(0);
     assert!(
