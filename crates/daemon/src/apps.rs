@@ -140,7 +140,8 @@ impl Apps {
         };
         let auth = wedge_image::credentials::lookup(reference.resolve_registry(), &self.auth_file)
             .map_err(registry_error)?;
-        let registry = wedge_image::registry::Registry::new(&reference, auth, false);
+        let registry = wedge_image::registry::Registry::new(&reference, auth, false)
+            .map_err(registry_error)?;
         let stored = registry
             .pull(&self.store, &reference, &wedge_image::registry::NoProgress)
             .await

@@ -9,8 +9,9 @@
 use crate::artifact::{self, WasmImage};
 use crate::store::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::{Digest, ImageError, ImageStore, StoredImage};
+use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::OciDistributionError;
+use oci_client::errors::{DigestError, OciDistributionError};
 use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -32,8 +33,13 @@ pub struct Registry {
 
 impl Registry {
     /// A client for the registry of `reference`, with `auth`; `insecure` allows plain
-    /// HTTP to a non-loopback registry.
-    pub fn new(reference: &Reference, auth: RegistryAuth, insecure: bool) -> Registry {
+    /// HTTP to a non-loopback registry. Fails when TLS cannot be set up (an HTTPS
+    /// registry on a machine without CA certificates).
+    pub fn new(
+        reference: &Reference,
+        auth: RegistryAuth,
+        insecure: bool,
+    ) -> Result<Registry, ImageError> {
         let registry = reference.resolve_registry();
         let plain_http = insecure || is_loopback(registry);
         let config = ClientConfig {
@@ -54,10 +60,14 @@ impl Registry {
             read_timeout: Some(Duration::from_secs(60)),
             ..ClientConfig::default()
         };
-        Registry {
-            client: Client::new(config),
-            auth,
-        }
+        let client = Client::try_from(config).map_err(|e| ImageError::Registry {
+            reference: reference.whole(),
+            reason: format!(
+                "cannot set up a client for `{registry}`: {}",
+                with_causes(&e)
+            ),
+        })?;
+        Ok(Registry { client, auth })
     }
 
     /// Uploads a stored image (its blobs, then its manifest, byte for byte) under
@@ -106,6 +116,22 @@ impl Registry {
         reference: &Reference,
         progress: &dyn Progress,
     ) -> Result<StoredImage, ImageError> {
+        self.pull_observed(store, reference, progress, &mut |_, _| {})
+            .await
+    }
+
+    /// Like [`Registry::pull`], calling `on_layer` with the digest of each layer it
+    /// downloads and a handle to read it, as soon as its bytes have been checked
+    /// against that digest and before the store makes them durable: the caller may
+    /// start using them (compiling the Wasm) while the pull finishes. Layers already
+    /// in the store are not downloaded, and not passed.
+    pub async fn pull_observed(
+        &self,
+        store: &ImageStore,
+        reference: &Reference,
+        progress: &dyn Progress,
+        on_layer: &mut (dyn FnMut(&Digest, std::fs::File) + Send),
+    ) -> Result<StoredImage, ImageError> {
         let whole = reference.whole();
         self.client
             .store_auth_if_needed(reference.resolve_registry(), &self.auth)
@@ -145,7 +171,9 @@ impl Registry {
         let manifest: OciImageManifest =
             serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid("image manifest", e))?;
         artifact::check(&whole, &manifest)?;
-        for descriptor in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        let blobs = std::iter::once((&manifest.config, false))
+            .chain(manifest.layers.iter().map(|layer| (layer, true)));
+        for (descriptor, is_layer) in blobs {
             let blob: Digest = descriptor.digest.parse()?;
             if store.has_blob(&blob) && store.read_blob(&blob).is_ok() {
                 continue;
@@ -157,19 +185,26 @@ impl Registry {
                     &format!("pull {}", blob.short()),
                     descriptor.size.max(0) as u64,
                 );
-                let mut sink = ProgressSink {
-                    writer: store
-                        .blob_writer()
-                        .map_err(|e| std::io::Error::other(e.to_string()))?,
-                    progress,
-                };
-                self.client
-                    .pull_blob(reference, descriptor, &mut sink)
-                    .await?;
-                Ok(sink.writer)
+                let mut writer = store
+                    .blob_writer()
+                    .map_err(|e| std::io::Error::other(e.to_string()))?;
+                let mut stream = self.client.pull_blob_stream(reference, descriptor).await?;
+                while let Some(chunk) = stream.next().await {
+                    let chunk = chunk.map_err(stream_error)?;
+                    writer.write(&chunk)?;
+                    progress.advance(chunk.len() as u64);
+                }
+                Ok(writer)
             })
             .await?;
             progress.finish();
+            if is_layer {
+                writer.verify(&blob)?;
+                let file = writer
+                    .reopen()
+                    .map_err(ImageError::io(store.blob_path(&blob)))?;
+                on_layer(&blob, file);
+            }
             writer.commit(&blob)?;
         }
         store.put_blob(&bytes, Some(&digest))?;
@@ -253,39 +288,6 @@ impl Progress for NoProgress {
     fn start(&self, _what: &str, _total: u64) {}
     fn advance(&self, _bytes: u64) {}
     fn finish(&self) {}
-}
-
-/// Writes a pulled blob into the store as it arrives and reports each chunk.
-struct ProgressSink<'a> {
-    writer: crate::store::BlobWriter,
-    progress: &'a dyn Progress,
-}
-
-impl tokio::io::AsyncWrite for ProgressSink<'_> {
-    fn poll_write(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-        buf: &[u8],
-    ) -> std::task::Poll<std::io::Result<usize>> {
-        let this = self.get_mut();
-        this.writer.write(buf)?;
-        this.progress.advance(buf.len() as u64);
-        std::task::Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
-
-    fn poll_shutdown(
-        self: std::pin::Pin<&mut Self>,
-        _cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<std::io::Result<()>> {
-        std::task::Poll::Ready(Ok(()))
-    }
 }
 
 /// Checks credentials the way `docker login` does: `GET /v2/` with basic auth. A
@@ -383,6 +385,20 @@ where
     unreachable!("the loop returns on the last attempt")
 }
 
+/// An error from a blob stream: a digest mismatch found at its end (not transient), or
+/// an I/O error.
+fn stream_error(e: std::io::Error) -> OciDistributionError {
+    if !e.get_ref().is_some_and(|inner| inner.is::<DigestError>()) {
+        return OciDistributionError::IoError(e);
+    }
+    let kind = e.kind();
+    match e.into_inner().map(|inner| inner.downcast::<DigestError>()) {
+        Some(Ok(digest)) => OciDistributionError::DigestError(*digest),
+        Some(Err(other)) => OciDistributionError::IoError(std::io::Error::new(kind, other)),
+        None => OciDistributionError::IoError(kind.into()),
+    }
+}
+
 fn is_transient(e: &OciDistributionError) -> bool {
     match e {
         OciDistributionError::RequestError(r) => match r.status() {
@@ -430,6 +446,17 @@ fn registry_error(reference: &Reference, e: OciDistributionError) -> ImageError 
         reference: reference.whole(),
         reason,
     }
+}
+
+/// An error and what caused it, on one line (`builder error: no CA certificates …`).
+fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = one_line(&e.to_string());
+    let mut cause = e.source();
+    while let Some(inner) = cause {
+        text = format!("{text}: {}", one_line(&inner.to_string()));
+        cause = inner.source();
+    }
+    text
 }
 
 fn one_line(s: &str) -> String {

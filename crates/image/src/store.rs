@@ -378,16 +378,28 @@ impl BlobWriter {
         self.file.write_all(chunk)
     }
 
-    /// Checks the content against `expected`, then fsyncs and renames it into place.
-    pub fn commit(self, expected: &Digest) -> Result<(), ImageError> {
-        let actual = Digest::from_hasher(self.hasher);
+    /// Checks what was written so far against `expected`.
+    pub fn verify(&self, expected: &Digest) -> Result<(), ImageError> {
+        let actual = Digest::from_hasher(self.hasher.clone());
         if actual != *expected {
             return Err(ImageError::DigestMismatch {
                 expected: expected.to_string(),
                 actual: actual.to_string(),
             });
         }
-        let path = self.store.join("blobs/sha256").join(actual.hex());
+        Ok(())
+    }
+
+    /// A new handle on the content written so far, for reading it while the blob is
+    /// committed; it stays valid after [`BlobWriter::commit`] renames the file.
+    pub fn reopen(&self) -> std::io::Result<File> {
+        self.file.reopen()
+    }
+
+    /// Checks the content against `expected`, then fsyncs and renames it into place.
+    pub fn commit(self, expected: &Digest) -> Result<(), ImageError> {
+        self.verify(expected)?;
+        let path = self.store.join("blobs/sha256").join(expected.hex());
         self.file
             .as_file()
             .sync_all()

@@ -105,12 +105,33 @@ impl App {
                         expected: sha256.to_string(),
                     });
                 }
-                compile_cached(engine, path, kind, &bytes, sha256, cache)?
+                return Self::compile_verified(engine, path, &bytes, sha256, cache);
             }
         };
         Ok(App {
             engine: engine.clone(),
             code,
+            path: path.to_path_buf(),
+            kind,
+            sha256: sha256.to_string(),
+        })
+    }
+
+    /// Compiles Wasm `bytes` from a content-addressed store that the caller has just
+    /// checked against their hex sha256 `sha256` (a layer verified by a pull), into
+    /// `cache` under that digest, without hashing them again; `path` names them in
+    /// messages. Code already in `cache` is reused.
+    pub fn compile_verified(
+        engine: &Engine,
+        path: &Path,
+        bytes: &[u8],
+        sha256: &str,
+        cache: Option<&CodeCache>,
+    ) -> Result<App, RuntimeError> {
+        let kind = detect_kind(path, bytes)?;
+        Ok(App {
+            engine: engine.clone(),
+            code: compile_cached(engine, path, kind, bytes, sha256, cache)?,
             path: path.to_path_buf(),
             kind,
             sha256: sha256.to_string(),

@@ -8,10 +8,12 @@
 //! directory is trusted (it lives under the data root), so the checksum guards against
 //! torn and corrupted files, not against forgery.
 //!
-//! Entries are written to a temp file, fsynced and renamed into place, so a reader sees
-//! a whole entry or none. A reader verifies the checksum before wasmtime sees the file:
-//! a truncated or corrupted entry is never executed, it is removed and the Wasm
-//! recompiled. An entry wasmtime refuses (stale) is replaced the same way.
+//! Entries are written to a temp file and renamed into place, so a reader sees a whole
+//! entry or none. They are not fsynced: a cache needs no durability, and an entry a
+//! power cut leaves empty or torn fails its checksum. A reader verifies the checksum
+//! before wasmtime sees the file: a truncated or corrupted entry is never executed, it
+//! is removed and the Wasm recompiled. An entry wasmtime refuses (stale) is replaced
+//! the same way.
 
 use std::fs::File;
 use std::io::Write;
@@ -58,7 +60,8 @@ impl CodeCache {
         let _ = std::fs::remove_file(path);
     }
 
-    /// Writes an entry atomically: temp file in the same directory, fsync, rename.
+    /// Writes an entry atomically: temp file in the same directory, then rename (no
+    /// fsync: the checksum catches what a crash leaves).
     pub fn write(&self, path: &Path, payload: &[u8]) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(dir)?;
@@ -66,7 +69,6 @@ impl CodeCache {
         tmp.write_all(payload)?;
         tmp.write_all(&checksum(payload))?;
         tmp.write_all(MAGIC)?;
-        tmp.as_file().sync_all()?;
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }

@@ -474,3 +474,27 @@ fn kill_9_during_a_pull_leaves_a_store_that_loads_and_passes_fsck() {
     device.wedge(&["pull", &reference]).expect_code(0);
     device.wedge(&["run", &reference]).expect_code(0);
 }
+
+#[test]
+fn a_machine_without_ca_certificates_pulls_from_loopback_and_says_why_https_fails() {
+    // What an edge device without the ca-certificates package looks like to rustls.
+    let no_roots = [
+        ("SSL_CERT_FILE", "/nonexistent/ca.pem".to_string()),
+        ("SSL_CERT_DIR", "/nonexistent/certs".to_string()),
+    ];
+    let registry = TestRegistry::start(None);
+    let reference = format!("{}/edge/nocerts:1", registry.host);
+    let builder = Env::new();
+    let digest = build(&builder, &reference);
+    builder.wedge(&["push", &reference]).expect_code(0);
+
+    let device = Env::new();
+    let run = device.wedge_with(&["pull", &reference], b"", &no_roots);
+    run.expect_code(0);
+    assert_eq!(run.stdout.trim(), format!("{reference}@{digest}"));
+    // An HTTPS registry needs trust roots: a one-line error, not a panic.
+    device
+        .wedge_with(&["pull", "registry.example:443/app:1"], b"", &no_roots)
+        .expect_code(125)
+        .expect_one_line_error("certificate");
+}

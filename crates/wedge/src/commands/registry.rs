@@ -8,7 +8,7 @@ use std::io::Read;
 use std::path::Path;
 use wedge_image::artifact;
 use wedge_image::registry::{self, Registry};
-use wedge_image::{ImageStore, Reference, StoredImage, credentials, parse_reference};
+use wedge_image::{Digest, ImageStore, Reference, StoredImage, credentials, parse_reference};
 use wedge_runtime::{App, CodeCache, Engine, EngineOptions};
 
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
@@ -21,7 +21,7 @@ fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
 
 fn connect(root: &Path, reference: &Reference, insecure: bool) -> anyhow::Result<Registry> {
     let auth = credentials::lookup(reference.resolve_registry(), &auth_file(root))?;
-    Ok(Registry::new(reference, auth, insecure))
+    Ok(Registry::new(reference, auth, insecure)?)
 }
 
 /// `wedge push REF`.
@@ -51,6 +51,9 @@ pub fn pull(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
 /// Pulls `reference` into the local store and compiles its Wasm into the AOT cache
 /// (default engine settings), so the first run after a pull starts warm. Returns the
 /// compiled app too, so a run right after the pull does not load it a second time.
+///
+/// The compile starts on its own thread as soon as the layer's digest is checked, while
+/// the pull makes the layer durable and writes the manifest and the tag.
 pub fn pull_image(
     root: &Path,
     reference: &Reference,
@@ -58,16 +61,54 @@ pub fn pull_image(
 ) -> anyhow::Result<(StoredImage, App)> {
     let store = ImageStore::open(image_store_dir(root))?;
     let registry = connect(root, reference, insecure)?;
-    let image = block_on(registry.pull(&store, reference, &*crate::progress::for_terminal()))??;
-    let wasm = artifact::open(&store, image.clone())?;
     let cache = CodeCache::new(code_cache_dir(root));
-    let app = App::open_content_addressed(
-        &Engine::new(EngineOptions::default())?,
-        &store.blob_path(&wasm.layer),
-        wasm.layer.hex(),
-        Some(&cache),
-    )?;
-    Ok((image, app))
+    let engine = Engine::new(EngineOptions::default())?;
+    let (engine, cache, store) = (&engine, &cache, &store);
+    std::thread::scope(|scope| {
+        let mut compiling = None;
+        let mut compile_layer = |digest: &Digest, mut file: std::fs::File| {
+            let path = store.blob_path(digest);
+            let sha256 = digest.hex().to_string();
+            compiling = Some(scope.spawn(move || -> anyhow::Result<App> {
+                let mut bytes = Vec::new();
+                file.read_to_end(&mut bytes)
+                    .with_context(|| format!("cannot read `{}`", path.display()))?;
+                Ok(App::compile_verified(
+                    engine,
+                    &path,
+                    &bytes,
+                    &sha256,
+                    Some(cache),
+                )?)
+            }));
+        };
+        let pulled = block_on(registry.pull_observed(
+            store,
+            reference,
+            &*crate::progress::for_terminal(),
+            &mut compile_layer,
+        ))?;
+        let compiled = compiling.map(|thread| {
+            thread
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+        });
+        let image = pulled?;
+        let app = match compiled {
+            Some(app) => app?,
+            // The layer was in the store already: its code may be cached too.
+            None => {
+                let wasm = artifact::open(store, image.clone())?;
+                App::open_content_addressed(
+                    engine,
+                    &store.blob_path(&wasm.layer),
+                    wasm.layer.hex(),
+                    Some(cache),
+                )?
+            }
+        };
+        Ok((image, app))
+    })
 }
 
 /// `wedge login HOST -u USER --password-stdin`.
