@@ -3,7 +3,7 @@
 use crate::error::IoMessage;
 use crate::{
     ConfigValue, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits, ManifestError, NetRule,
-    NnGrant, NnModelSpec, TopicFilter, VolumeMode, VolumeSpec,
+    NnBackend, NnGrant, NnModelSpec, TopicFilter, VolumeMode, VolumeSpec,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -116,6 +116,7 @@ struct NnTable {
     allow_bytes: bool,
     threads: Option<u32>,
     max_contexts: Option<u32>,
+    backend: Option<NnBackend>,
 }
 
 impl TryFrom<NnTable> for RawNn {
@@ -132,6 +133,7 @@ impl TryFrom<NnTable> for RawNn {
             allow_bytes: table.allow_bytes,
             threads: table.threads,
             max_contexts: table.max_contexts,
+            backend: table.backend,
         }))
     }
 }

@@ -60,6 +60,44 @@ impl fmt::Display for NnModelSpec {
 
 serde_via_str!(NnModelSpec, "a model as NAME=PATH");
 
+/// The engine that runs an app's models.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum NnBackend {
+    /// tract: pure Rust, built into wedge (the default).
+    #[default]
+    Tract,
+    /// onnxruntime, loaded at run time from its shared library (wedge built with the
+    /// `onnxruntime` cargo feature).
+    Onnxruntime,
+}
+
+impl FromStr for NnBackend {
+    type Err = ManifestError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "tract" => Ok(NnBackend::Tract),
+            "onnxruntime" => Ok(NnBackend::Onnxruntime),
+            _ => Err(ManifestError::invalid(
+                "WASI-NN backend",
+                s,
+                "expected `tract` or `onnxruntime`",
+            )),
+        }
+    }
+}
+
+impl fmt::Display for NnBackend {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            NnBackend::Tract => "tract",
+            NnBackend::Onnxruntime => "onnxruntime",
+        })
+    }
+}
+
+serde_via_str!(NnBackend, "`tract` or `onnxruntime`");
+
 /// Access to WASI-NN. The default grants nothing: no model, no loading of model bytes.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
 pub struct NnGrant {
@@ -71,6 +109,8 @@ pub struct NnGrant {
     pub threads: Option<u32>,
     /// Execution contexts the app may hold at once [default: 4].
     pub max_contexts: Option<u32>,
+    /// The engine that runs its models [default: tract].
+    pub backend: Option<NnBackend>,
 }
 
 /// Execution contexts an app may hold at once when not told otherwise.
@@ -94,6 +134,7 @@ impl NnGrant {
             allow_bytes: self.allow_bytes || over.allow_bytes,
             threads: over.threads.or(self.threads),
             max_contexts: over.max_contexts.or(self.max_contexts),
+            backend: over.backend.or(self.backend),
         }
     }
 }
@@ -130,5 +171,28 @@ mod tests {
         assert_eq!(names, ["b=2.onnx", "a=3.onnx"]);
         assert!(merged.allow_bytes);
         assert_eq!(merged.threads, Some(2));
+        assert_eq!(merged.backend, None);
+    }
+
+    #[test]
+    fn backends_parse_print_and_overlay() {
+        for b in [NnBackend::Tract, NnBackend::Onnxruntime] {
+            assert_eq!(b.to_string().parse::<NnBackend>().unwrap(), b);
+        }
+        let err = "ort".parse::<NnBackend>().unwrap_err().to_string();
+        assert!(err.contains("`tract` or `onnxruntime`"), "{err}");
+        let base = NnGrant {
+            backend: Some(NnBackend::Onnxruntime),
+            ..NnGrant::default()
+        };
+        assert_eq!(
+            base.clone().overlay(NnGrant::default()).backend,
+            Some(NnBackend::Onnxruntime)
+        );
+        let over = NnGrant {
+            backend: Some(NnBackend::Tract),
+            ..NnGrant::default()
+        };
+        assert_eq!(base.overlay(over).backend, Some(NnBackend::Tract));
     }
 }

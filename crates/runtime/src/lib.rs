@@ -25,6 +25,8 @@ mod keyvalue;
 mod limits;
 mod messaging;
 mod nn;
+#[cfg(feature = "onnxruntime")]
+mod nn_onnxruntime;
 mod output;
 mod policy;
 mod providers;
@@ -44,7 +46,7 @@ pub use messaging::{
     BusMessage, DEFAULT_QUEUE, Delivery, MAX_PAYLOAD, MessageBus, Messaging, Outlet, OutletWait,
     Overflow,
 };
-pub use nn::{NnAccess, NnModel, NnModels};
+pub use nn::{GrantedModel, NnAccess, NnModel, NnModels};
 pub use output::SharedOutput;
 pub use policy::{DEFAULT_MEMORY, Policy};
 pub use run::{Outcome, Prepared, STOP_EXPORT, Stdio};

@@ -7,9 +7,11 @@
 //! instance; loading a model from bytes the guest passes is refused unless granted
 //! (`--nn-allow-bytes`). Each app may hold a bounded number of execution contexts.
 //! Shape and type mismatches, and anything tract refuses, are WASI-NN errors in the
-//! guest; a panic inside tract is caught and becomes one too.
+//! guest; a panic inside tract is caught and becomes one too. With the `onnxruntime`
+//! cargo feature a grant may pick onnxruntime instead (`crate::nn_onnxruntime`).
 
 use crate::RuntimeError;
+use wedge_manifest::NnBackend;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -186,8 +188,8 @@ impl NnModel {
     }
 }
 
-/// Runs `f`, turning a panic (a bug in tract on odd input) into an error.
-fn caught<R>(f: impl FnOnce() -> R) -> Result<R, String> {
+/// Runs `f`, turning a panic (a bug in the engine on odd input) into an error.
+pub(crate) fn caught<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .map_err(|_| "the inference engine failed on this model or input".to_string())
 }
@@ -233,29 +235,108 @@ fn to_guest(tensor: &TractTensor) -> Result<Tensor, String> {
     Ok(Tensor::new(dimensions, ty, tensor.as_bytes().to_vec()))
 }
 
-fn backend_error(message: impl Into<String>) -> BackendError {
+pub(crate) fn backend_error(message: impl Into<String>) -> BackendError {
     BackendError::BackendAccess(wasmtime::format_err!("{}", message.into()))
 }
 
-/// Models loaded in this process, each once per file version and thread count, shared
-/// by every app granted it; dropped when no policy holds it any more.
-#[derive(Default, Clone)]
-pub struct NnModels {
-    loaded: Arc<Mutex<HashMap<ModelKey, Weak<NnModel>>>>,
+/// A granted model as its backend loaded it, shared by every app granted it.
+#[derive(Debug, Clone)]
+pub enum GrantedModel {
+    /// Loaded by tract.
+    Tract(Arc<NnModel>),
+    /// Loaded by onnxruntime.
+    #[cfg(feature = "onnxruntime")]
+    Onnxruntime(Arc<crate::nn_onnxruntime::OrtModel>),
 }
 
-/// A model file as it is now, and the threads its plan uses.
+impl GrantedModel {
+    /// Loads the model in `path` with `backend`.
+    fn load(path: &Path, threads: usize, backend: NnBackend) -> Result<GrantedModel, String> {
+        match backend {
+            NnBackend::Tract => Ok(GrantedModel::Tract(Arc::new(NnModel::from_file(
+                path, threads,
+            )?))),
+            #[cfg(feature = "onnxruntime")]
+            NnBackend::Onnxruntime => Ok(GrantedModel::Onnxruntime(Arc::new(
+                crate::nn_onnxruntime::OrtModel::from_file(path)?,
+            ))),
+            #[cfg(not(feature = "onnxruntime"))]
+            NnBackend::Onnxruntime => Err(NO_ONNXRUNTIME.into()),
+        }
+    }
+
+    /// The model as one app sees it, its execution contexts counted against `limit`.
+    fn graph(&self, limit: &ContextLimit) -> Graph {
+        match self {
+            GrantedModel::Tract(model) => {
+                let graph: Box<dyn BackendGraph> = Box::new(TractGraph {
+                    model: model.clone(),
+                    limit: limit.clone(),
+                });
+                graph.into()
+            }
+            #[cfg(feature = "onnxruntime")]
+            GrantedModel::Onnxruntime(model) => model.graph(limit),
+        }
+    }
+
+    fn downgrade(&self) -> WeakModel {
+        match self {
+            GrantedModel::Tract(m) => WeakModel::Tract(Arc::downgrade(m)),
+            #[cfg(feature = "onnxruntime")]
+            GrantedModel::Onnxruntime(m) => WeakModel::Onnxruntime(Arc::downgrade(m)),
+        }
+    }
+}
+
+/// Why `onnxruntime` cannot be picked in this build.
+#[cfg(not(feature = "onnxruntime"))]
+const NO_ONNXRUNTIME: &str =
+    "this wedge was built without the onnxruntime backend (cargo feature `onnxruntime`)";
+
+/// A loaded model, held without keeping it alive.
+enum WeakModel {
+    Tract(Weak<NnModel>),
+    #[cfg(feature = "onnxruntime")]
+    Onnxruntime(Weak<crate::nn_onnxruntime::OrtModel>),
+}
+
+impl WeakModel {
+    fn upgrade(&self) -> Option<GrantedModel> {
+        match self {
+            WeakModel::Tract(m) => m.upgrade().map(GrantedModel::Tract),
+            #[cfg(feature = "onnxruntime")]
+            WeakModel::Onnxruntime(m) => m.upgrade().map(GrantedModel::Onnxruntime),
+        }
+    }
+}
+
+/// Models loaded in this process, each once per file version, thread count and
+/// backend, shared by every app granted it; dropped when no policy holds it any more.
+#[derive(Default, Clone)]
+pub struct NnModels {
+    loaded: Arc<Mutex<HashMap<ModelKey, WeakModel>>>,
+}
+
+/// A model file as it is now, and how it is run.
 #[derive(Clone, PartialEq, Eq, Hash)]
 struct ModelKey {
     path: PathBuf,
     len: u64,
     modified: Option<SystemTime>,
     threads: usize,
+    backend: NnBackend,
 }
 
 impl NnModels {
-    /// The model in `path`, loaded now unless this process already holds it.
-    pub fn get(&self, path: &Path, threads: usize) -> Result<Arc<NnModel>, RuntimeError> {
+    /// The model in `path` loaded by `backend`, loaded now unless this process already
+    /// holds it.
+    pub fn get(
+        &self,
+        path: &Path,
+        threads: usize,
+        backend: NnBackend,
+    ) -> Result<GrantedModel, RuntimeError> {
         let fail = |message: String| {
             RuntimeError::Grant(format!("cannot load model `{}`: {message}", path.display()))
         };
@@ -266,14 +347,15 @@ impl NnModels {
             len: meta.len(),
             modified: meta.modified().ok(),
             threads,
+            backend,
         };
         let mut loaded = self.loaded.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(model) = loaded.get(&key).and_then(Weak::upgrade) {
+        if let Some(model) = loaded.get(&key).and_then(WeakModel::upgrade) {
             return Ok(model);
         }
-        let model = Arc::new(NnModel::from_file(&canonical, threads).map_err(fail)?);
-        loaded.retain(|_, m| m.strong_count() > 0);
-        loaded.insert(key, Arc::downgrade(&model));
+        let model = GrantedModel::load(&canonical, threads, backend).map_err(fail)?;
+        loaded.retain(|_, m| m.upgrade().is_some());
+        loaded.insert(key, model.downgrade());
         Ok(model)
     }
 }
@@ -282,9 +364,11 @@ impl NnModels {
 #[derive(Debug, Clone)]
 pub struct NnAccess {
     /// The models it may load by name.
-    pub models: Vec<(String, Arc<NnModel>)>,
+    pub models: Vec<(String, GrantedModel)>,
     /// Whether it may load models from bytes.
     pub allow_bytes: bool,
+    /// The engine that loads models from bytes.
+    pub backend: NnBackend,
     /// Threads for models it loads from bytes.
     pub threads: usize,
     /// Execution contexts it may hold at once.
@@ -294,16 +378,19 @@ pub struct NnAccess {
 }
 
 impl NnAccess {
-    /// Access to `models`, holding no context yet.
+    /// Access to `models`, holding no context yet; models loaded from bytes go to
+    /// `backend`.
     pub fn new(
-        models: Vec<(String, Arc<NnModel>)>,
+        models: Vec<(String, GrantedModel)>,
         allow_bytes: bool,
+        backend: NnBackend,
         threads: usize,
         max_contexts: usize,
     ) -> NnAccess {
         NnAccess {
             models,
             allow_bytes,
+            backend,
             threads,
             max_contexts,
             contexts: Arc::new(AtomicUsize::new(0)),
@@ -314,8 +401,9 @@ impl NnAccess {
     /// that refuses bytes, without a grant.
     pub(crate) fn instance(access: Option<&NnAccess>) -> (Vec<Backend>, Registry) {
         let Some(access) = access else {
-            let backend = TractBackend {
+            let backend = BytesLoader {
                 allow_bytes: false,
+                backend: NnBackend::Tract,
                 threads: 1,
                 limit: ContextLimit::default(),
             };
@@ -331,16 +419,11 @@ impl NnAccess {
         let models = access
             .models
             .iter()
-            .map(|(name, model)| {
-                let graph: Box<dyn BackendGraph> = Box::new(TractGraph {
-                    model: model.clone(),
-                    limit: limit.clone(),
-                });
-                (name.clone(), Graph::from(graph))
-            })
+            .map(|(name, model)| (name.clone(), model.graph(&limit)))
             .collect();
-        let backend = TractBackend {
+        let backend = BytesLoader {
             allow_bytes: access.allow_bytes,
+            backend: access.backend,
             threads: access.threads,
             limit,
         };
@@ -366,14 +449,14 @@ impl GraphRegistry for NamedModels {
 
 /// An app's execution contexts: how many it holds and may hold.
 #[derive(Clone, Default)]
-struct ContextLimit {
+pub(crate) struct ContextLimit {
     live: Arc<AtomicUsize>,
     max: usize,
 }
 
 impl ContextLimit {
     /// Takes a slot, or says why not.
-    fn acquire(&self) -> Result<ContextSlot, BackendError> {
+    pub(crate) fn acquire(&self) -> Result<ContextSlot, BackendError> {
         let taken = self
             .live
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
@@ -390,7 +473,7 @@ impl ContextLimit {
 }
 
 /// A held execution-context slot, given back on drop.
-struct ContextSlot(Arc<AtomicUsize>);
+pub(crate) struct ContextSlot(Arc<AtomicUsize>);
 
 impl Drop for ContextSlot {
     fn drop(&mut self) {
@@ -398,14 +481,16 @@ impl Drop for ContextSlot {
     }
 }
 
-/// The ONNX backend an instance sees.
-struct TractBackend {
+/// The ONNX backend an instance sees: it loads models from the guest's bytes, when
+/// granted, with the grant's engine.
+struct BytesLoader {
     allow_bytes: bool,
+    backend: NnBackend,
     threads: usize,
     limit: ContextLimit,
 }
 
-impl BackendInner for TractBackend {
+impl BackendInner for BytesLoader {
     fn encoding(&self) -> GraphEncoding {
         GraphEncoding::Onnx
     }
@@ -424,12 +509,18 @@ impl BackendInner for TractBackend {
         let [bytes] = builders else {
             return Err(BackendError::InvalidNumberOfBuilders(1, builders.len()));
         };
-        let model = NnModel::from_bytes(bytes, self.threads).map_err(backend_error)?;
-        let graph: Box<dyn BackendGraph> = Box::new(TractGraph {
-            model: Arc::new(model),
-            limit: self.limit.clone(),
-        });
-        Ok(graph.into())
+        let model = match self.backend {
+            NnBackend::Tract => GrantedModel::Tract(Arc::new(
+                NnModel::from_bytes(bytes, self.threads).map_err(backend_error)?,
+            )),
+            #[cfg(feature = "onnxruntime")]
+            NnBackend::Onnxruntime => GrantedModel::Onnxruntime(Arc::new(
+                crate::nn_onnxruntime::OrtModel::from_bytes(bytes).map_err(backend_error)?,
+            )),
+            #[cfg(not(feature = "onnxruntime"))]
+            NnBackend::Onnxruntime => return Err(backend_error(NO_ONNXRUNTIME)),
+        };
+        Ok(model.graph(&self.limit))
     }
 
     fn as_dir_loadable(&mut self) -> Option<&mut dyn BackendFromDir> {

@@ -152,15 +152,22 @@ impl Policy {
             return Ok(());
         }
         let threads = nn.threads.unwrap_or(1).max(1) as usize;
+        let backend = nn.backend.unwrap_or_default();
         let mut loaded = Vec::with_capacity(nn.models.len());
         for spec in &nn.models {
             let model = models
-                .get(&spec.path, threads)
+                .get(&spec.path, threads, backend)
                 .map_err(|e| RuntimeError::Grant(format!("model `{}`: {e}", spec.name)))?;
             loaded.push((spec.name.clone(), model));
         }
         let max_contexts = nn.max_contexts.unwrap_or(DEFAULT_NN_CONTEXTS) as usize;
-        self.nn = Some(NnAccess::new(loaded, nn.allow_bytes, threads, max_contexts));
+        self.nn = Some(NnAccess::new(
+            loaded,
+            nn.allow_bytes,
+            backend,
+            threads,
+            max_contexts,
+        ));
         Ok(())
     }
 }
