@@ -8,7 +8,7 @@ use std::net::SocketAddr;
 use std::str::FromStr;
 use wedge_manifest::{
     ByteSize, ConfigValue, DurationSpec, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits,
-    NetRule, NnGrant, NnModelSpec, TopicFilter, VolumeSpec,
+    NetRule, NnBackend, NnGrant, NnModelSpec, TopicFilter, VolumeSpec,
 };
 use wedge_runtime::EngineKind;
 
@@ -75,6 +75,7 @@ impl Spec {
                     allow_bytes: r.nn_allow_bytes,
                     threads: r.nn_threads,
                     max_contexts: r.nn_max_contexts,
+                    backend: parse_opt::<NnBackend>(&r.nn_backend, "WASI-NN backend")?,
                 },
                 limits: Limits {
                     memory: parse_opt::<ByteSize>(&r.memory, "memory")?,

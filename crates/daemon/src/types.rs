@@ -65,6 +65,8 @@ pub struct CreateRequest {
     pub nn_threads: Option<u32>,
     /// WASI-NN execution contexts the app may hold at once (default 4).
     pub nn_max_contexts: Option<u32>,
+    /// The engine that runs its models: `tract` (default) or `onnxruntime`.
+    pub nn_backend: Option<String>,
 }
 
 /// The answer to a create.

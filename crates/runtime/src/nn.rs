@@ -11,7 +11,6 @@
 //! cargo feature a grant may pick onnxruntime instead (`crate::nn_onnxruntime`).
 
 use crate::RuntimeError;
-use wedge_manifest::NnBackend;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +26,7 @@ use wasmtime_wasi_nn::backend::{
 };
 use wasmtime_wasi_nn::wit::{ExecutionTarget, GraphEncoding, TensorType};
 use wasmtime_wasi_nn::{Backend, ExecutionContext, Graph, GraphRegistry, Registry, Tensor};
+use wedge_manifest::NnBackend;
 
 /// One input or output of a model: its name and, for inputs, what it accepts.
 #[derive(Debug, Clone)]

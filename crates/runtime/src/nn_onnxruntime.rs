@@ -5,7 +5,8 @@
 //!
 //! The same grants apply as with tract: named models only, bytes only when granted,
 //! the per-app cap on execution contexts. A model is one onnxruntime session shared by
-//! every app granted it; its inferences take turns on it.
+//! every app granted it; its inferences take turns on it. wasmtime-wasi-nn's backend
+//! converts f32 tensors only: other types are refused here with a WASI-NN error.
 
 use crate::nn::{ContextLimit, ContextSlot, backend_error, caught};
 use std::path::Path;
@@ -14,7 +15,7 @@ use wasmtime_wasi_nn::backend::onnx::OnnxBackend;
 use wasmtime_wasi_nn::backend::{
     BackendError, BackendExecutionContext, BackendGraph, BackendInner, Id, NamedTensor,
 };
-use wasmtime_wasi_nn::wit::ExecutionTarget;
+use wasmtime_wasi_nn::wit::{ExecutionTarget, TensorType};
 use wasmtime_wasi_nn::{ExecutionContext, Graph, Tensor};
 
 /// A model loaded into an onnxruntime session.
@@ -60,8 +61,8 @@ fn library() -> Result<(), String> {
     static LOADED: OnceLock<Result<(), String>> = OnceLock::new();
     LOADED
         .get_or_init(|| {
-            let path = std::env::var_os("ORT_DYLIB_PATH")
-                .unwrap_or_else(|| "libonnxruntime.so".into());
+            let path =
+                std::env::var_os("ORT_DYLIB_PATH").unwrap_or_else(|| "libonnxruntime.so".into());
             // SAFETY: loading onnxruntime runs only its own initializers, as `ort` does
             // when it loads the library itself.
             match unsafe { libloading::Library::new(&path) } {
@@ -90,10 +91,8 @@ impl BackendGraph for LimitedGraph {
     fn init_execution_context(&self) -> Result<ExecutionContext, BackendError> {
         let slot = self.limit.acquire()?;
         let inner = caught(|| self.inner.init_execution_context()).map_err(backend_error)??;
-        let context: Box<dyn BackendExecutionContext> = Box::new(LimitedContext {
-            inner,
-            _slot: slot,
-        });
+        let context: Box<dyn BackendExecutionContext> =
+            Box::new(LimitedContext { inner, _slot: slot });
         Ok(context.into())
     }
 }
@@ -105,8 +104,22 @@ struct LimitedContext {
     _slot: ContextSlot,
 }
 
+/// wasmtime-wasi-nn's ONNX backend converts f32 tensors only (and panics on others).
+fn check_type(tensor: &Tensor) -> Result<(), BackendError> {
+    if tensor.ty == TensorType::Fp32 {
+        Ok(())
+    } else {
+        Err(backend_error(format!(
+            "the onnxruntime backend takes f32 tensors only, not {:?} (the tract backend \
+             takes more types)",
+            tensor.ty
+        )))
+    }
+}
+
 impl BackendExecutionContext for LimitedContext {
     fn set_input(&mut self, id: Id, tensor: &Tensor) -> Result<(), BackendError> {
+        check_type(tensor)?;
         caught(|| self.inner.set_input(id, tensor)).map_err(backend_error)?
     }
 
@@ -118,6 +131,11 @@ impl BackendExecutionContext for LimitedContext {
         &mut self,
         inputs: Option<Vec<NamedTensor>>,
     ) -> Result<Option<Vec<NamedTensor>>, BackendError> {
-        caught(|| self.inner.compute(inputs)).map_err(backend_error)?
+        for input in inputs.iter().flatten() {
+            check_type(&input.tensor)?;
+        }
+        // `ExecutionContext` has an inherent `compute` of the old ABI; this is the trait's.
+        caught(|| BackendExecutionContext::compute(&mut *self.inner, inputs))
+            .map_err(backend_error)?
     }
 }

@@ -4,8 +4,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use wedge_manifest::{
-    ByteSize, ConfigValue, DurationSpec, EnvGrant, HttpOrigin, KeyValueGrant, NetRule, NnGrant,
-    NnModelSpec, TopicFilter, VolumeSpec,
+    ByteSize, ConfigValue, DurationSpec, EnvGrant, HttpOrigin, KeyValueGrant, NetRule, NnBackend,
+    NnGrant, NnModelSpec, TopicFilter, VolumeSpec,
 };
 use wedge_runtime::EngineKind;
 
@@ -405,6 +405,11 @@ pub struct LaunchArgs {
     #[arg(long, value_name = "N")]
     pub nn_max_contexts: Option<u32>,
 
+    /// The engine that runs the app's models: `tract` (built in) or `onnxruntime` (a
+    /// build with the `onnxruntime` feature, library from $ORT_DYLIB_PATH) [default: tract]
+    #[arg(long, value_name = "BACKEND")]
+    pub nn_backend: Option<NnBackend>,
+
     /// Linear memory cap, e.g. `32MiB` [default: 512MiB]
     #[arg(short = 'm', long = "memory", value_name = "SIZE")]
     pub memory: Option<ByteSize>,
@@ -446,6 +451,7 @@ impl LaunchArgs {
             allow_bytes: self.nn_allow_bytes,
             threads: self.nn_threads,
             max_contexts: self.nn_max_contexts,
+            backend: self.nn_backend,
         }
     }
 

@@ -264,3 +264,93 @@ fn manifests_and_daemon_containers_grant_models_too() {
     assert_ne!(run.code, 0);
     assert!(run.stderr.contains("cannot load model"), "{}", run.stderr);
 }
+
+/// A build without the `onnxruntime` feature says so when a grant asks for it.
+#[cfg(not(feature = "onnxruntime"))]
+#[test]
+fn onnxruntime_needs_a_build_with_its_feature() {
+    let env = Env::new();
+    let classifier = model_grant("mnist", CLASSIFIER);
+    env.wedge(&[
+        "run",
+        "--nn-backend",
+        "onnxruntime",
+        "--nn-model",
+        &classifier,
+        p1::NN,
+        "classify",
+        "mnist",
+    ])
+    .expect_code(125)
+    .expect_one_line_error("cargo feature `onnxruntime`");
+    env.wedge(&["run", "--nn-backend", "ort", p1::NN])
+        .expect_code(125)
+        .expect_one_line_error("`tract` or `onnxruntime`");
+}
+
+/// The onnxruntime backend (built with `--features onnxruntime`; `scripts/test.sh` runs
+/// this with the library from the PyPI wheel in `ORT_DYLIB_PATH`): the recorded
+/// onnxruntime outputs on both ABIs, the same grants and limits, and f32 only.
+#[cfg(feature = "onnxruntime")]
+#[test]
+fn onnxruntime_backend_gives_onnxruntime_outputs_under_the_same_grants() {
+    assert!(
+        std::env::var_os("ORT_DYLIB_PATH").is_some(),
+        "set ORT_DYLIB_PATH to onnxruntime's libonnxruntime.so (scripts/test.sh does)"
+    );
+    let env = Env::new();
+    let classifier = model_grant("mnist", CLASSIFIER);
+    let embedder = model_grant("minilm", EMBEDDER);
+    let ort = ["run", "--nn-backend", "onnxruntime"];
+    for guest in [p1::NN, p2::NN] {
+        let mut args = ort.to_vec();
+        args.extend(["--nn-model", &classifier, guest, "classify", "mnist"]);
+        let run = env.wedge(&args);
+        run.expect_code(0);
+        let logits = values(&run.stdout, "logits");
+        assert_close(&logits, &reference("classifier", "logits"), 1e-5, "logits");
+
+        let token_args: Vec<String> = tokens().iter().map(ToString::to_string).collect();
+        let mut args = ort.to_vec();
+        args.extend(["--nn-model", &embedder, guest, "embed", "minilm"]);
+        args.extend(token_args.iter().map(String::as_str));
+        // wasmtime-wasi-nn's ONNX backend converts f32 only: i64 tokens are refused.
+        let run = env.wedge(&args);
+        run.expect_code(1);
+        assert!(run.stderr.contains("error:"), "{}", run.stderr);
+        assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+
+        for (command, model) in [
+            ("classify", "other"),
+            ("wrong-shape", "mnist"),
+            ("wrong-type", "mnist"),
+        ] {
+            let mut args = ort.to_vec();
+            args.extend(["--nn-model", &classifier, guest, command, model]);
+            let run = env.wedge(&args);
+            run.expect_code(1);
+            assert!(run.stderr.contains("error:"), "{command}: {}", run.stderr);
+            assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+        }
+        let mut args = ort.to_vec();
+        args.extend(["--nn-model", &classifier, "--nn-max-contexts", "2"]);
+        args.extend([guest, "contexts", "mnist", "3"]);
+        let run = env.wedge(&args);
+        run.expect_code(1);
+        assert!(
+            run.stderr.contains("init-execution-context"),
+            "{}",
+            run.stderr
+        );
+    }
+    // A machine without the library: a one-line error before the app runs.
+    let mut args = ort.to_vec();
+    args.extend(["--nn-model", &classifier, p1::NN, "classify", "mnist"]);
+    env.wedge_with(
+        &args,
+        b"",
+        &[("ORT_DYLIB_PATH", "/nonexistent/libonnxruntime.so".into())],
+    )
+    .expect_code(125)
+    .expect_one_line_error("cannot load onnxruntime");
+}

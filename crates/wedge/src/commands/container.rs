@@ -143,6 +143,7 @@ fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
         nn_allow_bytes: launch.nn_allow_bytes,
         nn_threads: launch.nn_threads,
         nn_max_contexts: launch.nn_max_contexts,
+        nn_backend: launch.nn_backend.map(|b| b.to_string()),
     })
 }
 
