@@ -12,7 +12,7 @@ use crate::{Digest, ImageError, ImageStore, StoredImage};
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::{DigestError, OciDistributionError};
-use oci_client::manifest::OciImageManifest;
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::future::Future;
@@ -20,6 +20,22 @@ use std::time::Duration;
 
 /// Largest manifest accepted from a registry.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// Largest layer a pull with a layer hook also keeps in memory, to hand it over before
+/// it is on disk.
+pub const MAX_LAYER_IN_MEMORY: usize = 64 << 20;
+/// Chunks received but not yet written to disk, at most.
+const WRITE_QUEUE: usize = 64;
+
+/// A blob being written by its thread: the writer to commit, or the write's error.
+type Writing = tokio::task::JoinHandle<std::io::Result<crate::store::BlobWriter>>;
+
+/// A downloaded layer whose content matches its digest, handed to a pull's layer hook.
+pub enum LayerContent {
+    /// The content, kept in memory during the transfer.
+    Bytes(Vec<u8>),
+    /// The store's file, for a layer too large to keep in memory.
+    File(std::fs::File),
+}
 /// Attempts per request, counting the first.
 const ATTEMPTS: u32 = 4;
 /// Wait before the first retry; doubled each time.
@@ -116,21 +132,21 @@ impl Registry {
         reference: &Reference,
         progress: &dyn Progress,
     ) -> Result<StoredImage, ImageError> {
-        self.pull_observed(store, reference, progress, &mut |_, _| {})
-            .await
+        self.pull_observed(store, reference, progress, None).await
     }
 
-    /// Like [`Registry::pull`], calling `on_layer` with the digest of each layer it
-    /// downloads and a handle to read it, as soon as its bytes have been checked
-    /// against that digest and before the store makes them durable: the caller may
-    /// start using them (compiling the Wasm) while the pull finishes. Layers already
-    /// in the store are not downloaded, and not passed.
+    /// Like [`Registry::pull`], calling `on_layer` with the digest and content of each
+    /// layer it downloads as soon as the content has been checked against the digest,
+    /// before the store has it on disk: the caller may start using it (compiling the
+    /// Wasm) while the pull finishes. A layer of up to [`MAX_LAYER_IN_MEMORY`] bytes is
+    /// passed from memory the moment the transfer ends; a larger one as the store's
+    /// file once written. Layers already in the store are not downloaded, nor passed.
     pub async fn pull_observed(
         &self,
         store: &ImageStore,
         reference: &Reference,
         progress: &dyn Progress,
-        on_layer: &mut (dyn FnMut(&Digest, std::fs::File) + Send),
+        mut on_layer: Option<&mut (dyn FnMut(&Digest, LayerContent) + Send)>,
     ) -> Result<StoredImage, ImageError> {
         let whole = reference.whole();
         self.client
@@ -171,39 +187,44 @@ impl Registry {
         let manifest: OciImageManifest =
             serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid("image manifest", e))?;
         artifact::check(&whole, &manifest)?;
-        let blobs = std::iter::once((&manifest.config, false))
-            .chain(manifest.layers.iter().map(|layer| (layer, true)));
+        // Layers first: a layer hook's work (a compile) then overlaps the config's
+        // transfer and the writes that finish the pull.
+        let blobs = manifest
+            .layers
+            .iter()
+            .map(|layer| (layer, true))
+            .chain(std::iter::once((&manifest.config, false)));
         for (descriptor, is_layer) in blobs {
             let blob: Digest = descriptor.digest.parse()?;
             if store.has_blob(&blob) && store.read_blob(&blob).is_ok() {
                 continue;
             }
-            // Streamed to a temp file and hashed on the way: a large layer is never
-            // held in memory. A failed attempt's temp file is dropped.
-            let writer = retry(reference, || async {
-                progress.start(
-                    &format!("pull {}", blob.short()),
-                    descriptor.size.max(0) as u64,
-                );
-                let mut writer = store
-                    .blob_writer()
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-                let mut stream = self.client.pull_blob_stream(reference, descriptor).await?;
-                while let Some(chunk) = stream.next().await {
-                    let chunk = chunk.map_err(stream_error)?;
-                    writer.write(&chunk)?;
-                    progress.advance(chunk.len() as u64);
-                }
-                Ok(writer)
+            let keep = is_layer
+                && on_layer.is_some()
+                && (0..=MAX_LAYER_IN_MEMORY as i64).contains(&descriptor.size);
+            let (memory, writing) = retry(reference, || {
+                self.download(store, reference, descriptor, &blob, progress, keep)
             })
             .await?;
             progress.finish();
-            if is_layer {
-                writer.verify(&blob)?;
-                let file = writer
-                    .reopen()
-                    .map_err(ImageError::io(store.blob_path(&blob)))?;
-                on_layer(&blob, file);
+            let hook = on_layer.as_mut().filter(|_| is_layer);
+            let hook = match (memory, hook) {
+                (Some(bytes), Some(hook)) => {
+                    hook(&blob, LayerContent::Bytes(bytes));
+                    None
+                }
+                (_, hook) => hook,
+            };
+            let blob_path = store.blob_path(&blob);
+            let writer = writing
+                .await
+                .map_err(std::io::Error::other)
+                .and_then(|written| written)
+                .map_err(ImageError::io(&blob_path))?;
+            writer.verify(&blob)?;
+            if let Some(hook) = hook {
+                let file = writer.reopen().map_err(ImageError::io(&blob_path))?;
+                hook(&blob, LayerContent::File(file));
             }
             writer.commit(&blob)?;
         }
@@ -226,6 +247,51 @@ impl Registry {
 }
 
 impl Registry {
+    /// One attempt at a blob: streamed from the registry (which checks its digest at
+    /// the end) to a thread that hashes it again and writes it to a temp file in the
+    /// store, so the network, the hashing and the disk work side by side. With `keep`,
+    /// a copy is kept in memory too. Returns that copy and the writer thread, which
+    /// hands back the blob to commit once everything is written; a failed attempt's
+    /// temp file is dropped.
+    async fn download(
+        &self,
+        store: &ImageStore,
+        reference: &Reference,
+        descriptor: &OciDescriptor,
+        blob: &Digest,
+        progress: &dyn Progress,
+        keep: bool,
+    ) -> Result<(Option<Vec<u8>>, Writing), OciDistributionError> {
+        progress.start(
+            &format!("pull {}", blob.short()),
+            descriptor.size.max(0) as u64,
+        );
+        let mut writer = store
+            .blob_writer()
+            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        let (chunks, mut to_write) = tokio::sync::mpsc::channel::<bytes::Bytes>(WRITE_QUEUE);
+        let writing = tokio::task::spawn_blocking(move || {
+            while let Some(chunk) = to_write.blocking_recv() {
+                writer.write(&chunk)?;
+            }
+            Ok(writer)
+        });
+        let mut memory = keep.then(|| Vec::with_capacity(descriptor.size.max(0) as usize));
+        let mut stream = self.client.pull_blob_stream(reference, descriptor).await?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(stream_error)?;
+            progress.advance(chunk.len() as u64);
+            if let Some(memory) = memory.as_mut() {
+                memory.extend_from_slice(&chunk);
+            }
+            if chunks.send(chunk).await.is_err() {
+                // The writer stopped on an error, which `writing` carries.
+                break;
+            }
+        }
+        Ok((memory, writing))
+    }
+
     /// Fetches a manifest (or index) as raw bytes, refusing ones over the size cap.
     async fn fetch_manifest(
         &self,

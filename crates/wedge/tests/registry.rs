@@ -70,6 +70,42 @@ fn run_pulls_a_missing_image() {
 }
 
 #[test]
+fn run_pulls_and_compiles_a_layer_too_large_to_keep_in_memory() {
+    // hello with a custom section past the 64 MiB a pull keeps in memory: the compile
+    // then reads the layer from the store's file.
+    let mut wasm = std::fs::read(p1::HELLO).unwrap();
+    let name = b"payload";
+    let size = (65 << 20) + 1 + name.len();
+    wasm.push(0);
+    let mut n = size;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        wasm.push(if n == 0 { byte } else { byte | 0x80 });
+        if n == 0 {
+            break;
+        }
+    }
+    wasm.push(name.len() as u8);
+    wasm.extend_from_slice(name);
+    wasm.resize(wasm.len() + (65 << 20), 0xa5);
+    let registry = TestRegistry::start(None);
+    let reference = format!("{}/demo/large:1", registry.host);
+    let builder = Env::new();
+    let dir = common::app_folder(&builder, p1::HELLO, "large", "");
+    std::fs::write(dir.join("app.wasm"), &wasm).unwrap();
+    builder
+        .wedge(&["build", "-t", &reference, &dir.to_string_lossy()])
+        .expect_code(0);
+    builder.wedge(&["push", &reference]).expect_code(0);
+    let device = Env::new();
+    let run = device.wedge(&["run", &reference]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "hello from wedge\n");
+    device.wedge(&["image", "fsck"]).expect_code(0);
+}
+
+#[test]
 fn basic_auth_needs_login() {
     let registry = TestRegistry::start(Some("alice"));
     let reference = format!("{}/private/app:1", registry.host);

@@ -7,7 +7,7 @@ use anyhow::Context;
 use std::io::Read;
 use std::path::Path;
 use wedge_image::artifact;
-use wedge_image::registry::{self, Registry};
+use wedge_image::registry::{self, LayerContent, Registry};
 use wedge_image::{Digest, ImageStore, Reference, StoredImage, credentials, parse_reference};
 use wedge_runtime::{App, CodeCache, Engine, EngineOptions};
 
@@ -66,13 +66,19 @@ pub fn pull_image(
     let (engine, cache, store) = (&engine, &cache, &store);
     std::thread::scope(|scope| {
         let mut compiling = None;
-        let mut compile_layer = |digest: &Digest, mut file: std::fs::File| {
+        let mut compile_layer = |digest: &Digest, layer: LayerContent| {
             let path = store.blob_path(digest);
             let sha256 = digest.hex().to_string();
             compiling = Some(scope.spawn(move || -> anyhow::Result<App> {
-                let mut bytes = Vec::new();
-                file.read_to_end(&mut bytes)
-                    .with_context(|| format!("cannot read `{}`", path.display()))?;
+                let bytes = match layer {
+                    LayerContent::Bytes(bytes) => bytes,
+                    LayerContent::File(mut file) => {
+                        let mut bytes = Vec::new();
+                        file.read_to_end(&mut bytes)
+                            .with_context(|| format!("cannot read `{}`", path.display()))?;
+                        bytes
+                    }
+                };
                 Ok(App::compile_verified(
                     engine,
                     &path,
@@ -86,7 +92,7 @@ pub fn pull_image(
             store,
             reference,
             &*crate::progress::for_terminal(),
-            &mut compile_layer,
+            Some(&mut compile_layer),
         ))?;
         let compiled = compiling.map(|thread| {
             thread
