@@ -29,6 +29,9 @@ const WRITE_QUEUE: usize = 64;
 /// A blob being written by its thread: the writer to commit, or the write's error.
 type Writing = tokio::task::JoinHandle<std::io::Result<crate::store::BlobWriter>>;
 
+/// What [`Registry::pull_observed`] calls with each layer it downloads.
+pub type LayerHook<'a> = dyn FnMut(&Digest, LayerContent) + Send + 'a;
+
 /// A downloaded layer whose content matches its digest, handed to a pull's layer hook.
 pub enum LayerContent {
     /// The content, kept in memory during the transfer.
@@ -146,7 +149,7 @@ impl Registry {
         store: &ImageStore,
         reference: &Reference,
         progress: &dyn Progress,
-        mut on_layer: Option<&mut (dyn FnMut(&Digest, LayerContent) + Send)>,
+        mut on_layer: Option<&mut LayerHook<'_>>,
     ) -> Result<StoredImage, ImageError> {
         let whole = reference.whole();
         self.client

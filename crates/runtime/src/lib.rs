@@ -25,8 +25,6 @@ mod keyvalue;
 mod limits;
 mod messaging;
 mod nn;
-#[cfg(feature = "onnxruntime")]
-mod nn_onnxruntime;
 mod output;
 mod policy;
 mod providers;
