@@ -277,6 +277,9 @@ pub struct Client {
     config: Arc<ClientConfig>,
     // Registry -> RegistryAuth
     auth_store: Arc<RwLock<HashMap<String, RegistryAuth>>>,
+    // wedge patch: registries whose `/v2/` answered without an auth challenge, so that
+    // not every request asks again.
+    open_registries: Arc<RwLock<std::collections::HashSet<String>>>,
     tokens: TokenCache,
     client: reqwest::Client,
     push_chunk_size: usize,
@@ -287,6 +290,7 @@ impl Default for Client {
         Self {
             config: Arc::default(),
             auth_store: Arc::default(),
+            open_registries: Arc::default(),
             tokens: TokenCache::new(DEFAULT_TOKEN_EXPIRATION_SECS),
             client: reqwest::Client::default(),
             push_chunk_size: PUSH_CHUNK_MAX_SIZE,
@@ -363,6 +367,7 @@ impl TryFrom<ClientConfig> for Client {
         Ok(Self {
             config: Arc::new(config),
             auth_store: Arc::default(),
+            open_registries: Arc::default(),
             tokens: TokenCache::new(default_token_expiration_secs),
             client: client_builder.build()?,
             push_chunk_size: PUSH_CHUNK_MAX_SIZE,
@@ -423,10 +428,19 @@ impl Client {
     ) -> Option<RegistryTokenType> {
         let registry = reference.resolve_registry();
         let auth = self.auth_store.read().await.get(registry)?.clone();
+        if self.open_registries.read().await.contains(registry) {
+            return None;
+        }
         match self.tokens.get(reference, op).await {
             Some(token) => Some(token),
             None => {
-                let token = self._auth(reference, &auth, op).await.ok()??;
+                let Some(token) = self._auth(reference, &auth, op).await.ok()? else {
+                    self.open_registries
+                        .write()
+                        .await
+                        .insert(registry.to_string());
+                    return None;
+                };
                 self.tokens.insert(reference, op, token.clone()).await;
                 Some(token)
             }
