@@ -2,8 +2,9 @@
 # WASI-NN: inference of the test classifier (crates/test-programs/models/classifier.onnx,
 # about 2 ms) through WASI-NN from a guest vs native tract in the same process (the
 # criterion bench crates/runtime/benches/nn.rs; target: overhead <= 5%), and vs
-# onnxruntime from PyPI on the same machine (reported as a ratio). Also checks, live,
-# that `wedge run` gives onnxruntime's outputs within 1e-4 on both models.
+# onnxruntime from PyPI on the same machine (reported as a ratio), and wedge's optional
+# onnxruntime backend on the wheel's library. Also checks, live, that `wedge run` gives
+# onnxruntime's outputs within 1e-4 on both models.
 # Usage: bench/nn.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -34,6 +35,26 @@ done
 
 # Speed: criterion, native tract vs the guests.
 locked_cargo bench -p wedge-runtime --bench nn -- --noplot
+
+# The onnxruntime backend (a build with the feature, the wheel's library): whole `wedge
+# run`s of 50 and 1,050 inferences in one instance, for the time per inference.
+locked_cargo build --release -p wedge --features onnxruntime --locked
+ORT_DYLIB_PATH=$("$venv/bin/python3" -c 'import onnxruntime, glob, os; print(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), "capi", "libonnxruntime.so.*"))[0])')
+export ORT_DYLIB_PATH
+guest=$out/rust-guests/wasm32-wasip1/release/nn.wasm
+for backend in tract onnxruntime; do
+    for n in 50 1050; do
+        best=
+        for _ in 1 2 3 4 5; do
+            start=$(date +%s%N)
+            target/release/wedge run --nn-backend "$backend" --nn-model "mnist=$models/classifier.onnx" \
+                "$guest" bench mnist "$n" >/dev/null
+            took=$(( $(date +%s%N) - start ))
+            if [ -z "$best" ] || [ "$took" -lt "$best" ]; then best=$took; fi
+        done
+        echo "$best" >"$work/run-$backend-$n"
+    done
+done
 
 "$venv/bin/python3" - "$models" "$work" <<'PY'
 import json, os, sys, time
@@ -81,6 +102,14 @@ for abi in ("wasip1", "wasip2"):
     over = (guest / native - 1) * 100
     print(f"WASI-NN guest ({abi})   {guest / 1e6:8.3f} ms  overhead {over:+.1f}% "
           f"(target <= 5%) {'ok' if over <= 5 else 'MISSED'}")
+def per_inference(backend):
+    few, many = (int(open(os.path.join(work, f"run-{backend}-{n}")).read()) for n in (50, 1050))
+    return (many - few) / 1000
+for backend in ("tract", "onnxruntime"):
+    ns = per_inference(backend)
+    print(f"wedge run --nn-backend {backend:11} {ns / 1e6:8.3f} ms per inference (wasip1 guest, whole runs)")
+print(f"onnxruntime backend / onnxruntime from Python (1 thread) = "
+      f"{per_inference('onnxruntime') / ort_ns[1]:.2f}x")
 for threads, ns in ort_ns.items():
     print(f"onnxruntime {threads} thread(s)  {ns / 1e6:8.3f} ms  "
           f"wedge guest (wasip2) / onnxruntime = {slope('wasi_nn_wasip2') / ns:.2f}x")
