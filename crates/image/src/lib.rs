@@ -22,7 +22,7 @@ mod store;
 pub use digest::Digest;
 pub use error::ImageError;
 pub use oci_client::Reference;
-pub use requested::Requested;
+pub use requested::{Requested, RequestedNn};
 pub use store::{FsckReport, ImageStore, StoredImage};
 
 /// Parses an image reference the way Docker does (`logger:1.2` is

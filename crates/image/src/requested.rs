@@ -5,8 +5,8 @@
 use crate::ImageError;
 use std::collections::BTreeMap;
 use wedge_manifest::{
-    ConfigValue, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits, Manifest, NetRule,
-    TopicFilter, VolumeMode,
+    ConfigValue, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits, Manifest, NetRule, NnBackend,
+    NnGrant, TopicFilter, VolumeMode,
 };
 
 /// Manifest annotation holding [`Requested`] as JSON.
@@ -47,8 +47,27 @@ pub struct Requested {
     pub publish: Vec<TopicFilter>,
     /// Topic filters it subscribes with.
     pub subscribe: Vec<TopicFilter>,
+    /// WASI-NN: the models it loads by name and how it runs them.
+    pub nn: RequestedNn,
     /// Limits the app declares; they only restrict, so they always apply.
     pub limits: Limits,
+}
+
+/// What an app asks of WASI-NN. Model files are the operator's to grant
+/// (`--nn-model NAME=PATH`), as volumes are: only the names travel in the image.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(default)]
+pub struct RequestedNn {
+    /// Names of the models it loads with `load-by-name`.
+    pub models: Vec<String>,
+    /// Whether it loads models from bytes.
+    pub allow_bytes: bool,
+    /// Threads each inference may use.
+    pub threads: Option<u32>,
+    /// Execution contexts it holds at once, at most.
+    pub max_contexts: Option<u32>,
+    /// The engine it was built and tested with.
+    pub backend: Option<NnBackend>,
 }
 
 /// A guest path an app wants a volume at.
@@ -85,6 +104,13 @@ impl Requested {
             config: g.config.clone(),
             publish: g.publish.clone(),
             subscribe: g.subscribe.clone(),
+            nn: RequestedNn {
+                models: g.nn.models.iter().map(|m| m.name.clone()).collect(),
+                allow_bytes: g.nn.allow_bytes,
+                threads: g.nn.threads,
+                max_contexts: g.nn.max_contexts,
+                backend: g.nn.backend,
+            },
             limits: g.limits,
         }
     }
@@ -123,13 +149,20 @@ impl Requested {
         Ok(requested)
     }
 
-    /// The grants a run gets from the image: its limits and config values always; its
-    /// env, network, key-value and messaging requests only when the operator passes
-    /// `--grant-requested`; never volumes.
+    /// The grants a run gets from the image: its limits, config values and WASI-NN
+    /// settings (threads, context cap, backend) always; its env, network, key-value,
+    /// messaging and model-bytes requests only when the operator passes
+    /// `--grant-requested`; never volumes or model files.
     pub fn grants(&self, grant_requested: bool) -> Grants {
         let mut grants = Grants {
             limits: self.limits,
             config: self.config.clone(),
+            nn: NnGrant {
+                threads: self.nn.threads,
+                max_contexts: self.nn.max_contexts,
+                backend: self.nn.backend,
+                ..NnGrant::default()
+            },
             ..Grants::default()
         };
         if grant_requested {
@@ -141,6 +174,7 @@ impl Requested {
             grants.keyvalue = self.keyvalue.clone();
             grants.publish = self.publish.clone();
             grants.subscribe = self.subscribe.clone();
+            grants.nn.allow_bytes = self.nn.allow_bytes;
         }
         grants
     }
@@ -154,7 +188,8 @@ mod tests {
         Manifest::parse(
             "manifest_version = 1\n[app]\nname = \"logger\"\nversion = \"1.2.0\"\nwasm = \"x.wasm\"\n\
              [env]\nLOG = \"debug\"\n[[volumes]]\nhost = \"/srv/secret\"\nguest = \"/data\"\nmode = \"rw\"\n\
-             [network]\nconnect = [\"127.0.0.1:1883\"]\n[limits]\nmemory = \"16MiB\"\n",
+             [network]\nconnect = [\"127.0.0.1:1883\"]\n[limits]\nmemory = \"16MiB\"\n\
+             [nn]\nmodels = { mnist = \"/srv/models/mnist.onnx\" }\nallow_bytes = true\nmax_contexts = 2\n",
             "t",
         )
         .unwrap()
@@ -164,11 +199,14 @@ mod tests {
     fn requests_round_trip_through_annotations_without_host_paths() {
         let r = Requested::from_manifest(&manifest());
         let a = r.to_annotations().unwrap();
-        assert!(
-            !a[ANNOTATION].contains("/srv/secret"),
-            "host path leaked: {}",
-            a[ANNOTATION]
-        );
+        for host_path in ["/srv/secret", "/srv/models"] {
+            assert!(
+                !a[ANNOTATION].contains(host_path),
+                "host path leaked: {}",
+                a[ANNOTATION]
+            );
+        }
+        assert_eq!(r.nn.models, ["mnist"]);
         assert_eq!(a[TITLE], "logger");
         assert_eq!(Requested::from_annotations(Some(&a)).unwrap(), r);
         assert_eq!(
@@ -183,12 +221,19 @@ mod tests {
         let g = r.grants(false);
         assert!(g.env.is_empty() && g.connect.is_empty() && g.volumes.is_empty());
         assert_eq!(g.limits, r.limits);
+        assert!(!g.nn.allow_bytes && g.nn.models.is_empty());
+        assert_eq!(g.nn.max_contexts, Some(2));
         let g = r.grants(true);
         assert_eq!(g.env.len(), 1);
         assert_eq!(g.connect.len(), 1);
         assert!(
             g.volumes.is_empty(),
             "volumes always need the operator's -v"
+        );
+        assert!(g.nn.allow_bytes);
+        assert!(
+            g.nn.models.is_empty(),
+            "model files always need the operator's --nn-model"
         );
     }
 }

@@ -378,3 +378,54 @@ fn onnxruntime_backend_gives_onnxruntime_outputs_under_the_same_grants() {
     .expect_code(125)
     .expect_one_line_error("cannot load onnxruntime");
 }
+
+#[test]
+fn images_carry_model_names_and_the_operator_grants_the_files() {
+    let env = Env::new();
+    let dir = app_folder(
+        &env,
+        p1::NN,
+        "classifier",
+        "[nn]\nmodels = { mnist = \"model.onnx\" }\nmax_contexts = 1\n",
+    );
+    std::fs::copy(CLASSIFIER, dir.join("model.onnx")).unwrap();
+    let reference = "local/nn-classifier:1";
+    env.wedge(&["build", "-t", reference, dir.to_str().unwrap()])
+        .expect_code(0);
+    let run = env.wedge(&["image", "inspect", reference]);
+    run.expect_code(0);
+    let info: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(
+        info["requested"]["nn"]["models"][0], "mnist",
+        "{}",
+        run.stdout
+    );
+    assert!(
+        !run.stdout.contains("model.onnx"),
+        "a host path travelled in the image: {}",
+        run.stdout
+    );
+    // The image names the model; only the operator's grant supplies the file.
+    env.wedge(&["run", "--grant-requested", reference, "classify", "mnist"])
+        .expect_code(1);
+    let grant = model_grant("mnist", CLASSIFIER);
+    let run = env.wedge(&["run", "--nn-model", &grant, reference, "classify", "mnist"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("class 1\n"), "{}", run.stdout);
+    // Its context cap applies as a limit.
+    let run = env.wedge(&[
+        "run",
+        "--nn-model",
+        &grant,
+        reference,
+        "contexts",
+        "mnist",
+        "2",
+    ]);
+    run.expect_code(1);
+    assert!(
+        run.stderr.contains("init-execution-context"),
+        "{}",
+        run.stderr
+    );
+}
