@@ -534,14 +534,23 @@ fn a_looping_a_flooding_and_a_memory_hungry_guest_do_not_hold_up_the_others() {
             t.elapsed()
         );
     }
-    // The flood is rotated: two files of at most 256 KiB.
+    // The flood is rotated: two files of at most 256 KiB (on a loaded machine the
+    // flood may need a moment more to fill the first).
     let id = ps(&d, &env, "flood")["id"].as_str().unwrap().to_string();
-    let sizes: Vec<u64> = std::fs::read_dir(env.root().join("containers"))
-        .unwrap()
-        .map(|e| e.unwrap())
-        .filter(|e| e.file_name().to_string_lossy().starts_with(&id))
-        .map(|e| e.metadata().unwrap().len())
-        .collect();
+    let log_sizes = || -> Vec<u64> {
+        std::fs::read_dir(env.root().join("containers"))
+            .unwrap()
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name().to_string_lossy().starts_with(&id))
+            .map(|e| e.metadata().unwrap().len())
+            .collect()
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut sizes = log_sizes();
+    while sizes.len() < 2 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+        sizes = log_sizes();
+    }
     assert_eq!(sizes.len(), 2, "{sizes:?}");
     assert!(sizes.iter().all(|&s| s <= 256 << 10), "{sizes:?}");
     let tail = d.wedge(&env, &["logs", "--tail", "3", "flood"]);
