@@ -288,8 +288,14 @@ impl Registry {
                 memory.extend_from_slice(&chunk);
             }
             if chunks.send(chunk).await.is_err() {
-                // The writer stopped on an error, which `writing` carries.
-                break;
+                // The writer stopped on an error: the content is incomplete and unchecked,
+                // so neither it nor the copy in memory may be used.
+                let error = match writing.await {
+                    Ok(Err(e)) => e,
+                    Ok(Ok(_)) => std::io::Error::other("the blob writer stopped early"),
+                    Err(e) => std::io::Error::other(e),
+                };
+                return Err(error.into());
             }
         }
         Ok((memory, writing))
