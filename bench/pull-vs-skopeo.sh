@@ -61,7 +61,7 @@ ls -l "$work/app/app.wasm"
 
 hyperfine -N --warmup 3 --runs "$runs" --export-json "$work/pull.json" \
     --prepare "rm -rf $work/device $work/layout" \
-    -n "wedge pull+run" "env WEDGE_ROOT=$work/device $wedge run $image" \
+    -n "wedge pull+run" "$wedge --root $work/device run $image" \
     -n "skopeo copy" "skopeo copy -q --src-tls-verify=false docker://$image oci:$work/layout:big"
 
 export WEDGE_ROOT=$work/local
