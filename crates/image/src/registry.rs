@@ -281,8 +281,18 @@ impl Registry {
         });
         let mut memory = keep.then(|| Vec::with_capacity(descriptor.size.max(0) as usize));
         let mut stream = self.client.pull_blob_stream(reference, descriptor).await?;
+        let mut received = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(stream_error)?;
+            received += chunk.len() as u64;
+            // The digest is only checked at the end: a registry sending more than the
+            // manifest declared is stopped now, not when memory or disk runs out.
+            if u64::try_from(descriptor.size).is_ok_and(|size| received > size) {
+                return Err(OciDistributionError::GenericError(Some(format!(
+                    "blob `{}` is larger than the {} bytes its manifest declares",
+                    descriptor.digest, descriptor.size
+                ))));
+            }
             progress.advance(chunk.len() as u64);
             if let Some(memory) = memory.as_mut() {
                 memory.extend_from_slice(&chunk);
@@ -504,6 +514,7 @@ fn registry_error(reference: &Reference, e: OciDistributionError) -> ImageError 
         | OciDistributionError::AuthenticationFailure(_) => {
             format!("not authorized by `{registry}` (run `wedge login {registry}`)")
         }
+        OciDistributionError::GenericError(Some(message)) => message.clone(),
         OciDistributionError::ImageManifestNotFoundError(_) => {
             format!("`{}` not found", reference.whole())
         }

@@ -5,8 +5,8 @@
 use crate::ImageError;
 use std::collections::BTreeMap;
 use wedge_manifest::{
-    ConfigValue, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits, Manifest, NetRule, NnBackend,
-    NnGrant, TopicFilter, VolumeMode,
+    ConfigValue, DEFAULT_NN_CONTEXTS, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits,
+    Manifest, NetRule, NnBackend, NnGrant, TopicFilter, VolumeMode,
 };
 
 /// Manifest annotation holding [`Requested`] as JSON.
@@ -149,18 +149,19 @@ impl Requested {
         Ok(requested)
     }
 
-    /// The grants a run gets from the image: its limits, config values and WASI-NN
-    /// settings (threads, context cap, backend) always; its env, network, key-value,
-    /// messaging and model-bytes requests only when the operator passes
-    /// `--grant-requested`; never volumes or model files.
+    /// The grants a run gets from the image: its limits, config values and a WASI-NN
+    /// context cap below the default always (they only restrict); its env, network,
+    /// key-value, messaging, model-bytes, inference-thread and backend requests only
+    /// when the operator passes `--grant-requested`; never volumes or model files.
     pub fn grants(&self, grant_requested: bool) -> Grants {
         let mut grants = Grants {
             limits: self.limits,
             config: self.config.clone(),
             nn: NnGrant {
-                threads: self.nn.threads,
-                max_contexts: self.nn.max_contexts,
-                backend: self.nn.backend,
+                max_contexts: self
+                    .nn
+                    .max_contexts
+                    .filter(|&n| grant_requested || n <= DEFAULT_NN_CONTEXTS),
                 ..NnGrant::default()
             },
             ..Grants::default()
@@ -175,6 +176,8 @@ impl Requested {
             grants.publish = self.publish.clone();
             grants.subscribe = self.subscribe.clone();
             grants.nn.allow_bytes = self.nn.allow_bytes;
+            grants.nn.threads = self.nn.threads;
+            grants.nn.backend = self.nn.backend;
         }
         grants
     }
@@ -189,7 +192,7 @@ mod tests {
             "manifest_version = 1\n[app]\nname = \"logger\"\nversion = \"1.2.0\"\nwasm = \"x.wasm\"\n\
              [env]\nLOG = \"debug\"\n[[volumes]]\nhost = \"/srv/secret\"\nguest = \"/data\"\nmode = \"rw\"\n\
              [network]\nconnect = [\"127.0.0.1:1883\"]\n[limits]\nmemory = \"16MiB\"\n\
-             [nn]\nmodels = { mnist = \"/srv/models/mnist.onnx\" }\nallow_bytes = true\nmax_contexts = 2\n",
+             [nn]\nmodels = { mnist = \"/srv/models/mnist.onnx\" }\nallow_bytes = true\nmax_contexts = 2\nthreads = 64\n",
             "t",
         )
         .unwrap()
@@ -222,7 +225,11 @@ mod tests {
         assert!(g.env.is_empty() && g.connect.is_empty() && g.volumes.is_empty());
         assert_eq!(g.limits, r.limits);
         assert!(!g.nn.allow_bytes && g.nn.models.is_empty());
-        assert_eq!(g.nn.max_contexts, Some(2));
+        assert_eq!(g.nn.max_contexts, Some(2), "a lower cap only restricts");
+        assert_eq!(g.nn.threads, None, "threads are the operator's to give");
+        let mut greedy = r.clone();
+        greedy.nn.max_contexts = Some(u32::MAX);
+        assert_eq!(greedy.grants(false).nn.max_contexts, None);
         let g = r.grants(true);
         assert_eq!(g.env.len(), 1);
         assert_eq!(g.connect.len(), 1);
@@ -231,6 +238,7 @@ mod tests {
             "volumes always need the operator's -v"
         );
         assert!(g.nn.allow_bytes);
+        assert_eq!(g.nn.threads, Some(64));
         assert!(
             g.nn.models.is_empty(),
             "model files always need the operator's --nn-model"

@@ -22,7 +22,7 @@ pub use grants::{EnvGrant, Grants, Limits};
 pub use keyvalue::{ConfigValue, DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, KeyValueGrant};
 pub use manifest::{App, CURRENT_VERSION, Manifest};
 pub use net::{HostPattern, NetRule, PortRange};
-pub use nn::{DEFAULT_NN_CONTEXTS, NnBackend, NnGrant, NnModelSpec};
+pub use nn::{DEFAULT_NN_CONTEXTS, MAX_NN_THREADS, NnBackend, NnGrant, NnModelSpec};
 pub use origin::{HttpOrigin, default_port};
 pub use topic::TopicFilter;
 pub use units::{ByteSize, DurationSpec};

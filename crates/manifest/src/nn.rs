@@ -116,6 +116,9 @@ pub struct NnGrant {
 /// Execution contexts an app may hold at once when not told otherwise.
 pub const DEFAULT_NN_CONTEXTS: u32 = 4;
 
+/// Threads an inference may use, at most, whatever a grant asks.
+pub const MAX_NN_THREADS: u32 = 256;
+
 impl NnGrant {
     /// Whether anything is granted.
     pub fn is_granted(&self) -> bool {

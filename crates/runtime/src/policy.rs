@@ -9,7 +9,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 use wedge_manifest::{
     DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, DEFAULT_NN_CONTEXTS, EnvGrant, Grants, HostPattern,
-    HttpOrigin, KeyValueGrant, NetRule, VolumeMode,
+    HttpOrigin, KeyValueGrant, MAX_NN_THREADS, NetRule, VolumeMode,
 };
 
 /// Linear memory cap when neither the manifest nor the operator sets one.
@@ -151,7 +151,7 @@ impl Policy {
         if !nn.is_granted() {
             return Ok(());
         }
-        let threads = nn.threads.unwrap_or(1).max(1) as usize;
+        let threads = nn.threads.unwrap_or(1).clamp(1, MAX_NN_THREADS) as usize;
         let backend = nn.backend.unwrap_or_default();
         let mut loaded = Vec::with_capacity(nn.models.len());
         for spec in &nn.models {
@@ -161,13 +161,7 @@ impl Policy {
             loaded.push((spec.name.clone(), model));
         }
         let max_contexts = nn.max_contexts.unwrap_or(DEFAULT_NN_CONTEXTS) as usize;
-        self.nn = Some(NnAccess::new(
-            loaded,
-            nn.allow_bytes,
-            backend,
-            threads,
-            max_contexts,
-        ));
+        self.nn = Some(NnAccess::new(loaded, nn.allow_bytes, threads, max_contexts));
         Ok(())
     }
 }

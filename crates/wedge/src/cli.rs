@@ -4,8 +4,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use wedge_manifest::{
-    ByteSize, ConfigValue, DurationSpec, EnvGrant, HttpOrigin, KeyValueGrant, NetRule, NnBackend,
-    NnGrant, NnModelSpec, TopicFilter, VolumeSpec,
+    ByteSize, ConfigValue, DurationSpec, EnvGrant, HttpOrigin, KeyValueGrant, MAX_NN_THREADS,
+    NetRule, NnBackend, NnGrant, NnModelSpec, TopicFilter, VolumeSpec,
 };
 use wedge_runtime::EngineKind;
 
@@ -398,7 +398,7 @@ pub struct LaunchArgs {
     pub nn_allow_bytes: bool,
 
     /// Threads each inference may use [default: 1]
-    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=256))]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=MAX_NN_THREADS as i64))]
     pub nn_threads: Option<u32>,
 
     /// WASI-NN execution contexts the app may hold at once [default: 4]

@@ -160,10 +160,8 @@ impl NnModels {
 pub struct NnAccess {
     /// The models it may load by name.
     pub models: Vec<(String, GrantedModel)>,
-    /// Whether it may load models from bytes.
+    /// Whether it may load models from bytes (always run by tract).
     pub allow_bytes: bool,
-    /// The engine that loads models from bytes.
-    pub backend: NnBackend,
     /// Threads for models it loads from bytes.
     pub threads: usize,
     /// Execution contexts it may hold at once.
@@ -173,19 +171,16 @@ pub struct NnAccess {
 }
 
 impl NnAccess {
-    /// Access to `models`, holding no context yet; models loaded from bytes go to
-    /// `backend`.
+    /// Access to `models`, holding no context yet.
     pub fn new(
         models: Vec<(String, GrantedModel)>,
         allow_bytes: bool,
-        backend: NnBackend,
         threads: usize,
         max_contexts: usize,
     ) -> NnAccess {
         NnAccess {
             models,
             allow_bytes,
-            backend,
             threads,
             max_contexts,
             contexts: Arc::new(AtomicUsize::new(0)),
@@ -198,7 +193,6 @@ impl NnAccess {
         let Some(access) = access else {
             let backend = BytesLoader {
                 allow_bytes: false,
-                backend: NnBackend::Tract,
                 threads: 1,
                 limit: ContextLimit::default(),
             };
@@ -218,7 +212,6 @@ impl NnAccess {
             .collect();
         let backend = BytesLoader {
             allow_bytes: access.allow_bytes,
-            backend: access.backend,
             threads: access.threads,
             limit,
         };
@@ -243,10 +236,9 @@ impl GraphRegistry for NamedModels {
 }
 
 /// The ONNX backend an instance sees: it loads models from the guest's bytes, when
-/// granted, with the grant's engine.
+/// granted, always with tract.
 struct BytesLoader {
     allow_bytes: bool,
-    backend: NnBackend,
     threads: usize,
     limit: ContextLimit,
 }
@@ -270,18 +262,11 @@ impl BackendInner for BytesLoader {
         let [bytes] = builders else {
             return Err(BackendError::InvalidNumberOfBuilders(1, builders.len()));
         };
-        let model = match self.backend {
-            NnBackend::Tract => GrantedModel::Tract(Arc::new(
-                NnModel::from_bytes(bytes, self.threads).map_err(backend_error)?,
-            )),
-            #[cfg(feature = "onnxruntime")]
-            NnBackend::Onnxruntime => GrantedModel::Onnxruntime(Arc::new(
-                onnxruntime::OrtModel::from_bytes(bytes, self.threads).map_err(backend_error)?,
-            )),
-            #[cfg(not(feature = "onnxruntime"))]
-            NnBackend::Onnxruntime => return Err(backend_error(NO_ONNXRUNTIME)),
-        };
-        Ok(model.graph(&self.limit))
+        // Always tract, whatever the grant's backend: a model the guest wrote could
+        // point onnxruntime at files of the host (ONNX external data); tract reads
+        // nothing but the bytes.
+        let model = NnModel::from_bytes(bytes, self.threads).map_err(backend_error)?;
+        Ok(GrantedModel::Tract(Arc::new(model)).graph(&self.limit))
     }
 
     fn as_dir_loadable(&mut self) -> Option<&mut dyn BackendFromDir> {

@@ -5,7 +5,8 @@
 //!
 //! A model is one onnxruntime session (CPU, all graph optimizations, `threads` intra-op
 //! threads) shared by every app granted it; their inferences take turns on it. Tensors
-//! of f32, f64, u8, i32 and i64 go in and out.
+//! of f32, f64, u8, i32 and i64 go in and out. Only models the operator granted by file
+//! run here; a guest's bytes always go to tract.
 
 use super::caught;
 use super::context::{Port, Runner};
@@ -35,16 +36,18 @@ impl std::fmt::Debug for OrtModel {
 }
 
 impl OrtModel {
-    /// Loads an ONNX model into a new session whose inferences use `threads` threads.
-    /// The error is one line.
-    pub fn from_bytes(bytes: &[u8], threads: usize) -> Result<OrtModel, String> {
+    /// Loads the ONNX file an operator granted into a new session whose inferences use
+    /// `threads` threads; weights it keeps in files beside it (ONNX external data) are
+    /// found there. The error is one line. Models from a guest's bytes never come here:
+    /// they could name any file of the host as external data (see `BytesLoader`).
+    pub fn from_file(path: &Path, threads: usize) -> Result<OrtModel, String> {
         library()?;
         let session = caught(|| {
             Session::builder()?
                 .with_optimization_level(GraphOptimizationLevel::Level3)?
                 .with_intra_threads(threads)?
                 .with_inter_threads(1)?
-                .commit_from_memory(bytes)
+                .commit_from_file(path)
         })?
         .map_err(one_line)?;
         let inputs = session
@@ -65,12 +68,6 @@ impl OrtModel {
             inputs,
             outputs,
         })
-    }
-
-    /// Reads and loads an ONNX file (see [`OrtModel::from_bytes`]).
-    pub fn from_file(path: &Path, threads: usize) -> Result<OrtModel, String> {
-        let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-        OrtModel::from_bytes(&bytes, threads)
     }
 }
 
