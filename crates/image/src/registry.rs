@@ -269,9 +269,12 @@ impl Registry {
             &format!("pull {}", blob.short()),
             descriptor.size.max(0) as u64,
         );
-        let mut writer = store
-            .blob_writer()
-            .map_err(|e| std::io::Error::other(e.to_string()))?;
+        // The store's own errors (a full disk, a read-only root) are not the network's:
+        // they fail the pull without retrying.
+        let store_error = |e: &dyn std::fmt::Display| {
+            OciDistributionError::GenericError(Some(format!("cannot store the blob: {e}")))
+        };
+        let mut writer = store.blob_writer().map_err(|e| store_error(&e))?;
         let (chunks, mut to_write) = tokio::sync::mpsc::channel::<bytes::Bytes>(WRITE_QUEUE);
         let writing = tokio::task::spawn_blocking(move || {
             while let Some(chunk) = to_write.blocking_recv() {
@@ -300,12 +303,11 @@ impl Registry {
             if chunks.send(chunk).await.is_err() {
                 // The writer stopped on an error: the content is incomplete and unchecked,
                 // so neither it nor the copy in memory may be used.
-                let error = match writing.await {
-                    Ok(Err(e)) => e,
-                    Ok(Ok(_)) => std::io::Error::other("the blob writer stopped early"),
-                    Err(e) => std::io::Error::other(e),
-                };
-                return Err(error.into());
+                return Err(match writing.await {
+                    Ok(Err(e)) => store_error(&e),
+                    Ok(Ok(_)) => store_error(&"the writer stopped early"),
+                    Err(e) => store_error(&e),
+                });
             }
         }
         Ok((memory, writing))
