@@ -11,11 +11,10 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 prepare_release
-venv="$bench_cache/nn-venv"
-if [ ! -x "$venv/bin/python3" ]; then
-    python3 -m venv "$venv"
-    "$venv/bin/pip" install -q onnxruntime numpy
-fi
+# onnxruntime (with numpy) from PyPI, in the venv scripts/onnxruntime.sh keeps under target/.
+ORT_DYLIB_PATH=$(bash scripts/onnxruntime.sh)
+export ORT_DYLIB_PATH
+python=target/onnxruntime-venv/bin/python3
 models=crates/test-programs/models
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
@@ -39,8 +38,6 @@ locked_cargo bench -p wedge-runtime --bench nn -- --noplot
 # The onnxruntime backend (a build with the feature, the wheel's library): whole `wedge
 # run`s of 50 and 1,050 inferences in one instance, for the time per inference.
 locked_cargo build --release -p wedge --features onnxruntime --locked
-ORT_DYLIB_PATH=$("$venv/bin/python3" -c 'import onnxruntime, glob, os; print(glob.glob(os.path.join(os.path.dirname(onnxruntime.__file__), "capi", "libonnxruntime.so.*"))[0])')
-export ORT_DYLIB_PATH
 guest=$out/rust-guests/wasm32-wasip1/release/nn.wasm
 for backend in tract onnxruntime; do
     for n in 50 1050; do
@@ -56,7 +53,7 @@ for backend in tract onnxruntime; do
     done
 done
 
-"$venv/bin/python3" - "$models" "$work" <<'PY'
+"$python" - "$models" "$work" <<'PY'
 import json, os, sys, time
 import numpy as np
 import onnxruntime as ort
