@@ -11,7 +11,7 @@ use crate::store::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::{Digest, ImageError, ImageStore, StoredImage};
 use futures_util::StreamExt;
 use oci_client::client::{ClientConfig, ClientProtocol};
-use oci_client::errors::{DigestError, OciDistributionError};
+use oci_client::errors::OciDistributionError;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
@@ -29,8 +29,15 @@ const WRITE_QUEUE: usize = 64;
 /// A blob being written by its thread: the writer to commit, or the write's error.
 type Writing = tokio::task::JoinHandle<std::io::Result<crate::store::BlobWriter>>;
 
-/// What [`Registry::pull_observed`] calls with each layer it downloads.
-pub type LayerHook<'a> = dyn FnMut(&Digest, LayerContent) + Send + 'a;
+/// What [`Registry::pull_observed`] tells about each layer it downloads.
+pub trait LayerObserver: Sync {
+    /// More of a layer of up to [`MAX_LAYER_IN_MEMORY`] bytes has arrived: `so_far` is
+    /// everything received in this attempt, *not yet checked* against `digest` (a
+    /// retried attempt starts again from empty). Called from the transfer: keep it short.
+    fn receiving(&self, digest: &Digest, so_far: &[u8]);
+    /// The layer's whole content, checked against `digest`.
+    fn verified(&self, digest: &Digest, content: LayerContent);
+}
 
 /// A downloaded layer whose content matches its digest, handed to a pull's layer hook.
 pub enum LayerContent {
@@ -138,18 +145,19 @@ impl Registry {
         self.pull_observed(store, reference, progress, None).await
     }
 
-    /// Like [`Registry::pull`], calling `on_layer` with the digest and content of each
-    /// layer it downloads as soon as the content has been checked against the digest,
-    /// before the store has it on disk: the caller may start using it (compiling the
-    /// Wasm) while the pull finishes. A layer of up to [`MAX_LAYER_IN_MEMORY`] bytes is
-    /// passed from memory the moment the transfer ends; a larger one as the store's
-    /// file once written. Layers already in the store are not downloaded, nor passed.
+    /// Like [`Registry::pull`], telling `observer` about each layer it downloads: the
+    /// bytes as they arrive (layers of up to [`MAX_LAYER_IN_MEMORY`] bytes), then the
+    /// content as soon as it has been checked against the digest, before the store has
+    /// it on disk, so the caller may start using it (compiling the Wasm) while the pull
+    /// finishes. A layer kept in memory is passed from there the moment the transfer
+    /// ends; a larger one as the store's file once written. Layers already in the store
+    /// are not downloaded, nor passed.
     pub async fn pull_observed(
         &self,
         store: &ImageStore,
         reference: &Reference,
         progress: &dyn Progress,
-        mut on_layer: Option<&mut LayerHook<'_>>,
+        observer: Option<&dyn LayerObserver>,
     ) -> Result<StoredImage, ImageError> {
         let whole = reference.whole();
         self.client
@@ -202,21 +210,20 @@ impl Registry {
             if store.has_blob(&blob) && store.read_blob(&blob).is_ok() {
                 continue;
             }
-            let keep = is_layer
-                && on_layer.is_some()
-                && (0..=MAX_LAYER_IN_MEMORY as i64).contains(&descriptor.size);
+            let observer = observer.filter(|_| is_layer);
+            let in_memory =
+                observer.filter(|_| (0..=MAX_LAYER_IN_MEMORY as i64).contains(&descriptor.size));
             let (memory, writing) = retry(reference, || {
-                self.download(store, reference, descriptor, &blob, progress, keep)
+                self.download(store, reference, descriptor, &blob, progress, in_memory)
             })
             .await?;
             progress.finish();
-            let hook = on_layer.as_mut().filter(|_| is_layer);
-            let hook = match (memory, hook) {
-                (Some(bytes), Some(hook)) => {
-                    hook(&blob, LayerContent::Bytes(bytes));
+            let observer = match (memory, observer) {
+                (Some(bytes), Some(observer)) => {
+                    observer.verified(&blob, LayerContent::Bytes(bytes));
                     None
                 }
-                (_, hook) => hook,
+                (_, observer) => observer,
             };
             let blob_path = store.blob_path(&blob);
             let writer = writing
@@ -225,9 +232,9 @@ impl Registry {
                 .and_then(|written| written)
                 .map_err(ImageError::io(&blob_path))?;
             writer.verify(&blob)?;
-            if let Some(hook) = hook {
+            if let Some(observer) = observer {
                 let file = writer.reopen().map_err(ImageError::io(&blob_path))?;
-                hook(&blob, LayerContent::File(file));
+                observer.verified(&blob, LayerContent::File(file));
             }
             writer.commit(&blob)?;
         }
@@ -250,12 +257,12 @@ impl Registry {
 }
 
 impl Registry {
-    /// One attempt at a blob: streamed from the registry (which checks its digest at
-    /// the end) to a thread that hashes it again and writes it to a temp file in the
-    /// store, so the network, the hashing and the disk work side by side. With `keep`,
-    /// a copy is kept in memory too. Returns that copy and the writer thread, which
-    /// hands back the blob to commit once everything is written; a failed attempt's
-    /// temp file is dropped.
+    /// One attempt at a blob: streamed from the registry to a thread that hashes it and
+    /// writes it to a temp file in the store, so the network, the hashing and the disk
+    /// work side by side (the caller checks the digest from that hash). With
+    /// `in_memory`, a copy is kept in memory too, and that observer sees it grow.
+    /// Returns that copy and the writer thread, which hands back the blob to commit once
+    /// everything is written; a failed attempt's temp file is dropped.
     async fn download(
         &self,
         store: &ImageStore,
@@ -263,7 +270,7 @@ impl Registry {
         descriptor: &OciDescriptor,
         blob: &Digest,
         progress: &dyn Progress,
-        keep: bool,
+        in_memory: Option<&dyn LayerObserver>,
     ) -> Result<(Option<Vec<u8>>, Writing), OciDistributionError> {
         progress.start(
             &format!("pull {}", blob.short()),
@@ -282,11 +289,16 @@ impl Registry {
             }
             Ok(writer)
         });
-        let mut memory = keep.then(|| Vec::with_capacity(descriptor.size.max(0) as usize));
-        let mut stream = self.client.pull_blob_stream(reference, descriptor).await?;
+        let mut memory = in_memory.map(|_| Vec::with_capacity(descriptor.size.max(0) as usize));
+        // The writer hashes what it writes, and that digest is checked before the blob
+        // is used or committed: the stream need not hash it too.
+        let mut stream = self
+            .client
+            .pull_blob_stream_unverified(reference, descriptor)
+            .await?;
         let mut received = 0u64;
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(stream_error)?;
+            let chunk = chunk.map_err(OciDistributionError::IoError)?;
             received += chunk.len() as u64;
             // The digest is only checked at the end: a registry sending more than the
             // manifest declared is stopped now, not when memory or disk runs out.
@@ -297,8 +309,9 @@ impl Registry {
                 ))));
             }
             progress.advance(chunk.len() as u64);
-            if let Some(memory) = memory.as_mut() {
+            if let (Some(memory), Some(observer)) = (memory.as_mut(), in_memory) {
                 memory.extend_from_slice(&chunk);
+                observer.receiving(blob, memory);
             }
             if chunks.send(chunk).await.is_err() {
                 // The writer stopped on an error: the content is incomplete and unchecked,
@@ -470,20 +483,6 @@ where
         }
     }
     unreachable!("the loop returns on the last attempt")
-}
-
-/// An error from a blob stream: a digest mismatch found at its end (not transient), or
-/// an I/O error.
-fn stream_error(e: std::io::Error) -> OciDistributionError {
-    if !e.get_ref().is_some_and(|inner| inner.is::<DigestError>()) {
-        return OciDistributionError::IoError(e);
-    }
-    let kind = e.kind();
-    match e.into_inner().map(|inner| inner.downcast::<DigestError>()) {
-        Some(Ok(digest)) => OciDistributionError::DigestError(*digest),
-        Some(Err(other)) => OciDistributionError::IoError(std::io::Error::new(kind, other)),
-        None => OciDistributionError::IoError(kind.into()),
-    }
 }
 
 fn is_transient(e: &OciDistributionError) -> bool {

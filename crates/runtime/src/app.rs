@@ -128,10 +128,23 @@ impl App {
         sha256: &str,
         cache: Option<&CodeCache>,
     ) -> Result<App, RuntimeError> {
+        Self::compile_checked(engine, path, bytes, sha256, cache, None)
+    }
+
+    /// [`App::compile_verified`], taking the compiled payload from `precompiled` when
+    /// the caller already has it for exactly these bytes (a streaming compile's).
+    pub(crate) fn compile_checked(
+        engine: &Engine,
+        path: &Path,
+        bytes: &[u8],
+        sha256: &str,
+        cache: Option<&CodeCache>,
+        precompiled: Option<Vec<u8>>,
+    ) -> Result<App, RuntimeError> {
         let kind = detect_kind(path, bytes)?;
         Ok(App {
             engine: engine.clone(),
-            code: compile_cached(engine, path, kind, bytes, sha256, cache)?,
+            code: compile_cached(engine, path, kind, bytes, sha256, cache, precompiled)?,
             path: path.to_path_buf(),
             kind,
             sha256: sha256.to_string(),
@@ -173,7 +186,7 @@ impl App {
             let kind = detect_kind(path, bytes)?;
             (
                 kind,
-                compile_cached(engine, path, kind, bytes, &sha256, cache)?,
+                compile_cached(engine, path, kind, bytes, &sha256, cache, None)?,
             )
         };
         Ok(App {
@@ -214,6 +227,9 @@ pub(crate) fn detect_kind(path: &Path, bytes: &[u8]) -> Result<AppKind, RuntimeE
     }
 }
 
+/// The code for `bytes` (hex sha256 `sha256`): from `cache` when it holds it, else
+/// `precompiled` (the payload for exactly these bytes, if the caller has it) or a fresh
+/// compile, then written to `cache`.
 fn compile_cached(
     engine: &Engine,
     path: &Path,
@@ -221,11 +237,15 @@ fn compile_cached(
     bytes: &[u8],
     sha256: &str,
     cache: Option<&CodeCache>,
+    precompiled: Option<Vec<u8>>,
 ) -> Result<Code, RuntimeError> {
     if let Some(code) = cache.and_then(|c| load_cached(engine, c, kind, sha256)) {
         return Ok(code);
     }
-    let serialized = precompile_kind(engine, path, kind, bytes)?;
+    let serialized = match precompiled {
+        Some(serialized) => serialized,
+        None => precompile_kind(engine, path, kind, bytes)?,
+    };
     if let Some(cache) = cache {
         // A cache that cannot be written (read-only root) only costs a recompile next time.
         let _ = cache.write(

@@ -29,6 +29,7 @@ mod output;
 mod policy;
 mod providers;
 mod run;
+mod streaming;
 mod wasi;
 
 pub use app::{App, AppKind};
@@ -48,6 +49,7 @@ pub use nn::{GrantedModel, NnAccess, NnModel, NnModels};
 pub use output::SharedOutput;
 pub use policy::{DEFAULT_MEMORY, Policy};
 pub use run::{Outcome, Prepared, STOP_EXPORT, Stdio};
+pub use streaming::{StreamingCompile, compile_ignores};
 pub use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};
 pub use wasmtime_wasi_nn::Tensor as NnTensor;
 pub use wasmtime_wasi_nn::wit::TensorType as NnTensorType;

@@ -1357,6 +1357,22 @@ impl Client {
         )
     }
 
+    /// wedge patch: like [`Client::pull_blob_stream`], but the stream does not check the
+    /// content against the layer's digest. For callers that hash the bytes themselves as
+    /// they store them, so that the content is not hashed twice; such a caller must check
+    /// the digest before using the content.
+    pub async fn pull_blob_stream_unverified(
+        &self,
+        image: &Reference,
+        layer: impl AsLayerDescriptor,
+    ) -> Result<SizedStream> {
+        stream_from_response(
+            self.pull_blob_response(image, &layer, None, None).await?,
+            layer,
+            false,
+        )
+    }
+
     /// Stream a single layer from an OCI registry starting with a byte offset. This can be used to
     /// continue downloading a layer after a network error. Please note that when doing a partial
     /// download (meaning it returns the [`BlobResponse::Partial`] variant), the layer digest is not

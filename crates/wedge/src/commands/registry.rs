@@ -6,10 +6,12 @@ use crate::root::{auth_file, code_cache_dir, image_store_dir};
 use anyhow::Context;
 use std::io::Read;
 use std::path::Path;
+use std::sync::Mutex;
+use std::thread::ScopedJoinHandle;
 use wedge_image::artifact;
-use wedge_image::registry::{self, LayerContent, Registry};
+use wedge_image::registry::{self, LayerContent, LayerObserver, Registry};
 use wedge_image::{Digest, ImageStore, Reference, StoredImage, credentials, parse_reference};
-use wedge_runtime::{App, CodeCache, Engine, EngineOptions};
+use wedge_runtime::{App, CodeCache, Engine, EngineOptions, StreamingCompile};
 
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -52,8 +54,10 @@ pub fn pull(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
 /// (default engine settings), so the first run after a pull starts warm. Returns the
 /// compiled app too, so a run right after the pull does not load it a second time.
 ///
-/// The compile starts on its own thread as soon as the layer's digest is checked, while
-/// the pull makes the layer durable and writes the manifest and the tag.
+/// The compile overlaps the pull: a [`StreamingCompile`] starts on the layer's first
+/// bytes while the rest arrives, and the final compile runs on its own thread as soon
+/// as the layer's digest is checked, while the pull makes the layer durable and writes
+/// the manifest and the tag.
 pub fn pull_image(
     root: &Path,
     reference: &Reference,
@@ -63,37 +67,25 @@ pub fn pull_image(
     let registry = connect(root, reference, insecure)?;
     let cache = CodeCache::new(code_cache_dir(root));
     let engine = Engine::new(EngineOptions::default())?;
-    let (engine, cache, store) = (&engine, &cache, &store);
+    let streaming = StreamingCompile::new(&engine);
     std::thread::scope(|scope| {
-        let mut compiling = None;
-        let mut compile_layer = |digest: &Digest, layer: LayerContent| {
-            let path = store.blob_path(digest);
-            let sha256 = digest.hex().to_string();
-            compiling = Some(scope.spawn(move || -> anyhow::Result<App> {
-                let bytes = match layer {
-                    LayerContent::Bytes(bytes) => bytes,
-                    LayerContent::File(mut file) => {
-                        let mut bytes = Vec::new();
-                        file.read_to_end(&mut bytes)
-                            .with_context(|| format!("cannot read `{}`", path.display()))?;
-                        bytes
-                    }
-                };
-                Ok(App::compile_verified(
-                    engine,
-                    &path,
-                    &bytes,
-                    &sha256,
-                    Some(cache),
-                )?)
-            }));
+        let compiler = LayerCompiler {
+            scope,
+            cache: &cache,
+            store: &store,
+            streaming: &streaming,
+            compiling: Mutex::new(None),
         };
         let pulled = block_on(registry.pull_observed(
-            store,
+            &store,
             reference,
             &*crate::progress::for_terminal(),
-            Some(&mut compile_layer),
+            Some(&compiler),
         ))?;
+        let compiling = compiler
+            .compiling
+            .into_inner()
+            .unwrap_or_else(|e| e.into_inner());
         let compiled = compiling.map(|thread| {
             thread
                 .join()
@@ -104,17 +96,52 @@ pub fn pull_image(
             Some(app) => app?,
             // The layer was in the store already: its code may be cached too.
             None => {
-                let wasm = artifact::open(store, image.clone())?;
+                let wasm = artifact::open(&store, image.clone())?;
                 App::open_content_addressed(
-                    engine,
+                    &engine,
                     &store.blob_path(&wasm.layer),
                     wasm.layer.hex(),
-                    Some(cache),
+                    Some(&cache),
                 )?
             }
         };
         Ok((image, app))
     })
+}
+
+/// Compiles a pulled layer while the pull goes on (see [`pull_image`]).
+struct LayerCompiler<'scope, 'env> {
+    scope: &'scope std::thread::Scope<'scope, 'env>,
+    cache: &'env CodeCache,
+    store: &'env ImageStore,
+    streaming: &'env StreamingCompile,
+    /// The thread finishing the compile, once the layer is verified.
+    compiling: Mutex<Option<ScopedJoinHandle<'scope, anyhow::Result<App>>>>,
+}
+
+impl LayerObserver for LayerCompiler<'_, '_> {
+    fn receiving(&self, _digest: &Digest, so_far: &[u8]) {
+        self.streaming.received(so_far);
+    }
+
+    fn verified(&self, digest: &Digest, content: LayerContent) {
+        let path = self.store.blob_path(digest);
+        let sha256 = digest.hex().to_string();
+        let (cache, streaming) = (self.cache, self.streaming);
+        let thread = self.scope.spawn(move || -> anyhow::Result<App> {
+            let bytes = match content {
+                LayerContent::Bytes(bytes) => bytes,
+                LayerContent::File(mut file) => {
+                    let mut bytes = Vec::new();
+                    file.read_to_end(&mut bytes)
+                        .with_context(|| format!("cannot read `{}`", path.display()))?;
+                    bytes
+                }
+            };
+            Ok(streaming.finish(&path, &bytes, &sha256, Some(cache))?)
+        });
+        *self.compiling.lock().unwrap_or_else(|e| e.into_inner()) = Some(thread);
+    }
 }
 
 /// `wedge login HOST -u USER --password-stdin`.
