@@ -12,10 +12,11 @@ cd "$(dirname "$0")/.."
 runs=${1:-30}
 bash scripts/setup.sh
 command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine
-cargo build --release -p wedge --locked
+# The binary as shipped: the `dist` profile (release with fat LTO).
+cargo build --profile dist -p wedge --locked
 CARGO_TARGET_DIR=target/bench-guests cargo build --release --quiet --target wasm32-wasip1 \
     --manifest-path crates/test-programs/guests/rust/Cargo.toml --bin hello
-wedge=$PWD/target/release/wedge
+wedge=$PWD/target/dist/wedge
 work=$(mktemp -d)
 registry_pid=
 cleanup() { [ -n "$registry_pid" ] && kill "$registry_pid" 2>/dev/null; rm -rf "$work"; }
