@@ -32,8 +32,9 @@ type Writing = tokio::task::JoinHandle<std::io::Result<crate::store::BlobWriter>
 /// What [`Registry::pull_observed`] tells about each layer it downloads.
 pub trait LayerObserver: Sync {
     /// More of a layer of up to [`MAX_LAYER_IN_MEMORY`] bytes has arrived: `so_far` is
-    /// everything received in this attempt, *not yet checked* against `digest` (a
-    /// retried attempt starts again from empty). Called from the transfer: keep it short.
+    /// everything received in this attempt, *not yet checked* against `digest`. Each
+    /// attempt (a retry starts the transfer again) begins with a call with no bytes.
+    /// Called from the transfer: keep it short.
     fn receiving(&self, digest: &Digest, so_far: &[u8]);
     /// The layer's whole content, checked against `digest`.
     fn verified(&self, digest: &Digest, content: LayerContent);
@@ -46,6 +47,17 @@ pub enum LayerContent {
     /// The store's file, for a layer too large to keep in memory.
     File(std::fs::File),
 }
+/// An image manifest fetched from a registry and checked, its blobs not yet fetched
+/// (see [`Registry::fetch_image`]).
+pub struct RemoteImage {
+    /// The manifest as the registry sent it.
+    bytes: bytes::Bytes,
+    /// Its digest.
+    digest: Digest,
+    /// The manifest, parsed.
+    manifest: OciImageManifest,
+}
+
 /// Attempts per request, counting the first.
 const ATTEMPTS: u32 = 4;
 /// Wait before the first retry; doubled each time.
@@ -142,23 +154,16 @@ impl Registry {
         reference: &Reference,
         progress: &dyn Progress,
     ) -> Result<StoredImage, ImageError> {
-        self.pull_observed(store, reference, progress, None).await
+        let remote = self.fetch_image(reference).await?;
+        self.pull_observed(store, reference, remote, progress, None)
+            .await
     }
 
-    /// Like [`Registry::pull`], telling `observer` about each layer it downloads: the
-    /// bytes as they arrive (layers of up to [`MAX_LAYER_IN_MEMORY`] bytes), then the
-    /// content as soon as it has been checked against the digest, before the store has
-    /// it on disk, so the caller may start using it (compiling the Wasm) while the pull
-    /// finishes. A layer kept in memory is passed from there the moment the transfer
-    /// ends; a larger one as the store's file once written. Layers already in the store
-    /// are not downloaded, nor passed.
-    pub async fn pull_observed(
-        &self,
-        store: &ImageStore,
-        reference: &Reference,
-        progress: &dyn Progress,
-        observer: Option<&dyn LayerObserver>,
-    ) -> Result<StoredImage, ImageError> {
+    /// The first step of a pull: fetches the image manifest of `reference` (following a
+    /// multi-platform index to its `wasm` entry), checks it against its digest and the
+    /// Wasm artifact layout, and stores nothing. [`Registry::pull_observed`] fetches the
+    /// rest.
+    pub async fn fetch_image(&self, reference: &Reference) -> Result<RemoteImage, ImageError> {
         let whole = reference.whole();
         self.client
             .store_auth_if_needed(reference.resolve_registry(), &self.auth)
@@ -198,7 +203,36 @@ impl Registry {
         let manifest: OciImageManifest =
             serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid("image manifest", e))?;
         artifact::check(&whole, &manifest)?;
-        // Layers first: a layer hook's work (a compile) then overlaps the config's
+        Ok(RemoteImage {
+            bytes,
+            digest,
+            manifest,
+        })
+    }
+
+    /// The rest of a pull: downloads the blobs of `remote` (from
+    /// [`Registry::fetch_image`] for `reference`) that the store lacks, stores its
+    /// manifest and tags it (by its tag, if it has one), telling `observer` about each
+    /// layer it downloads: the bytes as they arrive (layers of up to
+    /// [`MAX_LAYER_IN_MEMORY`] bytes), then the content as soon as it has been checked
+    /// against the digest, before the store has it on disk, so the caller may start
+    /// using it (compiling the Wasm) while the pull finishes. A layer kept in memory is
+    /// passed from there the moment the transfer ends; a larger one as the store's file
+    /// once written. Layers already in the store are not downloaded, nor passed.
+    pub async fn pull_observed(
+        &self,
+        store: &ImageStore,
+        reference: &Reference,
+        remote: RemoteImage,
+        progress: &dyn Progress,
+        observer: Option<&dyn LayerObserver>,
+    ) -> Result<StoredImage, ImageError> {
+        let RemoteImage {
+            bytes,
+            digest,
+            manifest,
+        } = remote;
+        // Layers first: an observer's work (a compile) then overlaps the config's
         // transfer and the writes that finish the pull.
         let blobs = manifest
             .layers
@@ -249,7 +283,7 @@ impl Registry {
             store.tag(&tagged.whole(), &digest, size)?;
         }
         Ok(StoredImage {
-            reference: whole,
+            reference: reference.whole(),
             digest,
             size,
         })
@@ -289,7 +323,10 @@ impl Registry {
             }
             Ok(writer)
         });
-        let mut memory = in_memory.map(|_| Vec::with_capacity(descriptor.size.max(0) as usize));
+        let mut memory = in_memory.map(|observer| {
+            observer.receiving(blob, &[]);
+            Vec::with_capacity(descriptor.size.max(0) as usize)
+        });
         // The writer hashes what it writes, and that digest is checked before the blob
         // is used or committed: the stream need not hash it too.
         let mut stream = self

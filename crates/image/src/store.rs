@@ -59,6 +59,12 @@ pub struct FsckReport {
 }
 
 impl ImageStore {
+    /// Whether a store has been created at `root` ([`ImageStore::open`] creates one):
+    /// a root without one holds no images.
+    pub fn exists(root: &Path) -> bool {
+        root.join("index.json").is_file()
+    }
+
     /// Opens (creating if needed) the store at `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<ImageStore, ImageError> {
         let store = ImageStore { root: root.into() };

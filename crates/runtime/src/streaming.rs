@@ -64,8 +64,10 @@ impl StreamingCompile {
 
     /// More bytes have arrived: `so_far` is everything received in this transfer, not yet
     /// checked against any digest. Starts the compile once `so_far` reaches a custom
-    /// section that compilation ignores, after the code section. Bytes shorter than the
-    /// last call's mean the transfer started again; scanning restarts with them.
+    /// section that compilation ignores, after the code section. Fewer bytes than were
+    /// scanned (none, at the start of a retried transfer) mean the transfer started
+    /// again: scanning restarts with them, unless a compile has started already (which
+    /// [`StreamingCompile::finish`] then checks against the bytes that arrived).
     pub fn received(&self, so_far: &[u8]) {
         let mut scan = self.state.lock().unwrap_or_else(|e| e.into_inner());
         if scan.done {

@@ -14,11 +14,14 @@ use wedge_image::{Digest, ImageStore, Reference, StoredImage, credentials, parse
 use wedge_runtime::{App, CodeCache, Engine, EngineOptions, StreamingCompile};
 
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
-    let rt = tokio::runtime::Builder::new_current_thread()
+    Ok(runtime()?.block_on(future))
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .context("cannot start the async runtime")?;
-    Ok(rt.block_on(future))
+        .context("cannot start the async runtime")
 }
 
 fn connect(root: &Path, reference: &Reference, insecure: bool) -> anyhow::Result<Registry> {
@@ -57,14 +60,24 @@ pub fn pull(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
 /// The compile overlaps the pull: a [`StreamingCompile`] starts on the layer's first
 /// bytes while the rest arrives, and the final compile runs on its own thread as soon
 /// as the layer's digest is checked, while the pull makes the layer durable and writes
-/// the manifest and the tag.
+/// the manifest and the tag. A first pull into a root creates the store (its layout
+/// files, fsynced) while the manifest is fetched.
 pub fn pull_image(
     root: &Path,
     reference: &Reference,
     insecure: bool,
 ) -> anyhow::Result<(StoredImage, App)> {
-    let store = ImageStore::open(image_store_dir(root))?;
     let registry = connect(root, reference, insecure)?;
+    let runtime = runtime()?;
+    let (store, remote) = std::thread::scope(|scope| {
+        let opening = scope.spawn(|| ImageStore::open(image_store_dir(root)));
+        let remote = runtime.block_on(registry.fetch_image(reference));
+        let store = opening
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (store, remote)
+    });
+    let (store, remote) = (store?, remote?);
     let cache = CodeCache::new(code_cache_dir(root));
     let engine = Engine::new(EngineOptions::default())?;
     let streaming = StreamingCompile::new(&engine);
@@ -76,12 +89,13 @@ pub fn pull_image(
             streaming: &streaming,
             compiling: Mutex::new(None),
         };
-        let pulled = block_on(registry.pull_observed(
+        let pulled = runtime.block_on(registry.pull_observed(
             &store,
             reference,
+            remote,
             &*crate::progress::for_terminal(),
             Some(&compiler),
-        ))?;
+        ));
         let compiling = compiler
             .compiling
             .into_inner()

@@ -30,8 +30,14 @@ impl Source {
         let Ok(reference) = wedge_image::parse_reference(arg) else {
             return Err(not_found());
         };
-        let store = ImageStore::open(crate::root::image_store_dir(root))?;
-        let (image, pulled) = match store.resolve(&reference) {
+        let dir = crate::root::image_store_dir(root);
+        // A root without a store holds no images; the pull creates the store.
+        let local = if ImageStore::exists(&dir) {
+            ImageStore::open(&dir)?.resolve(&reference)
+        } else {
+            Err(ImageError::NotFound(reference.whole()))
+        };
+        let (image, pulled) = match local {
             Ok(image) => (image, None),
             Err(ImageError::NotFound(_)) => super::registry::pull_image(root, &reference, false)
                 .map_err(|e| {
@@ -43,7 +49,7 @@ impl Source {
             Err(e) => return Err(e.into()),
         };
         Ok(Source {
-            app: AppSource::from_image(&store, image)?,
+            app: AppSource::from_image(&ImageStore::open(&dir)?, image)?,
             pulled,
         })
     }
