@@ -20,8 +20,8 @@ use std::time::Duration;
 
 /// Largest manifest accepted from a registry.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
-/// Largest layer a pull with a layer hook also keeps in memory, to hand it over before
-/// it is on disk.
+/// Largest layer a pull with a [`LayerObserver`] also keeps in memory, to hand it over
+/// before it is durable on disk.
 pub const MAX_LAYER_IN_MEMORY: usize = 64 << 20;
 /// Chunks received but not yet written to disk, at most.
 const WRITE_QUEUE: usize = 64;
@@ -36,20 +36,24 @@ pub trait LayerObserver: Sync {
     /// attempt (a retry starts the transfer again) begins with a call with no bytes.
     /// Called from the transfer: keep it short.
     fn receiving(&self, digest: &Digest, so_far: &[u8]);
-    /// The layer's whole content, checked against `digest`.
+    /// The layer's whole content, checked against `digest`, before the store has
+    /// committed it (fsync and rename).
     fn verified(&self, digest: &Digest, content: LayerContent);
 }
 
-/// A downloaded layer whose content matches its digest, handed to a pull's layer hook.
+/// A downloaded layer whose content matches its digest, handed to a [`LayerObserver`].
 pub enum LayerContent {
     /// The content, kept in memory during the transfer.
     Bytes(Vec<u8>),
     /// The store's file, for a layer too large to keep in memory.
     File(std::fs::File),
 }
+
 /// An image manifest fetched from a registry and checked, its blobs not yet fetched
 /// (see [`Registry::fetch_image`]).
 pub struct RemoteImage {
+    /// The reference it was fetched for.
+    reference: Reference,
     /// The manifest as the registry sent it.
     bytes: bytes::Bytes,
     /// Its digest.
@@ -155,8 +159,7 @@ impl Registry {
         progress: &dyn Progress,
     ) -> Result<StoredImage, ImageError> {
         let remote = self.fetch_image(reference).await?;
-        self.pull_observed(store, reference, remote, progress, None)
-            .await
+        self.pull_observed(store, remote, progress, None).await
     }
 
     /// The first step of a pull: fetches the image manifest of `reference` (following a
@@ -204,6 +207,7 @@ impl Registry {
             serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid("image manifest", e))?;
         artifact::check(&whole, &manifest)?;
         Ok(RemoteImage {
+            reference: reference.clone(),
             bytes,
             digest,
             manifest,
@@ -211,27 +215,28 @@ impl Registry {
     }
 
     /// The rest of a pull: downloads the blobs of `remote` (from
-    /// [`Registry::fetch_image`] for `reference`) that the store lacks, stores its
-    /// manifest and tags it (by its tag, if it has one), telling `observer` about each
-    /// layer it downloads: the bytes as they arrive (layers of up to
-    /// [`MAX_LAYER_IN_MEMORY`] bytes), then the content as soon as it has been checked
-    /// against the digest, before the store has it on disk, so the caller may start
-    /// using it (compiling the Wasm) while the pull finishes. A layer kept in memory is
-    /// passed from there the moment the transfer ends; a larger one as the store's file
-    /// once written. Layers already in the store are not downloaded, nor passed.
+    /// [`Registry::fetch_image`]) that the store lacks, stores its manifest and tags it
+    /// (by the reference's tag, if it has one). `observer` sees each layer downloaded:
+    /// the bytes as they arrive (layers of up to [`MAX_LAYER_IN_MEMORY`] bytes, kept in
+    /// memory), then the whole content once its digest checks out, before the store
+    /// makes it durable and commits it, so the caller may start using it (compiling the
+    /// Wasm) while the pull finishes. A layer kept in memory is passed from there; a
+    /// larger one as the store's file. Layers already in the store are not downloaded,
+    /// nor passed.
     pub async fn pull_observed(
         &self,
         store: &ImageStore,
-        reference: &Reference,
         remote: RemoteImage,
         progress: &dyn Progress,
         observer: Option<&dyn LayerObserver>,
     ) -> Result<StoredImage, ImageError> {
         let RemoteImage {
+            reference,
             bytes,
             digest,
             manifest,
         } = remote;
+        let reference = &reference;
         // Layers first: an observer's work (a compile) then overlaps the config's
         // transfer and the writes that finish the pull.
         let blobs = manifest
@@ -252,23 +257,23 @@ impl Registry {
             })
             .await?;
             progress.finish();
-            let observer = match (memory, observer) {
-                (Some(bytes), Some(observer)) => {
-                    observer.verified(&blob, LayerContent::Bytes(bytes));
-                    None
-                }
-                (_, observer) => observer,
-            };
             let blob_path = store.blob_path(&blob);
             let writer = writing
                 .await
                 .map_err(std::io::Error::other)
                 .and_then(|written| written)
                 .map_err(ImageError::io(&blob_path))?;
+            // Nothing of the blob is used before its digest checks out: not the copy in
+            // memory either.
             writer.verify(&blob)?;
             if let Some(observer) = observer {
-                let file = writer.reopen().map_err(ImageError::io(&blob_path))?;
-                observer.verified(&blob, LayerContent::File(file));
+                let content = match memory {
+                    Some(bytes) => LayerContent::Bytes(bytes),
+                    None => {
+                        LayerContent::File(writer.reopen().map_err(ImageError::io(&blob_path))?)
+                    }
+                };
+                observer.verified(&blob, content);
             }
             writer.commit(&blob)?;
         }
@@ -359,6 +364,16 @@ impl Registry {
                     Err(e) => store_error(&e),
                 });
             }
+        }
+        // A body cut short is a transfer error (retried), not a digest mismatch.
+        if u64::try_from(descriptor.size).is_ok_and(|size| received < size) {
+            return Err(OciDistributionError::IoError(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!(
+                    "blob `{}` ended after {received} of its {} bytes",
+                    descriptor.digest, descriptor.size
+                ),
+            )));
         }
         Ok((memory, writing))
     }

@@ -14,7 +14,12 @@
 //! compiled code depends on nothing else, so it is then the code of the whole module.
 //! Otherwise (a name section or DWARF after the speculation point, a data section
 //! there, a retried transfer that sent other bytes) the whole content is compiled as
-//! usual and the speculative compile is left to finish on its own and be dropped.
+//! usual and the speculative compile is left to finish on its own and be dropped (a
+//! wasmtime compile cannot be cancelled); so is one whose download fails.
+//!
+//! This also relies on wedge's engines never embedding the Wasm bytes themselves in
+//! compiled code (wasmtime's guest debugging and record/replay do): the tests compare
+//! the code compiled while streaming with the whole module's, byte for byte.
 
 use crate::App;
 use crate::{CodeCache, Engine, RuntimeError};
@@ -189,7 +194,7 @@ fn section_at(bytes: &[u8], offset: usize) -> Option<Section<'_>> {
     let mut reader = BinaryReader::new(bytes.get(offset..)?, offset);
     let id = reader.read_u8().ok()?;
     let size = reader.read_var_u32().ok()? as usize;
-    let end = reader.original_position() + size;
+    let end = reader.original_position().checked_add(size)?;
     let name = if id == 0 {
         let name = reader.read_string().ok()?;
         if reader.original_position() > end {

@@ -3,23 +3,8 @@
 
 mod common;
 
-use common::Env;
-use std::path::{Path, PathBuf};
+use common::{Env, cache_entries};
 use wedge_test_programs::{p1, p2};
-
-fn cache_entries(root: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let Ok(engines) = std::fs::read_dir(root.join("cache/aot")) else {
-        return out;
-    };
-    for engine in engines {
-        for entry in std::fs::read_dir(engine.unwrap().path()).unwrap() {
-            out.push(entry.unwrap().path());
-        }
-    }
-    out.sort();
-    out
-}
 
 #[test]
 fn first_run_fills_the_cache_and_later_runs_use_it() {

@@ -91,7 +91,6 @@ pub fn pull_image(
         };
         let pulled = runtime.block_on(registry.pull_observed(
             &store,
-            reference,
             remote,
             &*crate::progress::for_terminal(),
             Some(&compiler),

@@ -134,6 +134,21 @@ pub fn self_signed_cert(dir: &std::path::Path) -> (std::path::PathBuf, std::path
     (cert, key)
 }
 
+/// The AOT cache entries under the data root `root`, sorted (none when it has none).
+pub fn cache_entries(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let Ok(engines) = std::fs::read_dir(root.join("cache/aot")) else {
+        return out;
+    };
+    for engine in engines {
+        for entry in std::fs::read_dir(engine.unwrap().path()).unwrap() {
+            out.push(entry.unwrap().path());
+        }
+    }
+    out.sort();
+    out
+}
+
 /// Writes `bytes` to `dir/name` and returns the path as a string.
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);
