@@ -32,10 +32,27 @@ fn ps(d: &TestDaemon, env: &Env, name: &str) -> Value {
         .unwrap_or(Value::Null)
 }
 
-/// Polls `ps` until `check` holds (10 s at most).
+/// Polls `wedge logs NAME` until `check` holds on its output (a minute at most).
+#[track_caller]
+fn logs_show(d: &TestDaemon, env: &Env, name: &str, check: impl Fn(&str) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let logs = d.wedge(env, &["logs", name]).stdout;
+        if check(&logs) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the logs never showed it: {logs}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Polls `ps` until `check` holds (a minute at most: the machine may be busy).
 #[track_caller]
 fn eventually(d: &TestDaemon, env: &Env, name: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let c = ps(d, env, name);
         if check(&c) {
@@ -261,7 +278,6 @@ fn stop_kill_and_pause_of_busy_and_sleeping_guests() {
         let v = if v.is_array() { v[0].clone() } else { v };
         v["cpu_time_ns"].as_u64().unwrap()
     };
-    std::thread::sleep(Duration::from_millis(200));
     d.wedge(&env, &["pause", "busy"]).expect_code(0);
     assert_eq!(ps(&d, &env, "busy")["state"], "paused");
     std::thread::sleep(Duration::from_millis(100));
@@ -272,11 +288,11 @@ fn stop_kill_and_pause_of_busy_and_sleeping_guests() {
         "a paused guest kept running"
     );
     d.wedge(&env, &["unpause", "busy"]).expect_code(0);
-    std::thread::sleep(Duration::from_millis(300));
-    assert!(
-        cpu("busy") > held + 50_000_000,
-        "an unpaused guest did not run"
-    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while cpu("busy") < held + 50_000_000 {
+        assert!(Instant::now() < deadline, "an unpaused guest did not run");
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // A polite stop: the reader sees end of input and exits by itself.
     d.wedge(&env, &["stop", "-t", "10", "reader"])
@@ -298,7 +314,10 @@ fn stop_kill_and_pause_of_busy_and_sleeping_guests() {
     // A guest sleeping in the host is killed at once.
     let t = Instant::now();
     d.wedge(&env, &["kill", "sleepy"]).expect_code(0);
-    assert!(t.elapsed() < Duration::from_secs(5));
+    assert!(
+        t.elapsed() < Duration::from_secs(600),
+        "it sleeps for an hour"
+    );
     let sleepy = ps(&d, &env, "sleepy");
     assert_eq!(sleepy["state"], "exited");
     assert_eq!(sleepy["exit_code"], 137);
@@ -448,23 +467,46 @@ fn tcp_listener_requires_the_bearer_token() {
 fn events_stream_and_metrics() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &[]);
-    let host = d.host();
     let mut events = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
-        .args(["-H", &host, "events", "--format", "json"])
+        .args(["-H", &d.host(), "events", "--format", "json"])
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let (tx, lines) = std::sync::mpsc::channel::<Value>();
+    let stdout = events.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for line in std::io::BufRead::lines(std::io::BufReader::new(stdout)) {
+            let Ok(line) = line else { break };
+            if tx.send(json(&line)).is_err() {
+                break;
+            }
+        }
+    });
+    // The stream is live once a throwaway container's creation shows up in it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    'subscribed: loop {
+        assert!(Instant::now() < deadline, "no event ever arrived");
+        d.wedge(&env, &["create", "--name", "warm", p1::HELLO])
+            .expect_code(0);
+        d.wedge(&env, &["rm", "warm"]).expect_code(0);
+        while let Ok(event) = lines.recv_timeout(Duration::from_millis(500)) {
+            if event["action"] == "destroy" {
+                break 'subscribed;
+            }
+        }
+    }
     run_d(&d, &env, "ev", &["-m", "2MiB", p1::MEMHOG]);
     d.wedge(&env, &["wait", "ev"]).expect_code(0);
     d.wedge(&env, &["rm", "ev"]).expect_code(0);
-    std::thread::sleep(Duration::from_millis(300));
+    let mut actions = Vec::new();
+    while actions.last().map(String::as_str) != Some("destroy") {
+        let event = lines
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("events stopped after {actions:?}"));
+        actions.push(event["action"].as_str().unwrap().to_string());
+    }
     let _ = events.kill();
-    let out = events.wait_with_output().unwrap();
-    let actions: Vec<String> = String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| json(l)["action"].as_str().unwrap().to_string())
-        .collect();
+    let _ = events.wait();
     assert_eq!(actions, ["create", "start", "oom", "die", "destroy"]);
     let metrics = d.request("GET", "/metrics", None).1;
     for line in [
@@ -528,8 +570,9 @@ fn a_looping_a_flooding_and_a_memory_hungry_guest_do_not_hold_up_the_others() {
         run_d(&d, &env, &name, &[p1::HELLO]);
         d.wedge(&env, &["wait", &name]).expect_code(0);
         assert_eq!(d.wedge(&env, &["logs", &name]).stdout, "hello from wedge\n");
+        // Starved, it would never finish; a loaded machine may still make it slow.
         assert!(
-            t.elapsed() < Duration::from_secs(2),
+            t.elapsed() < Duration::from_secs(120),
             "run {i} took {:?}",
             t.elapsed()
         );
@@ -545,7 +588,7 @@ fn a_looping_a_flooding_and_a_memory_hungry_guest_do_not_hold_up_the_others() {
             .map(|e| e.metadata().unwrap().len())
             .collect()
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(120);
     let mut sizes = log_sizes();
     while sizes.len() < 2 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
@@ -577,7 +620,7 @@ fn without_room_for_the_instance_pool_the_daemon_allocates_on_demand() {
         .spawn()
         .unwrap();
     let socket = env.path("wedged.sock");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while raw_http(
         std::os::unix::net::UnixStream::connect(&socket).ok(),
         "GET",
@@ -610,19 +653,24 @@ fn logs_follow_streams_new_lines_and_ends_with_the_run() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &[]);
     run_d(&d, &env, "t", &[p1::TICKER]);
-    std::thread::sleep(Duration::from_millis(200));
-    let host = d.host();
-    let follower = std::thread::spawn(move || {
-        std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
-            .args(["-H", &host, "logs", "-f", "--tail", "1", "t"])
-            .output()
-            .unwrap()
-    });
-    std::thread::sleep(Duration::from_millis(500));
+    logs_show(&d, &env, "t", |logs| logs.contains("tick "));
+    let mut follower = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(["-H", &d.host(), "logs", "-f", "--tail", "1", "t"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Kill the guest once the follower has streamed ten ticks.
+    let mut reader = std::io::BufReader::new(follower.stdout.take().unwrap());
+    let mut stdout = String::new();
+    while stdout.matches("tick ").count() < 10 {
+        let read = std::io::BufRead::read_line(&mut reader, &mut stdout).unwrap();
+        assert!(read > 0, "the follower ended early: {stdout}");
+    }
     d.wedge(&env, &["kill", "t"]).expect_code(0);
-    let out = follower.join().unwrap();
+    std::io::Read::read_to_string(&mut reader, &mut stdout).unwrap();
+    let out = follower.wait_with_output().unwrap();
     assert!(out.status.success());
-    let stdout = String::from_utf8_lossy(&out.stdout);
     let ticks: Vec<u64> = stdout
         .lines()
         .filter_map(|l| l.strip_prefix("tick ")?.parse().ok())
@@ -661,11 +709,12 @@ fn stop_calls_the_apps_stop_function_with_its_state_intact() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &[]);
     run_d(&d, &env, "g", &[p1::GRACEFUL]);
-    std::thread::sleep(Duration::from_millis(400));
+    logs_show(&d, &env, "g", |logs| logs.matches("working ").count() >= 3);
+    // Without its stop function the guest would run until the grace period ends.
     let t = Instant::now();
-    d.wedge(&env, &["stop", "-t", "10", "g"]).expect_code(0);
+    d.wedge(&env, &["stop", "-t", "600", "g"]).expect_code(0);
     assert!(
-        t.elapsed() < Duration::from_secs(5),
+        t.elapsed() < Duration::from_secs(300),
         "the stop function was not called"
     );
     let g = ps(&d, &env, "g");
@@ -790,7 +839,7 @@ fn http_containers_serve_per_request_limits_log_metrics_stop_and_kill() {
             wedge_test_programs::http::PROBE,
         ],
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while http_get(port, "/").0 != 200 {
         assert!(
             Instant::now() < deadline,
@@ -801,9 +850,8 @@ fn http_containers_serve_per_request_limits_log_metrics_stop_and_kill() {
     assert_eq!(http_get(port, "/env?GREETING"), (200, "hi".into()));
     assert_eq!(http_get(port, "/counter"), (200, "count 1\n".into()));
     assert_eq!(http_get(port, "/counter"), (200, "count 1\n".into()));
-    let started = Instant::now();
+    // Without the 500 ms limit, `/spin` would never answer.
     assert_eq!(http_get(port, "/spin").0, 504);
-    assert!(started.elapsed() < Duration::from_secs(3));
     assert_eq!(http_get(port, "/trap").0, 500);
     assert_eq!(http_get(port, "/").0, 200, "the server keeps serving");
     let summary = ps(&d, &env, "api");
@@ -852,7 +900,7 @@ fn http_containers_serve_per_request_limits_log_metrics_stop_and_kill() {
         "the port must be closed after stop"
     );
     d.wedge(&env, &["start", "api"]).expect_code(0);
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while http_get(port, "/").0 != 200 {
         assert!(
             Instant::now() < deadline,

@@ -62,7 +62,7 @@ fn bad_topic_flags_are_one_line_errors() {
 /// both, stdout first.
 #[track_caller]
 fn logs_contain(d: &TestDaemon, env: &Env, name: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let logs = d.wedge(env, &["logs", name]);
         let both = format!("{}{}", logs.stdout, logs.stderr);
@@ -417,7 +417,7 @@ impl Mosquitto {
             .stderr(std::process::Stdio::null())
             .spawn()
             .expect("mosquitto (scripts/setup.sh installs it)");
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
             assert!(Instant::now() < deadline, "mosquitto did not start");
             std::thread::sleep(Duration::from_millis(20));
@@ -467,7 +467,7 @@ fn the_mqtt_bridge_carries_messages_to_and_from_a_real_broker() {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     let mut n = 0;
     while sub.try_wait().unwrap().is_none() {
         assert!(Instant::now() < deadline, "mosquitto_sub got nothing");
@@ -494,7 +494,7 @@ fn the_mqtt_bridge_carries_messages_to_and_from_a_real_broker() {
         &["sub", "in/#", "1"],
     );
     logs_contain(&d, &env, "in", "ready");
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !d.wedge(&env, &["logs", "in"]).stdout.contains("in/x hello") {
         assert!(
             Instant::now() < deadline,
@@ -560,16 +560,24 @@ fn qos_1_messages_survive_a_broker_restart_mid_stream() {
         .unwrap();
     // QoS 1 may deliver twice: collect distinct payloads as they come.
     let got = std::sync::Arc::new(std::sync::Mutex::new(std::collections::BTreeSet::new()));
+    let subscribed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
     let lines = std::io::BufReader::new(sub.stdout.take().unwrap());
-    let seen = got.clone();
+    let (seen, warm) = (got.clone(), subscribed.clone());
     std::thread::spawn(move || {
         for line in std::io::BufRead::lines(lines).map_while(Result::ok) {
-            if let Ok(n) = line.trim().parse::<u32>() {
-                seen.lock().unwrap().insert(n);
+            match line.trim().parse::<u32>() {
+                Ok(n) => drop(seen.lock().unwrap().insert(n)),
+                Err(_) => warm.store(true, std::sync::atomic::Ordering::SeqCst),
             }
         }
     });
-    std::thread::sleep(Duration::from_millis(500));
+    // The subscriber is in place once a warm-up message reaches it.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !subscribed.load(std::sync::atomic::Ordering::SeqCst) {
+        assert!(Instant::now() < deadline, "mosquitto_sub never subscribed");
+        broker.publish("seq/warm", "warm");
+        std::thread::sleep(Duration::from_millis(200));
+    }
     start(
         &d,
         &env,
@@ -580,7 +588,7 @@ fn qos_1_messages_survive_a_broker_restart_mid_stream() {
     std::thread::sleep(Duration::from_millis(1200));
     broker.restart();
     assert_eq!(d.wedge(&env, &["wait", "seq"]).stdout.trim(), "0");
-    let deadline = Instant::now() + Duration::from_secs(30);
+    let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         let missing: Vec<u32> = {
             let got = got.lock().unwrap();
@@ -627,7 +635,7 @@ fn the_bridge_reaches_a_broker_over_tls_with_a_password_and_feeds_a_push_handler
         .stdout(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while sub.try_wait().unwrap().is_none() {
         assert!(
             Instant::now() < deadline,
@@ -663,7 +671,7 @@ fn a_wrong_mqtt_password_is_reported_and_retried() {
     let broker = Mosquitto::start_with(&env, Some(&secured));
     let url = format!("mqtts://edge:wrong@localhost:{}", broker.port);
     let d = TestDaemon::start(&env, &["--mqtt", &url, "--mqtt-ca", cert.to_str().unwrap()]);
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !d.log_text().contains("retrying") {
         assert!(
             Instant::now() < deadline,

@@ -96,7 +96,7 @@ fn timeout_stops_a_spinning_guest_and_a_sleeping_one() {
         run.expect_code(124)
             .expect_one_line_error("time limit of 300ms exceeded");
         assert!(
-            start.elapsed() < std::time::Duration::from_secs(20),
+            start.elapsed() < std::time::Duration::from_secs(300),
             "{wasm} was not stopped in time"
         );
     }

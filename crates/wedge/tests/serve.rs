@@ -24,7 +24,7 @@ use std::time::{Duration, Instant};
 use wedge_test_programs::{http as guests, p1, p2};
 
 /// Longest any single client exchange may take before the test fails instead of hanging.
-const CLIENT_LIMIT: Duration = Duration::from_secs(30);
+const CLIENT_LIMIT: Duration = Duration::from_secs(120);
 
 /// How long a server may take to compile the app and print its address.
 const START_LIMIT: Duration = Duration::from_secs(90);
@@ -156,13 +156,13 @@ impl Serve {
     }
 
     /// Sends SIGTERM and waits for the shutdown line and for the listener to be closed
-    /// (new connections refused within 2 s).
+    /// (new connections refused within a minute).
     fn sigterm_until_closed(&mut self) {
         self.sigterm();
-        self.wait_stderr("the shutdown line", Duration::from_secs(5), |s| {
+        self.wait_stderr("the shutdown line", Duration::from_secs(60), |s| {
             s.contains("wedge: shutting down")
         });
-        let deadline = Instant::now() + Duration::from_secs(2);
+        let deadline = Instant::now() + Duration::from_secs(60);
         while TcpStream::connect(self.addr).is_ok() {
             assert!(
                 Instant::now() < deadline,
@@ -243,10 +243,10 @@ impl Serve {
         metric(&self.metrics(), series)
     }
 
-    /// Waits until the series' value satisfies `check` (10 s at most).
+    /// Waits until the series' value satisfies `check` (a minute at most).
     #[track_caller]
     fn wait_metric(&self, series: &str, check: impl Fn(f64) -> bool) -> f64 {
-        let deadline = Instant::now() + Duration::from_secs(10);
+        let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let text = self.metrics();
             let value = metric(&text, series);
@@ -735,7 +735,7 @@ fn hello_env_and_a_fresh_instance_per_request_over_keep_alive() {
         );
     }
     let peer = conn.local.to_string();
-    let text = probe.wait_stderr("three /counter log lines", Duration::from_secs(10), |s| {
+    let text = probe.wait_stderr("three /counter log lines", Duration::from_secs(60), |s| {
         access_lines(s)
             .iter()
             .filter(|l| l.contains("/counter"))
@@ -771,7 +771,7 @@ fn traps_and_missing_responses_are_500_and_the_server_carries_on() {
     let reply = get(probe.addr, "/noresponse");
     assert_eq!(reply.status, 500, "{reply:?}");
     assert_eq!(get(probe.addr, "/").status, 200);
-    let text = probe.wait_stderr("the four log lines", Duration::from_secs(10), |s| {
+    let text = probe.wait_stderr("the four log lines", Duration::from_secs(60), |s| {
         access_lines(s).len() == 4
     });
     let lines = access_lines(&text);
@@ -788,19 +788,17 @@ fn traps_and_missing_responses_are_500_and_the_server_carries_on() {
 }
 
 /// With `--timeout 500ms`, a busy loop and a guest waiting in the host both get 504
-/// well within 3 s; the server serves normally afterwards and counts both as timeouts.
+/// (without the limit neither would answer for ten minutes); the server serves normally
+/// afterwards and counts both as timeouts.
 #[test]
 fn the_request_timeout_answers_504_for_busy_and_waiting_guests() {
     let probe = Serve::start_with_metrics(guests::PROBE, &["--timeout", "500ms"]);
-    for path in ["/spin", "/slow?ms=5000"] {
+    for path in ["/spin", "/slow?ms=600000"] {
         let started = Instant::now();
         let reply = get(probe.addr, path);
         let took = started.elapsed();
         assert_eq!(reply.status, 504, "{path}: {reply:?}");
-        assert!(
-            took >= Duration::from_millis(450) && took < Duration::from_secs(3),
-            "{path} took {took:?}"
-        );
+        assert!(took >= Duration::from_millis(450), "{path} took {took:?}");
     }
     let reply = get(probe.addr, "/slow?ms=10");
     assert_eq!((reply.status, reply.body.as_str()), (200, "slept 10\n"));
@@ -831,11 +829,12 @@ fn memory_and_fuel_limits_apply_to_each_request() {
     let started = Instant::now();
     let reply = get(probe.addr, "/spin");
     assert_eq!(reply.status, 500, "{reply:?}");
-    assert!(started.elapsed() < Duration::from_secs(5));
+    // Without the fuel limit `/spin` never answers.
+    assert!(started.elapsed() < Duration::from_secs(300));
     probe.wait_metric("wedge_http_guest_failures_total{reason=\"fuel\"}", |n| {
         n >= 1.0
     });
-    let text = probe.wait_stderr("the /spin log line", Duration::from_secs(10), |s| {
+    let text = probe.wait_stderr("the /spin log line", Duration::from_secs(60), |s| {
         access_lines(s).iter().any(|l| l.contains("/spin"))
     });
     let line = access_lines(&text)
@@ -855,7 +854,7 @@ fn bodies_over_max_body_get_413() {
     let started = Instant::now();
     let reply = Conn::h1(probe.addr).post("/echo", &big);
     assert_eq!(reply.status, 413, "{reply:?}");
-    assert!(started.elapsed() < Duration::from_secs(3));
+    assert!(started.elapsed() < Duration::from_secs(60));
 
     let mut conn = Conn::h1(probe.addr);
     let chunks = Chunks(big.chunks(512).map(Bytes::copy_from_slice).collect());
@@ -927,8 +926,10 @@ fn load_beyond_concurrency_and_queue_is_shed_with_503() {
     let shed = get(addr, "/");
     assert_eq!(shed.status, 503, "{shed:?}");
     assert_eq!(shed.headers["retry-after"], "1");
+    // A request that waited for a slot would have been served (200) once the running
+    // ones ended, or shed only after the 10 s queue timeout.
     assert!(
-        started.elapsed() < Duration::from_secs(1),
+        started.elapsed() < Duration::from_secs(10),
         "shedding waited {:?}",
         started.elapsed()
     );
@@ -964,8 +965,9 @@ fn a_request_queued_past_the_queue_timeout_gets_503() {
     let waited = started.elapsed();
     assert_eq!(late.status, 503, "{late:?}");
     assert_eq!(late.headers["retry-after"], "1");
+    // Without the timeout it would have waited for the running request and got 200.
     assert!(
-        waited >= Duration::from_millis(250) && waited < Duration::from_millis(1800),
+        waited >= Duration::from_millis(250),
         "queued for {waited:?}"
     );
     assert_eq!(probe.metric("wedge_http_shed_total"), 1.0);
@@ -1000,7 +1002,7 @@ fn connections_beyond_max_connections_wait_their_turn() {
         "the second connection was served {:?} before the first closed",
         first_done - second_done
     );
-    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(started.elapsed() < Duration::from_secs(120));
 }
 
 /// An allowed origin (`--allow-outbound http://127.0.0.1:P`) is fetched (200 with the
@@ -1105,9 +1107,8 @@ fn sigterm_drains_in_flight_requests_and_exits_0() {
 
     let reply = block_on(read_reply(head)).expect("the in-flight body");
     assert_eq!(reply.body, "chunk 0\nchunk 1\nchunk 2\n");
-    let status = probe.wait_exit(Duration::from_secs(8));
+    let status = probe.wait_exit(Duration::from_secs(120));
     assert_eq!(status.code(), Some(0), "{}", probe.stderr());
-    assert!(signalled.elapsed() < Duration::from_secs(8));
     let lines = probe.access_lines();
     assert!(
         lines
@@ -1135,7 +1136,7 @@ fn sigterm_drains_http2_streams() {
     }
     let reply = block_on(read_reply(head)).expect("the in-flight body");
     assert_eq!(reply.body, "chunk 0\nchunk 1\nchunk 2\n");
-    let status = probe.wait_exit(Duration::from_secs(8));
+    let status = probe.wait_exit(Duration::from_secs(60));
     assert_eq!(status.code(), Some(0), "{}", probe.stderr());
 }
 
@@ -1153,11 +1154,12 @@ fn sigterm_kills_requests_still_running_after_the_grace_period() {
     probe.wait_metric("wedge_http_requests_in_flight", |n| n == 1.0);
     let signalled = Instant::now();
     probe.sigterm();
-    let status = probe.wait_exit(Duration::from_secs(5));
+    // Without the grace period's end the spinning request would hold the exit forever.
+    let status = probe.wait_exit(Duration::from_secs(120));
     let took = signalled.elapsed();
     assert_eq!(status.code(), Some(0), "{}", probe.stderr());
     assert!(
-        took >= Duration::from_millis(450) && took < Duration::from_millis(2500),
+        took >= Duration::from_millis(450),
         "exited {took:?} after SIGTERM"
     );
     match spinning.join().unwrap() {
@@ -1250,7 +1252,7 @@ fn access_log_lines_and_metrics_by_status() {
     for path in ["/", "/nope", "/", "/trap"] {
         conn.get(path);
     }
-    let text = probe.wait_stderr("four log lines", Duration::from_secs(10), |s| {
+    let text = probe.wait_stderr("four log lines", Duration::from_secs(60), |s| {
         access_lines(s).len() == 4
     });
     let lines = access_lines(&text);
@@ -1283,10 +1285,10 @@ fn access_log_lines_and_metrics_by_status() {
     }
     // Guest output goes to the server's own stdout and stderr.
     assert_eq!(conn.get("/log").status, 200);
-    probe.wait_stderr("the guest's stderr", Duration::from_secs(10), |s| {
+    probe.wait_stderr("the guest's stderr", Duration::from_secs(60), |s| {
         s.contains("probe stderr line")
     });
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while !probe.stdout().contains("probe stdout line") {
         assert!(
             Instant::now() < deadline,
@@ -1317,7 +1319,7 @@ fn access_log_lines_and_metrics_by_status() {
     for _ in 0..2 {
         assert_eq!(get(logged.addr, "/").status, 200);
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
+    let deadline = Instant::now() + Duration::from_secs(60);
     while access_lines(&std::fs::read_to_string(&file).unwrap_or_default()).len() < 2 {
         assert!(Instant::now() < deadline, "no lines in {}", file.display());
         std::thread::sleep(Duration::from_millis(10));
@@ -1401,7 +1403,7 @@ fn a_request_abandoned_by_its_client_is_still_logged_and_counted() {
     probe.wait_metric("wedge_http_requests_in_flight", |n| n == 1.0);
     drop(tcp);
     probe.wait_metric("wedge_http_requests_in_flight", |n| n == 0.0);
-    probe.wait_stderr("a log line for /slow", Duration::from_secs(10), |s| {
+    probe.wait_stderr("a log line for /slow", Duration::from_secs(60), |s| {
         access_lines(s)
             .iter()
             .any(|l| l.contains("/slow") && l.contains(" 499 "))

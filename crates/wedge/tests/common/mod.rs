@@ -213,7 +213,7 @@ impl TestRegistry {
             .spawn()
             .expect("start docker-registry (run scripts/setup.sh)");
         let registry = TestRegistry { dir, host, child };
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while std::net::TcpStream::connect(&registry.host).is_err() {
             assert!(
                 std::time::Instant::now() < deadline,
@@ -368,7 +368,7 @@ impl TestDaemon {
             .spawn()
             .expect("spawn wedged");
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while std::time::Instant::now() < deadline {
             if self.request("GET", "/v1/_ping", None).0 == 200 {
                 return;
