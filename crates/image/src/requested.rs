@@ -344,6 +344,9 @@ mod tests {
             ],
             ..Requested::default()
         };
-        assert_eq!(r.grants(true).env, vec!["A=1".parse().unwrap()]);
+        assert_eq!(
+            r.grants(true).env,
+            vec![EnvGrant::Set("A".into(), "1".into())]
+        );
     }
 }

@@ -596,4 +596,35 @@ mod tests {
             "a second fsck finds a clean store"
         );
     }
+
+    #[test]
+    fn prune_and_temp_cleanup_wait_while_an_image_is_being_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path().join("images")).unwrap();
+        let temp = store.root().join("blobs/sha256/.tmp-in-flight");
+        std::fs::write(&temp, b"half a layer").unwrap();
+        let writing = store.writing().unwrap();
+        assert_eq!(store.remove_stale_temp_files().unwrap(), 0);
+        let (done, finished) = std::sync::mpsc::channel();
+        let pruning = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let pruned = store.prune();
+                done.send(()).unwrap();
+                pruned
+            })
+        };
+        // Whatever the machine's load, prune must not get past the writer.
+        assert!(
+            finished
+                .recv_timeout(std::time::Duration::from_millis(300))
+                .is_err()
+        );
+        assert!(temp.is_file(), "prune deleted a file being written");
+        drop(writing);
+        assert_eq!(pruning.join().unwrap().unwrap().0, 1);
+        assert!(!temp.exists());
+        std::fs::write(&temp, b"left by a killed pull").unwrap();
+        assert_eq!(store.remove_stale_temp_files().unwrap(), 1);
+    }
 }
