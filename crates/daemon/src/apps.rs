@@ -32,6 +32,8 @@ pub struct Apps {
     /// Registry credentials (`wedge login` with the daemon's root).
     auth_file: PathBuf,
     pooling: Option<u32>,
+    /// Largest layer a pull accepts, in bytes.
+    max_layer_size: u64,
     /// Image references already resolved, valid while the store's tags are unchanged.
     images: Mutex<ImageCache>,
     engines: Mutex<HashMap<EngineOptions, Engine>>,
@@ -45,10 +47,21 @@ pub struct Apps {
 impl Apps {
     /// Engines for the data root `root`. With `pool_size`, instances come from a pooling
     /// allocator with that many slots; if the machine cannot reserve its address space
-    /// (small boards), a log line says so and instances are allocated on demand.
-    pub fn new(root: &Path, pool_size: Option<u32>) -> Result<Apps, DaemonError> {
+    /// (small boards), a log line says so and instances are allocated on demand. Pulls
+    /// refuse layers over `max_layer_size` bytes. Temp files a killed pull left in the
+    /// image store are removed now.
+    pub fn new(
+        root: &Path,
+        pool_size: Option<u32>,
+        max_layer_size: u64,
+    ) -> Result<Apps, DaemonError> {
         let store = ImageStore::open(paths::image_store(root))
             .map_err(|e| DaemonError::Internal(e.to_string()))?;
+        match store.remove_stale_temp_files() {
+            Ok(0) => {}
+            Ok(n) => eprintln!("wedged: removed {n} leftover temp files from the image store"),
+            Err(e) => eprintln!("wedged: cannot clean the image store's temp files: {e}"),
+        }
         // The default engine is built now: with pooling, it is the probe of whether the
         // machine can reserve the pool, and it is kept for the first start.
         let mut engines = HashMap::new();
@@ -73,6 +86,7 @@ impl Apps {
             cache: CodeCache::new(paths::code_cache(root)),
             auth_file: paths::auth_file(root),
             pooling,
+            max_layer_size,
             images: Mutex::new(ImageCache::default()),
             engines: Mutex::new(engines),
             compiled: Mutex::new(HashMap::new()),
@@ -141,7 +155,8 @@ impl Apps {
         let auth = wedge_image::credentials::lookup(reference.resolve_registry(), &self.auth_file)
             .map_err(registry_error)?;
         let registry = wedge_image::registry::Registry::new(&reference, auth, false)
-            .map_err(registry_error)?;
+            .map_err(registry_error)?
+            .with_max_layer_size(self.max_layer_size);
         let stored = registry
             .pull(&self.store, &reference, &wedge_image::registry::NoProgress)
             .await

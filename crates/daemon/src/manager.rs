@@ -38,6 +38,8 @@ pub struct Config {
     pub log: LogConfig,
     /// Messages each subscription queues, and what a full queue gives up.
     pub queue: (usize, Overflow),
+    /// Largest image layer a pull accepts, in bytes.
+    pub max_layer_size: u64,
 }
 
 /// The manager. Cheap to clone; clones share everything.
@@ -115,7 +117,7 @@ impl Manager {
         let records = db.all()?;
         let manager = Manager {
             shared: Arc::new(Shared {
-                apps: Apps::new(&config.root, config.pool_size)?,
+                apps: Apps::new(&config.root, config.pool_size, config.max_layer_size)?,
                 root: config.root,
                 db,
                 events: EventBus::default(),

@@ -91,9 +91,11 @@ impl AppSource {
         })
     }
 
-    /// Lays `flags` over the manifest's grants or, for an image, over its requested
-    /// limits (and its requested env and network when `grant_requested`), and puts the
-    /// program name and packaged arguments before `args`.
+    /// Lays `flags` over the manifest's grants or, for an image, over its request: its
+    /// requested limits may only lower the operator's (or the defaults; see
+    /// [`Requested::limits_within`](crate::Requested::limits_within)), its requested env
+    /// and network apply only when `grant_requested`. Puts the program name and packaged
+    /// arguments before `args`.
     pub fn launch(&self, flags: Grants, grant_requested: bool, args: Vec<String>) -> Launch {
         let (grants, mut argv, program, name) = match (&self.manifest, &self.image) {
             (Some(m), _) => (
@@ -109,12 +111,10 @@ impl AppSource {
                 } else {
                     requested.name.clone()
                 };
-                (
-                    requested.grants(grant_requested).overlay(flags),
-                    requested.args.clone(),
-                    name.clone(),
-                    name,
-                )
+                let limits = requested.limits_within(flags.limits, grant_requested);
+                let mut grants = requested.grants(grant_requested).overlay(flags);
+                grants.limits = limits;
+                (grants, requested.args.clone(), name.clone(), name)
             }
             (None, None) => (
                 flags,

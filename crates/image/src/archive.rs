@@ -3,10 +3,10 @@
 //! references, and their blobs; any OCI tool (e.g. `skopeo copy oci-archive:…`) reads it.
 
 use crate::artifact;
+use crate::registry::MAX_MANIFEST_BYTES;
 use crate::store::{MANIFEST_MEDIA_TYPE, REF_NAME};
 use crate::{Digest, ImageError, ImageStore, StoredImage, parse_reference};
 use oci_client::manifest::{ImageIndexEntry, OciImageIndex};
-use std::collections::BTreeMap;
 use std::io::{Read, Write};
 
 /// Largest single file accepted from an archive.
@@ -61,17 +61,31 @@ fn append<W: Write>(tar: &mut tar::Builder<W>, path: &str, bytes: &[u8]) -> std:
     tar.append_data(&mut header, path, bytes)
 }
 
-/// Reads an OCI-layout tar into `store`: every blob is digest-checked, every named
-/// image must be a complete Wasm image, and only then is it tagged. Returns the
-/// references loaded.
-pub fn load(store: &ImageStore, input: impl Read) -> Result<Vec<String>, ImageError> {
+/// An image [`load`] tagged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Loaded {
+    /// Its full reference.
+    pub reference: String,
+    /// The manifest it now points at.
+    pub digest: Digest,
+    /// The manifest the tag pointed at before, when the load moved an existing tag to
+    /// another image.
+    pub moved_from: Option<Digest>,
+}
+
+/// Reads an OCI-layout tar into `store`, streaming it: each blob goes from the archive
+/// to a temp file in the store, hashed on the way, and is kept only if it matches its
+/// name; every named image must then be a complete Wasm image, and only then is it
+/// tagged. Returns the images tagged, saying which existing tags moved.
+pub fn load(store: &ImageStore, input: impl Read) -> Result<Vec<Loaded>, ImageError> {
     let io = |e: std::io::Error| ImageError::Io {
         path: "archive".into(),
         error: e,
     };
+    // Until the images are tagged, no prune may delete the blobs committed here.
+    let _writing = store.writing()?;
     let mut archive = tar::Archive::new(input);
     let mut index: Option<OciImageIndex> = None;
-    let mut blobs: BTreeMap<Digest, Vec<u8>> = BTreeMap::new();
     for entry in archive.entries().map_err(io)? {
         let mut entry = entry.map_err(io)?;
         if !entry.header().entry_type().is_file() {
@@ -89,46 +103,74 @@ pub fn load(store: &ImageStore, input: impl Read) -> Result<Vec<String>, ImageEr
             .to_string_lossy()
             .trim_start_matches("./")
             .to_string();
-        let mut bytes = Vec::with_capacity(entry.size() as usize);
-        entry.read_to_end(&mut bytes).map_err(io)?;
         if path == "index.json" {
+            if entry.size() > MAX_MANIFEST_BYTES as u64 {
+                return Err(ImageError::invalid(
+                    "archive index.json",
+                    format!("over the {MAX_MANIFEST_BYTES}-byte cap"),
+                ));
+            }
+            let mut bytes = Vec::with_capacity(entry.size() as usize);
+            entry.read_to_end(&mut bytes).map_err(io)?;
             index = Some(
                 serde_json::from_slice(&bytes)
                     .map_err(|e| ImageError::invalid("archive index.json", e))?,
             );
         } else if let Some(hex) = path.strip_prefix("blobs/sha256/") {
             let digest: Digest = format!("sha256:{hex}").parse()?;
-            if Digest::of(&bytes) != digest {
-                return Err(ImageError::DigestMismatch {
-                    expected: digest.to_string(),
-                    actual: Digest::of(&bytes).to_string(),
-                });
+            if store.verify_blob(&digest).is_ok() {
+                continue;
             }
-            blobs.insert(digest, bytes);
+            let mut writer = store.blob_writer()?;
+            let mut buf = vec![0u8; 64 << 10];
+            loop {
+                let n = entry.read(&mut buf).map_err(io)?;
+                if n == 0 {
+                    break;
+                }
+                writer.write(&buf[..n]).map_err(io)?;
+            }
+            writer.commit(&digest)?;
         }
     }
     let index = index
         .ok_or_else(|| ImageError::invalid("archive", "no index.json: not an OCI image layout"))?;
-    for (digest, bytes) in &blobs {
-        store.put_blob(bytes, Some(digest))?;
-    }
     let mut loaded = Vec::new();
     for entry in &index.manifests {
         let Some(name) = entry.annotations.as_ref().and_then(|a| a.get(REF_NAME)) else {
             continue;
         };
         let reference = parse_reference(name)?.whole();
+        let digest: Digest = entry.digest.parse()?;
+        let manifest_size = std::fs::metadata(store.blob_path(&digest)).map_or(0, |m| m.len());
+        if manifest_size > MAX_MANIFEST_BYTES as u64 {
+            return Err(ImageError::invalid(
+                "image manifest",
+                format!("`{digest}` is over the {MAX_MANIFEST_BYTES}-byte cap"),
+            ));
+        }
         let image = StoredImage {
             reference: reference.clone(),
-            digest: entry.digest.parse()?,
+            digest,
             size: entry.size,
         };
         let wasm = artifact::open(store, image)?;
         for d in std::iter::once(&wasm.manifest.config).chain(&wasm.manifest.layers) {
-            store.read_blob(&d.digest.parse()?)?;
+            store.verify_blob(&d.digest.parse()?)?;
         }
-        store.tag(&reference, &wasm.image.digest, entry.size)?;
-        loaded.push(reference);
+        let digest = wasm.image.digest;
+        let moved_from = store
+            .list()?
+            .into_iter()
+            .find(|i| i.reference == reference)
+            .map(|i| i.digest)
+            .filter(|old| *old != digest);
+        store.tag(&reference, &digest, entry.size)?;
+        loaded.push(Loaded {
+            reference,
+            digest,
+            moved_from,
+        });
     }
     Ok(loaded)
 }

@@ -51,6 +51,18 @@ pub enum ImageError {
         /// What went wrong, on one line.
         reason: String,
     },
+    /// A blob whose declared size is over its limit (`--max-layer-size` for a layer).
+    #[error("{what} `{digest}` is {size} bytes, over the limit of {max} bytes")]
+    TooLarge {
+        /// `layer` or `config`.
+        what: &'static str,
+        /// The blob's digest.
+        digest: String,
+        /// The size the manifest declares.
+        size: u64,
+        /// The limit.
+        max: u64,
+    },
     /// An OCI image that is not a Wasm app (e.g. a Linux container image).
     #[error("`{reference}` is not a Wasm image: {reason}")]
     NotWasm {

@@ -23,7 +23,7 @@ pub use digest::Digest;
 pub use error::ImageError;
 pub use oci_client::Reference;
 pub use requested::{Requested, RequestedNn};
-pub use store::{FsckReport, ImageStore, StoredImage};
+pub use store::{FsckReport, ImageStore, StoredImage, WriteGuard};
 
 /// Parses an image reference the way Docker does (`logger:1.2` is
 /// `docker.io/library/logger:1.2`; no tag and no digest means `latest`), following the

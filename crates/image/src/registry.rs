@@ -1,10 +1,13 @@
 //! Pushing and pulling images over the OCI distribution protocol (`oci-client`).
 //!
 //! Plain HTTP is used only for loopback registries or when the operator says
-//! `--insecure`. Manifests are capped in size and checked against the Wasm artifact
-//! layout *before* any layer is fetched; every blob is digest-checked before it enters
-//! the store, and the tag is written last, so a failed pull leaves nothing half-written.
-//! Transient failures (connection errors, 5xx) are retried with exponential backoff.
+//! `--insecure`. Manifests are capped in size while they are read and checked against
+//! the Wasm artifact layout *before* any layer is fetched; every blob must declare a size
+//! within its cap ([`DEFAULT_MAX_LAYER_SIZE`] for the layer, [`MAX_CONFIG_BYTES`] for the
+//! config) and a transfer stops as soon as it sends more; every blob is digest-checked
+//! before it enters the store, and the tag is written last, so a failed pull leaves
+//! nothing half-written. A layer's foreign `urls` are never fetched. Transient failures
+//! (connection errors, 5xx) are retried with exponential backoff.
 
 use crate::artifact::{self, WasmImage};
 use crate::store::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
@@ -20,6 +23,12 @@ use std::time::Duration;
 
 /// Largest manifest accepted from a registry.
 pub const MAX_MANIFEST_BYTES: usize = 4 << 20;
+/// Largest image config accepted from a registry (a Wasm config is a few hundred bytes).
+pub const MAX_CONFIG_BYTES: i64 = 4 << 20;
+/// Largest Wasm layer a pull accepts unless told otherwise (`--max-layer-size`): larger
+/// than any Wasm app we know of, small enough that a hostile registry cannot fill a
+/// device's disk.
+pub const DEFAULT_MAX_LAYER_SIZE: u64 = 256 << 20;
 /// Largest layer a pull with a [`LayerObserver`] also keeps in memory, to hand it over
 /// before it is durable on disk.
 pub const MAX_LAYER_IN_MEMORY: usize = 64 << 20;
@@ -71,6 +80,8 @@ const FIRST_BACKOFF: Duration = Duration::from_millis(200);
 pub struct Registry {
     client: Client,
     auth: RegistryAuth,
+    /// Largest layer accepted, in bytes.
+    max_layer_size: u64,
 }
 
 impl Registry {
@@ -109,7 +120,18 @@ impl Registry {
                 with_causes(&e)
             ),
         })?;
-        Ok(Registry { client, auth })
+        Ok(Registry {
+            client,
+            auth,
+            max_layer_size: DEFAULT_MAX_LAYER_SIZE,
+        })
+    }
+
+    /// Sets the largest layer a pull accepts (default [`DEFAULT_MAX_LAYER_SIZE`]): an
+    /// image whose manifest declares a larger one is refused before it is downloaded.
+    pub fn with_max_layer_size(mut self, bytes: u64) -> Registry {
+        self.max_layer_size = bytes;
+        self
     }
 
     /// Uploads a stored image (its blobs, then its manifest, byte for byte) under
@@ -206,6 +228,7 @@ impl Registry {
         let manifest: OciImageManifest =
             serde_json::from_slice(&bytes).map_err(|e| ImageError::invalid("image manifest", e))?;
         artifact::check(&whole, &manifest)?;
+        check_sizes(&manifest, self.max_layer_size)?;
         Ok(RemoteImage {
             reference: reference.clone(),
             bytes,
@@ -237,6 +260,15 @@ impl Registry {
             manifest,
         } = remote;
         let reference = &reference;
+        // Held until the image is tagged, so that a prune deletes neither a blob this pull
+        // writes or finds in the store, nor the temp file it is writing.
+        let guard_store = store.clone();
+        let _writing = tokio::task::spawn_blocking(move || guard_store.writing())
+            .await
+            .map_err(|e| ImageError::Io {
+                path: store.root().to_path_buf(),
+                error: std::io::Error::other(e),
+            })??;
         // Layers first: an observer's work (a compile) then overlaps the config's
         // transfer and the writes that finish the pull.
         let blobs = manifest
@@ -246,7 +278,7 @@ impl Registry {
             .chain(std::iter::once((&manifest.config, false)));
         for (descriptor, is_layer) in blobs {
             let blob: Digest = descriptor.digest.parse()?;
-            if store.has_blob(&blob) && store.read_blob(&blob).is_ok() {
+            if store.verify_blob(&blob).is_ok() {
                 continue;
             }
             let observer = observer.filter(|_| is_layer);
@@ -311,10 +343,9 @@ impl Registry {
         progress: &dyn Progress,
         in_memory: Option<&dyn LayerObserver>,
     ) -> Result<(Option<Vec<u8>>, Writing), OciDistributionError> {
-        progress.start(
-            &format!("pull {}", blob.short()),
-            descriptor.size.max(0) as u64,
-        );
+        // Checked by `check_sizes`; a negative size would allow no byte at all.
+        let size = u64::try_from(descriptor.size).unwrap_or(0);
+        progress.start(&format!("pull {}", blob.short()), size);
         // The store's own errors (a full disk, a read-only root) are not the network's:
         // they fail the pull without retrying.
         let store_error = |e: &dyn std::fmt::Display| {
@@ -330,24 +361,35 @@ impl Registry {
         });
         let mut memory = in_memory.map(|observer| {
             observer.receiving(blob, &[]);
-            Vec::with_capacity(descriptor.size.max(0) as usize)
+            Vec::with_capacity(size as usize)
         });
+        // Only the registry is asked: a layer's foreign `urls` are never fetched.
+        let descriptor = &OciDescriptor {
+            urls: None,
+            ..descriptor.clone()
+        };
         // The writer hashes what it writes, and that digest is checked before the blob
         // is used or committed: the stream need not hash it too.
         let mut stream = self
             .client
             .pull_blob_stream_unverified(reference, descriptor)
             .await?;
+        if stream.content_length.is_some_and(|length| length > size) {
+            return Err(OciDistributionError::GenericError(Some(format!(
+                "blob `{}` is larger than the {size} bytes its manifest declares",
+                descriptor.digest
+            ))));
+        }
         let mut received = 0u64;
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(OciDistributionError::IoError)?;
             received += chunk.len() as u64;
             // The digest is only checked at the end: a registry sending more than the
             // manifest declared is stopped now, not when memory or disk runs out.
-            if u64::try_from(descriptor.size).is_ok_and(|size| received > size) {
+            if received > size {
                 return Err(OciDistributionError::GenericError(Some(format!(
-                    "blob `{}` is larger than the {} bytes its manifest declares",
-                    descriptor.digest, descriptor.size
+                    "blob `{}` is larger than the {size} bytes its manifest declares",
+                    descriptor.digest
                 ))));
             }
             progress.advance(chunk.len() as u64);
@@ -366,40 +408,64 @@ impl Registry {
             }
         }
         // A body cut short is a transfer error (retried), not a digest mismatch.
-        if u64::try_from(descriptor.size).is_ok_and(|size| received < size) {
+        if received < size {
             return Err(OciDistributionError::IoError(std::io::Error::new(
                 std::io::ErrorKind::UnexpectedEof,
                 format!(
-                    "blob `{}` ended after {received} of its {} bytes",
-                    descriptor.digest, descriptor.size
+                    "blob `{}` ended after {received} of its {size} bytes",
+                    descriptor.digest
                 ),
             )));
         }
         Ok((memory, writing))
     }
 
-    /// Fetches a manifest (or index) as raw bytes, refusing ones over the size cap.
+    /// Fetches a manifest (or index) as raw bytes, refusing one over the size cap as it
+    /// is read.
     async fn fetch_manifest(
         &self,
         reference: &Reference,
         accepted: &[&str],
     ) -> Result<bytes::Bytes, ImageError> {
         let (bytes, _) = retry(reference, || {
-            self.client
-                .pull_manifest_raw(reference, &self.auth, accepted)
+            self.client.pull_manifest_raw_capped(
+                reference,
+                &self.auth,
+                accepted,
+                MAX_MANIFEST_BYTES,
+            )
         })
         .await?;
-        if bytes.len() > MAX_MANIFEST_BYTES {
+        Ok(bytes)
+    }
+}
+
+/// Checks the sizes a manifest declares before anything is downloaded: the config and
+/// the layer each declare one (a negative size once meant "unchecked"), within their
+/// caps.
+fn check_sizes(manifest: &OciImageManifest, max_layer_size: u64) -> Result<(), ImageError> {
+    let blobs = std::iter::once((&manifest.config, "config", MAX_CONFIG_BYTES as u64))
+        .chain(manifest.layers.iter().map(|l| (l, "layer", max_layer_size)));
+    for (descriptor, what, max) in blobs {
+        let Ok(size) = u64::try_from(descriptor.size) else {
             return Err(ImageError::invalid(
                 "image manifest",
                 format!(
-                    "{} bytes is over the {MAX_MANIFEST_BYTES}-byte cap",
-                    bytes.len()
+                    "{what} `{}` declares a negative size `{}`",
+                    descriptor.digest, descriptor.size
                 ),
             ));
+        };
+        if size > max {
+            return Err(ImageError::TooLarge {
+                what,
+                digest: descriptor.digest.clone(),
+                size,
+                max,
+            });
         }
-        Ok(bytes)
     }
+    Ok(())
 }
 
 /// For an image index, the digest of its entry for the `wasm` architecture (an index

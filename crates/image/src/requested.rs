@@ -1,12 +1,14 @@
 //! What an image asks for. An image can only *request*: the operator decides what is
 //! granted (`wedge run --grant-requested` grants the requested env and network; host
-//! paths are never taken from an image).
+//! paths and host environment variables are never taken from an image). Its requested
+//! limits only lower the operator's (or the defaults), unless `--grant-requested`.
 
 use crate::ImageError;
 use std::collections::BTreeMap;
 use wedge_manifest::{
-    ConfigValue, DEFAULT_NN_CONTEXTS, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits,
-    Manifest, NetRule, NnBackend, NnGrant, TopicFilter, VolumeMode,
+    ByteSize, ConfigValue, DEFAULT_MEMORY, DEFAULT_NN_CONTEXTS, DurationSpec, EnvGrant, Grants,
+    HttpOrigin, KeyValueGrant, Limits, Manifest, NetRule, NnBackend, NnGrant, TopicFilter,
+    VolumeMode,
 };
 
 /// Manifest annotation holding [`Requested`] as JSON.
@@ -49,7 +51,8 @@ pub struct Requested {
     pub subscribe: Vec<TopicFilter>,
     /// WASI-NN: the models it loads by name and how it runs them.
     pub nn: RequestedNn,
-    /// Limits the app declares; they only restrict, so they always apply.
+    /// Limits the app declares; they may lower the operator's limits, never raise them
+    /// (see [`Requested::limits_within`]).
     pub limits: Limits,
 }
 
@@ -149,13 +152,16 @@ impl Requested {
         Ok(requested)
     }
 
-    /// The grants a run gets from the image: its limits, config values and a WASI-NN
-    /// context cap below the default always (they only restrict); its env, network,
-    /// key-value, messaging, model-bytes, inference-thread and backend requests only
-    /// when the operator passes `--grant-requested`; never volumes or model files.
+    /// The grants a run gets from the image: its limits within the defaults
+    /// ([`Requested::limits_within`]), config values and a WASI-NN context cap below the
+    /// default always (they only restrict); its env values, network, key-value,
+    /// messaging, model-bytes, inference-thread and backend requests only when the
+    /// operator passes `--grant-requested`; never volumes, model files, or a bare `KEY`
+    /// env request (it would name a variable of the host's, or the daemon's,
+    /// environment: the operator's `-e KEY` passes one).
     pub fn grants(&self, grant_requested: bool) -> Grants {
         let mut grants = Grants {
-            limits: self.limits,
+            limits: self.limits_within(Limits::default(), grant_requested),
             config: self.config.clone(),
             nn: NnGrant {
                 max_contexts: self
@@ -167,7 +173,12 @@ impl Requested {
             ..Grants::default()
         };
         if grant_requested {
-            grants.env = self.env.clone();
+            grants.env = self
+                .env
+                .iter()
+                .filter(|e| matches!(e, EnvGrant::Set(..)))
+                .cloned()
+                .collect();
             grants.connect = self.connect.clone();
             grants.listen = self.listen.clone();
             grants.dns = self.dns;
@@ -180,6 +191,48 @@ impl Requested {
             grants.nn.backend = self.nn.backend;
         }
         grants
+    }
+
+    /// The limits a run of the image gets under the operator's `operator` limits (those
+    /// given by flags or the API; unset ones are the defaults: [`DEFAULT_MEMORY`] of
+    /// memory, no fuel or time limit). A requested limit may lower a limit, never raise
+    /// one; with `grant_requested`, a requested limit replaces a *default* (so an image
+    /// may ask for more memory than the default), but still not a limit the operator set.
+    pub fn limits_within(&self, operator: Limits, grant_requested: bool) -> Limits {
+        fn lower<T: Ord>(
+            operator: Option<T>,
+            requested: Option<T>,
+            default: Option<T>,
+            grant: bool,
+        ) -> Option<T> {
+            match (operator, requested) {
+                (Some(o), Some(r)) => Some(o.min(r)),
+                (o, None) => o,
+                (None, Some(r)) if grant => Some(r),
+                (None, Some(r)) => Some(match default {
+                    Some(d) => r.min(d),
+                    None => r,
+                }),
+            }
+        }
+        let r = &self.limits;
+        Limits {
+            memory: lower(
+                operator.memory.map(|m| m.0),
+                r.memory.map(|m| m.0),
+                Some(DEFAULT_MEMORY),
+                grant_requested,
+            )
+            .map(ByteSize),
+            fuel: lower(operator.fuel, r.fuel, None, grant_requested),
+            timeout: lower(
+                operator.timeout.map(|t| t.0),
+                r.timeout.map(|t| t.0),
+                None,
+                grant_requested,
+            )
+            .map(DurationSpec),
+        }
     }
 }
 
@@ -242,6 +295,58 @@ mod tests {
         assert!(
             g.nn.models.is_empty(),
             "model files always need the operator's --nn-model"
+        );
+    }
+
+    #[test]
+    fn requested_limits_only_lower_unless_granted() {
+        let mib = |n: u64| Some(ByteSize(n << 20));
+        let mut r = Requested::default();
+        r.limits.memory = mib(4096);
+        r.limits.fuel = Some(10);
+        let none = Limits::default();
+        let l = r.limits_within(none, false);
+        assert_eq!(
+            l.memory,
+            Some(ByteSize(DEFAULT_MEMORY)),
+            "no raise past the default"
+        );
+        assert_eq!(
+            l.fuel,
+            Some(10),
+            "fuel has no default: the request restricts"
+        );
+        assert_eq!(r.limits_within(none, true).memory, mib(4096));
+        let operator = Limits {
+            memory: mib(32),
+            fuel: Some(5),
+            timeout: None,
+        };
+        for grant in [false, true] {
+            let l = r.limits_within(operator, grant);
+            assert_eq!(
+                (l.memory, l.fuel),
+                (mib(32), Some(5)),
+                "the operator's hold"
+            );
+        }
+        r.limits.memory = mib(16);
+        assert_eq!(r.limits_within(operator, false).memory, mib(16), "lowered");
+        assert_eq!(r.grants(false).limits.memory, mib(16));
+    }
+
+    #[test]
+    fn a_bare_env_request_is_never_granted() {
+        let r = Requested {
+            env: vec![
+                "AWS_SECRET_ACCESS_KEY".parse().unwrap(),
+                "A=1".parse().unwrap(),
+            ],
+            ..Requested::default()
+        };
+        assert_eq!(
+            r.grants(true).env,
+            vec![EnvGrant::Set("A".into(), "1".into())]
         );
     }
 }

@@ -10,7 +10,14 @@
 //!
 //! Every write goes to a temp file in the destination folder, is fsynced, checked and
 //! renamed into place, so a crash leaves either the old or the new file, never half of
-//! one. Writers hold an exclusive lock on `<root>/.lock`.
+//! one. Writers of `index.json` hold an exclusive lock on `<root>/.lock`.
+//!
+//! Whatever adds an image (a pull, a load, a build) holds a shared lock on
+//! `<root>/.gc.lock` from its first blob to its tag ([`ImageStore::writing`]); prune,
+//! fsck and the removal of stale temp files hold it exclusively. So prune never deletes
+//! a blob that an image being added has written or counted on, nor the temp file a
+//! transfer is writing, and a temp file found while nothing writes is a leftover of a
+//! process that died.
 
 use crate::{Digest, ImageError};
 use oci_client::manifest::{ImageIndexEntry, OciImageIndex, OciImageManifest};
@@ -27,6 +34,8 @@ pub const MANIFEST_MEDIA_TYPE: &str = "application/vnd.oci.image.manifest.v1+jso
 pub(crate) const INDEX_MEDIA_TYPE: &str = "application/vnd.oci.image.index.v1+json";
 /// Prefix of temp files, which fsck and prune clean up.
 const TEMP_PREFIX: &str = ".tmp-";
+/// The lock that adding images shares and garbage collection holds alone.
+const GC_LOCK: &str = ".gc.lock";
 
 /// An OCI image-layout directory holding wedge's images.
 #[derive(Debug, Clone)]
@@ -43,6 +52,13 @@ pub struct StoredImage {
     pub digest: Digest,
     /// Manifest size in bytes.
     pub size: i64,
+}
+
+/// A shared hold on the store while an image is being added (see
+/// [`ImageStore::writing`]); prune and fsck wait until it is dropped.
+#[derive(Debug)]
+pub struct WriteGuard {
+    _lock: File,
 }
 
 /// What `fsck` found and did.
@@ -98,6 +114,33 @@ impl ImageStore {
         self.blob_path(digest).is_file()
     }
 
+    /// Holds off [`ImageStore::prune`], [`ImageStore::fsck`] and temp-file cleanup until
+    /// the guard is dropped, waiting for one in progress to finish. Take it before
+    /// checking which blobs the store has and keep it until the image is tagged: blobs
+    /// written or found meanwhile are not deleted from under the image.
+    pub fn writing(&self) -> Result<WriteGuard, ImageError> {
+        let file = self.open_lock_file(GC_LOCK)?;
+        file.lock_shared()
+            .map_err(ImageError::io(self.root.join(GC_LOCK)))?;
+        Ok(WriteGuard { _lock: file })
+    }
+
+    /// Removes temp files (`.tmp-*`) left by a process that died while writing, when
+    /// nothing is adding an image now (otherwise they may be in use, and nothing is
+    /// removed). Returns the number removed.
+    pub fn remove_stale_temp_files(&self) -> Result<usize, ImageError> {
+        let gc = self.open_lock_file(GC_LOCK)?;
+        match gc.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Ok(0),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(ImageError::io(self.root.join(GC_LOCK))(e));
+            }
+        }
+        let _lock = self.lock()?;
+        self.remove_temp_files()
+    }
+
     /// Stores `bytes`, checking them against `expected` when given. Idempotent.
     pub fn put_blob(&self, bytes: &[u8], expected: Option<&Digest>) -> Result<Digest, ImageError> {
         let digest = Digest::of(bytes);
@@ -139,6 +182,18 @@ impl ImageStore {
             return Err(ImageError::CorruptBlob(digest.to_string()));
         }
         Ok(bytes)
+    }
+
+    /// Checks a blob against its digest, reading it in pieces rather than whole.
+    pub fn verify_blob(&self, digest: &Digest) -> Result<(), ImageError> {
+        let path = self.blob_path(digest);
+        let mut file = File::open(&path).map_err(ImageError::io(&path))?;
+        let mut hasher = sha2::Sha256::default();
+        std::io::copy(&mut file, &mut hasher).map_err(ImageError::io(&path))?;
+        if Digest::from_hasher(hasher) != *digest {
+            return Err(ImageError::CorruptBlob(digest.to_string()));
+        }
+        Ok(())
     }
 
     /// Reads and parses an image manifest blob.
@@ -239,9 +294,11 @@ impl ImageStore {
         Ok(removed)
     }
 
-    /// Deletes blobs no tagged image uses, and leftover temp files. Returns the number
-    /// of files removed and the bytes freed.
+    /// Deletes blobs no tagged image uses, and leftover temp files, once no image is
+    /// being added (it waits for pulls and loads in progress). Returns the number of
+    /// files removed and the bytes freed.
     pub fn prune(&self) -> Result<(usize, u64), ImageError> {
+        let _gc = self.gc()?;
         let _lock = self.lock()?;
         let mut live = BTreeSet::new();
         for entry in self.index()?.manifests {
@@ -262,6 +319,7 @@ impl ImageStore {
             std::fs::remove_file(&path).map_err(ImageError::io(&path))?;
             files += 1;
         }
+        files += self.remove_root_temp_files()?;
         Ok((files, bytes))
     }
 
@@ -269,8 +327,12 @@ impl ImageStore {
     /// removes tags whose manifest, config or layer is missing or corrupt, and deletes
     /// leftover temp files. Afterwards every tagged image is complete and intact.
     pub fn fsck(&self) -> Result<FsckReport, ImageError> {
+        let _gc = self.gc()?;
         let _lock = self.lock()?;
-        let mut report = FsckReport::default();
+        let mut report = FsckReport {
+            temp_files_removed: self.remove_root_temp_files()?,
+            ..FsckReport::default()
+        };
         let quarantine = self.root.join("quarantine");
         for (path, name) in self.blob_files()? {
             if name.starts_with(TEMP_PREFIX) {
@@ -335,17 +397,58 @@ impl ImageStore {
         write_atomically(&self.root.join("index.json"), &bytes)
     }
 
-    /// An exclusive lock on the store, released when the returned file is dropped.
+    /// Removes every temp file of the blob folder and the root; the caller holds the
+    /// garbage-collection lock and the index lock.
+    fn remove_temp_files(&self) -> Result<usize, ImageError> {
+        let mut removed = self.remove_root_temp_files()?;
+        for (path, name) in self.blob_files()? {
+            if name.starts_with(TEMP_PREFIX) {
+                std::fs::remove_file(&path).map_err(ImageError::io(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Removes the temp files of `index.json` and `oci-layout` writes left in the root;
+    /// the caller holds the index lock.
+    fn remove_root_temp_files(&self) -> Result<usize, ImageError> {
+        let mut removed = 0;
+        for entry in std::fs::read_dir(&self.root).map_err(ImageError::io(&self.root))? {
+            let entry = entry.map_err(ImageError::io(&self.root))?;
+            if entry.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                let path = entry.path();
+                std::fs::remove_file(&path).map_err(ImageError::io(&path))?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+
+    /// The garbage-collection lock, exclusively: waits until no image is being added.
+    fn gc(&self) -> Result<File, ImageError> {
+        let file = self.open_lock_file(GC_LOCK)?;
+        file.lock()
+            .map_err(ImageError::io(self.root.join(GC_LOCK)))?;
+        Ok(file)
+    }
+
+    /// An exclusive lock on `index.json`, released when the returned file is dropped.
     fn lock(&self) -> Result<File, ImageError> {
-        let path = self.root.join(".lock");
-        let file = File::options()
+        let file = self.open_lock_file(".lock")?;
+        file.lock()
+            .map_err(ImageError::io(self.root.join(".lock")))?;
+        Ok(file)
+    }
+
+    fn open_lock_file(&self, name: &str) -> Result<File, ImageError> {
+        let path = self.root.join(name);
+        File::options()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(ImageError::io(&path))?;
-        file.lock().map_err(ImageError::io(&path))?;
-        Ok(file)
+            .map_err(ImageError::io(&path))
     }
 }
 
@@ -492,5 +595,36 @@ mod tests {
             0,
             "a second fsck finds a clean store"
         );
+    }
+
+    #[test]
+    fn prune_and_temp_cleanup_wait_while_an_image_is_being_added() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = ImageStore::open(dir.path().join("images")).unwrap();
+        let temp = store.root().join("blobs/sha256/.tmp-in-flight");
+        std::fs::write(&temp, b"half a layer").unwrap();
+        let writing = store.writing().unwrap();
+        assert_eq!(store.remove_stale_temp_files().unwrap(), 0);
+        let (done, finished) = std::sync::mpsc::channel();
+        let pruning = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let pruned = store.prune();
+                done.send(()).unwrap();
+                pruned
+            })
+        };
+        // Whatever the machine's load, prune must not get past the writer.
+        assert!(
+            finished
+                .recv_timeout(std::time::Duration::from_millis(300))
+                .is_err()
+        );
+        assert!(temp.is_file(), "prune deleted a file being written");
+        drop(writing);
+        assert_eq!(pruning.join().unwrap().unwrap().0, 1);
+        assert!(!temp.exists());
+        std::fs::write(&temp, b"left by a killed pull").unwrap();
+        assert_eq!(store.remove_stale_temp_files().unwrap(), 1);
     }
 }

@@ -37,6 +37,9 @@ pub struct Grants {
     pub limits: Limits,
 }
 
+/// Linear memory cap when none is set: 512 MiB.
+pub const DEFAULT_MEMORY: u64 = 512 << 20;
+
 /// Hard limits; `None` means the runtime default (memory) or no limit (fuel, timeout).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]

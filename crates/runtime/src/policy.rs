@@ -13,7 +13,7 @@ use wedge_manifest::{
 };
 
 /// Linear memory cap when neither the manifest nor the operator sets one.
-pub const DEFAULT_MEMORY: u64 = 512 << 20;
+pub const DEFAULT_MEMORY: u64 = wedge_manifest::DEFAULT_MEMORY;
 
 /// Everything a run is granted, with names resolved and paths checked. Built from
 /// [`Grants`] (manifest and flags merged); nothing else decides what a guest may do.

@@ -87,7 +87,7 @@ pub enum Command {
     /// Upload an image to its registry
     Push(RegistryArgs),
     /// Download an image (by tag or digest) from its registry into the local store
-    Pull(RegistryArgs),
+    Pull(PullArgs),
     /// Store credentials for a registry (checked against it first)
     Login(LoginArgs),
     /// Forget the stored credentials for a registry
@@ -128,6 +128,23 @@ pub struct RegistryArgs {
     /// Image reference, e.g. `localhost:5000/sensors/logger:1.2.0` or `name@sha256:…`
     pub image: String,
 }
+
+/// `wedge pull`.
+#[derive(Debug, Args)]
+pub struct PullArgs {
+    /// Largest Wasm layer accepted; an image declaring a larger one is refused before
+    /// it is downloaded [default: 256MiB]
+    #[arg(long, env = MAX_LAYER_SIZE_ENV, value_name = "SIZE")]
+    pub max_layer_size: Option<ByteSize>,
+
+    /// The registry and image.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
+/// The variable that sets the largest layer a pull accepts (`wedge pull`, and the pull
+/// of `wedge run IMAGE`).
+pub const MAX_LAYER_SIZE_ENV: &str = "WEDGE_MAX_LAYER_SIZE";
 
 /// `wedge login`.
 #[derive(Debug, Args)]

@@ -234,3 +234,192 @@ fn save_and_load_round_trip_through_an_oci_tar() {
         .expect_one_line_error("digest mismatch");
     assert!(store(&other).list().unwrap().is_empty());
 }
+
+/// Builds `wasm` as the image `reference` from a wedge.toml with `[limits] LIMITS`.
+fn build_with_limits(env: &Env, wasm: &str, reference: &str, limits: &str) {
+    let dir = env.path(&format!("limits-{}", reference.len()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(wasm, dir.join("app.wasm")).unwrap();
+    std::fs::write(
+        dir.join("wedge.toml"),
+        format!(
+            "manifest_version = 1\n[app]\nname = \"hog\"\nwasm = \"app.wasm\"\n[limits]\n{limits}\n"
+        ),
+    )
+    .unwrap();
+    env.wedge(&["build", "-t", reference, &dir.to_string_lossy()])
+        .expect_code(0);
+}
+
+#[test]
+fn an_image_request_lowers_limits_and_never_raises_them() {
+    let env = Env::new();
+    let greedy = "localhost:5000/demo/greedy:1";
+    build_with_limits(&env, p1::MEMHOG, greedy, "memory = \"4GiB\"");
+    // Asking for 4 GiB does not lift the 512 MiB default...
+    let run = env.wedge(&["run", greedy, "600"]);
+    run.expect_code(134);
+    assert!(
+        run.stderr.contains("memory limit of 512MiB"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("done"), "{}", run.stdout);
+    // ...unless the operator grants what the image requests.
+    let run = env.wedge(&["run", "--grant-requested", greedy, "600"]);
+    run.expect_code(0);
+    assert!(run.stdout.ends_with("done: 600 MiB\n"), "{}", run.stdout);
+    // Even then, a limit the operator sets holds.
+    let run = env.wedge(&["run", "--grant-requested", "-m", "32MiB", greedy, "40"]);
+    run.expect_code(134);
+    assert!(
+        run.stderr.contains("memory limit of 32MiB"),
+        "{}",
+        run.stderr
+    );
+
+    // A request below the operator's limit lowers it.
+    let frugal = "localhost:5000/demo/frugal:1";
+    build_with_limits(&env, p1::MEMHOG, frugal, "memory = \"16MiB\"");
+    let run = env.wedge(&["run", "-m", "64MiB", frugal, "20"]);
+    run.expect_code(134);
+    assert!(
+        run.stderr.contains("memory limit of 16MiB"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn an_image_never_names_a_host_environment_variable() {
+    let env = Env::new();
+    // A crafted image whose request names variables of the host (`wedge build` never
+    // writes a bare `KEY`): the test harness gives every `wedge` WEDGE_TEST_SECRET, and
+    // the daemon has HOME.
+    let requested = wedge_image::Requested {
+        name: "thief".into(),
+        env: vec![
+            "WEDGE_TEST_SECRET".parse().unwrap(),
+            "HOME".parse().unwrap(),
+            "ASKED=1".parse().unwrap(),
+        ],
+        ..Default::default()
+    };
+    let wasm = std::fs::read(p1::ARGS_ENV).unwrap();
+    let (digest, size) = wedge_image::artifact::build(&store(&env), &wasm, &requested).unwrap();
+    let thief = "localhost:5000/demo/thief:1";
+    store(&env).tag(thief, &digest, size).unwrap();
+
+    let run = env.wedge(&["run", "--grant-requested", thief]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "arg[0]=thief\nenv ASKED=1\n");
+    // The operator can still pass a host variable by name.
+    let run = env.wedge(&["run", "--grant-requested", "-e", "WEDGE_TEST_SECRET", thief]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.contains("env WEDGE_TEST_SECRET=host-only"),
+        "{}",
+        run.stdout
+    );
+
+    // Nor through the daemon, whose own environment it would otherwise read.
+    assert!(std::env::var_os("HOME").is_some());
+    let d = common::TestDaemon::start(&env, &[]);
+    d.wedge(
+        &env,
+        &["run", "-d", "--name", "thief", "--grant-requested", thief],
+    )
+    .expect_code(0);
+    d.wedge(&env, &["wait", "thief"]).expect_code(0);
+    let logs = d.wedge(&env, &["logs", "thief"]);
+    logs.expect_code(0);
+    assert_eq!(logs.stdout, "arg[0]=thief\nenv ASKED=1\n");
+}
+
+#[test]
+fn load_streams_the_archive_and_says_which_tags_it_moved() {
+    let env = Env::new();
+    let tag = "localhost:5000/demo/moving:1";
+    let save = |wasm: &str, name: &str| {
+        build_with_limits(&env, wasm, tag, "");
+        let tar = env.path(name).to_string_lossy().into_owned();
+        env.wedge(&["save", tag, "-o", &tar]).expect_code(0);
+        tar
+    };
+    let hello = save(p1::HELLO, "hello.tar");
+    let args = save(p1::ARGS_ENV, "args.tar");
+
+    let device = Env::new();
+    let run = device.wedge(&["load", "-i", &hello]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, format!("Loaded image: {tag}\n"));
+    assert_eq!(run.stderr, "");
+    let before = store(&device).list().unwrap()[0].digest.clone();
+    let run = device.wedge(&["load", "-i", &args]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, format!("Loaded image: {tag}\n"));
+    let after = store(&device).list().unwrap()[0].digest.clone();
+    assert_ne!(before, after);
+    assert_eq!(
+        run.stderr,
+        format!("moved tag {tag} from {before} to {after}\n")
+    );
+    // Loading the same archive again moves nothing.
+    let run = device.wedge(&["load", "-i", &args]);
+    run.expect_code(0);
+    assert_eq!(run.stderr, "");
+
+    // A 96 MiB app loads under an address-space limit far below its size (the archive
+    // is streamed to the store, never held whole).
+    let big = env.path("big");
+    std::fs::create_dir_all(&big).unwrap();
+    let mut wasm = std::fs::read(p1::HELLO).unwrap();
+    let pad = 96usize << 20;
+    wasm.push(0);
+    let mut n = pad + 4;
+    loop {
+        let byte = (n & 0x7f) as u8;
+        n >>= 7;
+        wasm.push(if n > 0 { byte | 0x80 } else { byte });
+        if n == 0 {
+            break;
+        }
+    }
+    wasm.extend_from_slice(&[3, b'p', b'a', b'd']);
+    wasm.resize(wasm.len() + pad, 7);
+    std::fs::write(big.join("app.wasm"), &wasm).unwrap();
+    drop(wasm);
+    std::fs::write(
+        big.join("wedge.toml"),
+        "manifest_version = 1\n[app]\nname = \"big\"\nwasm = \"app.wasm\"\n",
+    )
+    .unwrap();
+    let big_tag = "localhost:5000/demo/big:1";
+    env.wedge(&["build", "-t", big_tag, &big.to_string_lossy()])
+        .expect_code(0);
+    let tar = env.path("big.tar");
+    env.wedge(&["save", big_tag, "-o", &tar.to_string_lossy()])
+        .expect_code(0);
+    let limited = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -v {}; exec \"$0\" load -i \"$1\"",
+            LOAD_ADDRESS_SPACE_KIB
+        ))
+        .arg(env!("CARGO_BIN_EXE_wedge"))
+        .arg(&tar)
+        .env("WEDGE_ROOT", device.root())
+        .output()
+        .unwrap();
+    assert!(
+        limited.status.success(),
+        "{}",
+        String::from_utf8_lossy(&limited.stderr)
+    );
+    device.wedge(&["run", big_tag]).expect_code(0);
+}
+
+/// The address space `wedge load` gets in the test above: what the debug binary needs to
+/// start (about 80 MB) and room to work, below what holding the 96 MiB layer takes (the
+/// reading-whole `load` failed under it: `memory allocation of 100727895 bytes failed`).
+const LOAD_ADDRESS_SPACE_KIB: u64 = 160_000;

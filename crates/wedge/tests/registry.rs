@@ -543,3 +543,253 @@ fn a_machine_without_ca_certificates_pulls_from_loopback_and_says_why_https_fail
         .expect_code(125)
         .expect_one_line_error("certificate");
 }
+
+/// A hostile registry: `/v2/<case>/manifests/1` is an image whose layer declares the
+/// size of its case and whose blob never ends; `big-manifest` is a manifest that never
+/// ends; the config is a real one.
+fn hostile_registry() -> common::FakeRegistry {
+    use common::Reply;
+    let config = br#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#.to_vec();
+    let config_digest = wedge_image::Digest::of(&config);
+    let config_json = format!(
+        r#"{{"mediaType":"application/vnd.wasm.config.v0+json","digest":"{config_digest}","size":{}}}"#,
+        config.len()
+    );
+    let layer = format!("sha256:{}", "ab".repeat(32));
+    common::FakeRegistry::start(move |path| {
+        const MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+        let case = path
+            .trim_start_matches("/v2/")
+            .split('/')
+            .next()
+            .unwrap_or("");
+        if path == "/v2/" {
+            return Reply::Body(200, "application/json", b"{}".to_vec());
+        }
+        if path.contains("/blobs/") {
+            if path.ends_with(&config_digest.to_string()) {
+                return Reply::Body(200, "application/octet-stream", config.clone());
+            }
+            return Reply::Endless("application/octet-stream");
+        }
+        let size = match case {
+            "big-manifest" => return Reply::Endless(MANIFEST),
+            "negative" => "-1".to_string(),
+            "absent" => {
+                let layer = format!(r#"{{"mediaType":"application/wasm","digest":"{layer}"}}"#);
+                return Reply::Body(200, MANIFEST, common::wasm_manifest(&config_json, &layer));
+            }
+            "huge" => (100u64 << 30).to_string(),
+            _ => (1u64 << 20).to_string(),
+        };
+        let layer =
+            format!(r#"{{"mediaType":"application/wasm","digest":"{layer}","size":{size}}}"#);
+        Reply::Body(200, MANIFEST, common::wasm_manifest(&config_json, &layer))
+    })
+}
+
+/// Temp files left in an image store.
+fn temp_files(store: &std::path::Path) -> Vec<String> {
+    [store.to_path_buf(), store.join("blobs/sha256")]
+        .iter()
+        .flat_map(|dir| std::fs::read_dir(dir).into_iter().flatten().flatten())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".tmp-"))
+        .collect()
+}
+
+#[test]
+fn a_hostile_registry_cannot_fill_the_disk_or_the_memory() {
+    let registry = hostile_registry();
+    let env = Env::new();
+    let store = env.root().join("images");
+    let limit = std::time::Duration::from_secs(120);
+    let pull = |case: &str, extra: &[&str]| {
+        let reference = format!("{}/{case}/app:1", registry.host);
+        let mut args = vec!["pull"];
+        args.extend_from_slice(extra);
+        args.push(&reference);
+        common::wedge_within(&env, &args, limit)
+    };
+    let blob_requests = || {
+        registry
+            .requested()
+            .iter()
+            .filter(|p| p.contains("/blobs/"))
+            .count()
+    };
+
+    // Sizes that would switch the check off, or that no Wasm app has, are refused
+    // before a byte of the layer is asked for.
+    pull("negative", &[])
+        .expect_code(125)
+        .expect_one_line_error("declares a negative size `-1`");
+    pull("absent", &[])
+        .expect_code(125)
+        .expect_one_line_error("missing field `size`");
+    pull("huge", &[])
+        .expect_code(125)
+        .expect_one_line_error("is 107374182400 bytes, over the limit of 268435456 bytes");
+    pull("small", &["--max-layer-size", "512KiB"])
+        .expect_code(125)
+        .expect_one_line_error("is 1048576 bytes, over the limit of 524288 bytes");
+    assert_eq!(blob_requests(), 0, "{:?}", registry.requested());
+    // The same limit from the environment, for the pull behind `wedge run IMAGE`.
+    env.wedge_with(
+        &["run", &format!("{}/small/app:1", registry.host)],
+        b"",
+        &[("WEDGE_MAX_LAYER_SIZE", "512KiB".to_string())],
+    )
+    .expect_code(125);
+    assert_eq!(blob_requests(), 0, "{:?}", registry.requested());
+
+    // A layer that declares 1 MiB and never ends: stopped once it sends more.
+    pull("small", &[])
+        .expect_code(125)
+        .expect_one_line_error("is larger than the 1048576 bytes its manifest declares");
+    assert!(blob_requests() >= 1);
+    // A manifest that never ends: refused while it is read.
+    pull("big-manifest", &[])
+        .expect_code(125)
+        .expect_one_line_error("is larger than the 4194304-byte cap");
+
+    let written = common::disk_usage(&store);
+    assert!(written < 1 << 20, "{written} bytes written to the store");
+    assert_eq!(temp_files(&store), Vec::<String>::new());
+}
+
+#[test]
+fn foreign_layer_urls_are_never_fetched() {
+    use common::Reply;
+    // The layer's real content, served by a host the manifest names.
+    let wasm = std::fs::read(p1::HELLO).unwrap();
+    let layer = wedge_image::Digest::of(&wasm);
+    let foreign = common::FakeRegistry::start(move |_| {
+        Reply::Body(200, "application/octet-stream", wasm.clone())
+    });
+    let config = br#"{"architecture":"wasm","os":"wasip1","layerDigests":[]}"#.to_vec();
+    let config_digest = wedge_image::Digest::of(&config);
+    let manifest = common::wasm_manifest(
+        &format!(
+            r#"{{"mediaType":"application/vnd.wasm.config.v0+json","digest":"{config_digest}","size":{}}}"#,
+            config.len()
+        ),
+        &format!(
+            r#"{{"mediaType":"application/wasm","digest":"{layer}","size":{},"urls":["http://{}/steal"]}}"#,
+            std::fs::metadata(p1::HELLO).unwrap().len(),
+            foreign.host
+        ),
+    );
+    let registry = common::FakeRegistry::start(move |path| {
+        if path == "/v2/" {
+            Reply::Body(200, "application/json", b"{}".to_vec())
+        } else if path.contains("/manifests/") {
+            Reply::Body(
+                200,
+                "application/vnd.oci.image.manifest.v1+json",
+                manifest.clone(),
+            )
+        } else if path.ends_with(&config_digest.to_string()) {
+            Reply::Body(200, "application/octet-stream", config.clone())
+        } else {
+            Reply::Body(
+                404,
+                "application/json",
+                br#"{"errors":[{"code":"BLOB_UNKNOWN","message":"blob unknown"}]}"#.to_vec(),
+            )
+        }
+    });
+    let env = Env::new();
+    let reference = format!("{}/foreign/app:1", registry.host);
+    env.wedge(&["pull", &reference]).expect_code(125);
+    assert_eq!(foreign.requested(), Vec::<String>::new());
+    assert!(
+        registry.requested().iter().any(|p| p.contains("/blobs/")),
+        "{:?}",
+        registry.requested()
+    );
+}
+
+#[test]
+fn temp_files_of_a_killed_pull_are_removed_at_daemon_start_and_by_fsck() {
+    let registry = hostile_registry();
+    let env = Env::new();
+    let store = env.root().join("images");
+    let reference = format!("{}/huge/app:1", registry.host);
+    let kill_mid_pull = || {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+            .args(["pull", "--max-layer-size", "200GiB", &reference])
+            .env("WEDGE_ROOT", env.root())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while temp_files(&store.join("blobs/sha256")).is_empty() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no temp file appeared"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(!temp_files(&store).is_empty());
+    };
+    kill_mid_pull();
+    let daemon = common::TestDaemon::start(&env, &[]);
+    assert_eq!(temp_files(&store), Vec::<String>::new());
+    assert!(
+        daemon
+            .log_text()
+            .contains("leftover temp files from the image store"),
+        "{}",
+        daemon.log_text()
+    );
+    drop(daemon);
+    kill_mid_pull();
+    let run = env.wedge(&["image", "fsck"]);
+    run.expect_code(0);
+    assert!(run.stdout.contains("leftover temp files"), "{}", run.stdout);
+    assert_eq!(temp_files(&store), Vec::<String>::new());
+}
+
+#[test]
+fn prune_running_during_a_pull_deletes_nothing_the_pull_needs() {
+    let registry = TestRegistry::start(None);
+    let proxy = common::CuttingProxy::start(&registry.host, usize::MAX / 2);
+    let reference = format!("{}/demo/pruned:1", proxy.host);
+    let builder = Env::new();
+    build_big(&builder, &reference);
+    builder.wedge(&["push", &reference]).expect_code(0);
+
+    let device = Env::new();
+    // Stretch the 2 MiB layer out, and prune again and again while it arrives.
+    proxy.set_delay(2);
+    let mut pull = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(["pull", &reference])
+        .env("WEDGE_ROOT", device.root())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut prunes = 0;
+    let status = loop {
+        if let Some(status) = pull.try_wait().unwrap() {
+            break status;
+        }
+        device.wedge(&["image", "prune"]).expect_code(0);
+        prunes += 1;
+    };
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(pull.stderr.as_mut().unwrap(), &mut stderr).unwrap();
+    assert!(
+        status.success(),
+        "pull failed after {prunes} prunes: {stderr}"
+    );
+    assert!(prunes > 0);
+    proxy.set_delay(0);
+    device.wedge(&["image", "prune"]).expect_code(0);
+    device.wedge(&["image", "fsck"]).expect_code(0);
+    device.wedge(&["run", &reference]).expect_code(0);
+}

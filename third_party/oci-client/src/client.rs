@@ -984,7 +984,25 @@ impl Client {
         self.store_auth_if_needed(image.resolve_registry(), auth)
             .await;
 
-        self._pull_manifest_raw(image, accepted_media_types).await
+        self._pull_manifest_raw(image, accepted_media_types, None)
+            .await
+    }
+
+    /// wedge patch: like [`Client::pull_manifest_raw`], but a response body (manifest or
+    /// error) larger than `max_bytes` is refused as it is read, before it is held whole
+    /// in memory.
+    pub async fn pull_manifest_raw_capped(
+        &self,
+        image: &Reference,
+        auth: &RegistryAuth,
+        accepted_media_types: &[&str],
+        max_bytes: usize,
+    ) -> Result<(bytes::Bytes, String)> {
+        self.store_auth_if_needed(image.resolve_registry(), auth)
+            .await;
+
+        self._pull_manifest_raw(image, accepted_media_types, Some(max_bytes))
+            .await
     }
 
     /// Pull a manifest from the remote OCI Distribution service.
@@ -1079,11 +1097,12 @@ impl Client {
         &self,
         image: &Reference,
         accepted_media_types: &[&str],
+        max_bytes: Option<usize>,
     ) -> Result<(bytes::Bytes, String)> {
         let url = self.to_v2_manifest_url(image);
         debug!("Pulling image manifest from {}", url);
 
-        let res = RequestBuilderWrapper::from_client(self, |client| client.get(&url))
+        let mut res = RequestBuilderWrapper::from_client(self, |client| client.get(&url))
             .apply_accept(accepted_media_types)?
             .apply_auth(image, RegistryOperation::Pull)
             .await?
@@ -1092,7 +1111,28 @@ impl Client {
             .await?;
         let status = res.status();
         let headers = res.headers().clone();
-        let body = res.bytes().await?;
+        let body = match max_bytes {
+            None => res.bytes().await?,
+            // wedge patch: the cap applies while the body is read.
+            Some(max) => {
+                let too_large = || {
+                    OciDistributionError::GenericError(Some(format!(
+                        "the manifest from `{url}` is larger than the {max}-byte cap"
+                    )))
+                };
+                if res.content_length().is_some_and(|n| n > max as u64) {
+                    return Err(too_large());
+                }
+                let mut body = Vec::new();
+                while let Some(chunk) = res.chunk().await? {
+                    if body.len() + chunk.len() > max {
+                        return Err(too_large());
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                bytes::Bytes::from(body)
+            }
+        };
 
         validate_registry_response(status, &body, &url)?;
 
@@ -1108,7 +1148,7 @@ impl Client {
     /// use the bearer token. Otherwise, this will attempt an anonymous pull.
     async fn _pull_manifest(&self, image: &Reference) -> Result<(OciManifest, String)> {
         let (body, digest) = self
-            ._pull_manifest_raw(image, MIME_TYPES_DISTRIBUTION_MANIFEST)
+            ._pull_manifest_raw(image, MIME_TYPES_DISTRIBUTION_MANIFEST, None)
             .await?;
 
         self.validate_image_manifest(&body).await?;
@@ -1437,35 +1477,10 @@ impl Client {
                 HeaderValue::from_str(&format!("bytes={offset}-")).unwrap(),
             );
         }
-        let mut response = request.send().await?;
-
-        if let Some(urls) = &layer.urls {
-            for url in urls {
-                if response.error_for_status_ref().is_ok() {
-                    break;
-                }
-
-                let url = Url::parse(url)
-                    .map_err(|e| OciDistributionError::UrlParseError(e.to_string()))?;
-
-                if url.scheme() == "http" || url.scheme() == "https" {
-                    // NOTE: we must not authenticate on additional URLs as those
-                    // can be abused to leak credentials or tokens.  Please
-                    // refer to CVE-2020-15157 for more information.
-                    request =
-                        RequestBuilderWrapper::from_client(self, |client| client.get(url.clone()))
-                            .apply_accept(MIME_TYPES_DISTRIBUTION_MANIFEST)?
-                            .into_request_builder();
-                    if let Some(offset) = offset {
-                        request = request.header(
-                            RANGE,
-                            HeaderValue::from_str(&format!("bytes={offset}-")).unwrap(),
-                        );
-                    }
-                    response = request.send().await?
-                }
-            }
-        }
+        // wedge patch: a layer's foreign `urls` are never fetched. They name any host the
+        // manifest's author chooses (loopback, the local network, a cloud metadata
+        // service), and were tried whenever the registry answered with an error.
+        let response = request.send().await?;
 
         Ok(response)
     }

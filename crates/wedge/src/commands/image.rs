@@ -40,6 +40,8 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<i32> {
         );
     }
     let store = store(root)?;
+    // Until the image is tagged, no prune may delete its blobs.
+    let _writing = store.writing()?;
     let (digest, size) = artifact::build(&store, &wasm, &Requested::from_manifest(&manifest))?;
     for reference in &references {
         store.tag(&reference.whole(), &digest, size)?;
@@ -260,8 +262,14 @@ pub fn load(root: &Path, args: LoadArgs) -> anyhow::Result<i32> {
         }
         None => wedge_image::archive::load(&store, std::io::stdin().lock())?,
     };
-    for reference in loaded {
-        println!("Loaded image: {reference}");
+    for image in loaded {
+        println!("Loaded image: {}", image.reference);
+        if let Some(old) = image.moved_from {
+            eprintln!(
+                "moved tag {} from {old} to {}",
+                image.reference, image.digest
+            );
+        }
     }
     Ok(0)
 }

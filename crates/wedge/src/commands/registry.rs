@@ -1,7 +1,7 @@
 //! Registry commands: `push`, `pull`, `login`, `logout`, and the pull behind
 //! `wedge run IMAGE` when the image is not local.
 
-use crate::cli::{LoginArgs, LogoutArgs, RegistryArgs};
+use crate::cli::{LoginArgs, LogoutArgs, MAX_LAYER_SIZE_ENV, PullArgs, RegistryArgs};
 use crate::root::{auth_file, code_cache_dir, image_store_dir};
 use anyhow::Context;
 use std::io::Read;
@@ -46,11 +46,25 @@ pub fn push(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
 }
 
 /// `wedge pull REF`.
-pub fn pull(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
-    let reference = parse_reference(&args.image)?;
-    let (image, _) = pull_image(root, &reference, args.insecure)?;
+pub fn pull(root: &Path, args: PullArgs) -> anyhow::Result<i32> {
+    let reference = parse_reference(&args.registry.image)?;
+    let max_layer_size = args
+        .max_layer_size
+        .map_or(registry::DEFAULT_MAX_LAYER_SIZE, |size| size.0);
+    let (image, _) = pull_image(root, &reference, args.registry.insecure, max_layer_size)?;
     println!("{}@{}", reference.whole(), image.digest);
     Ok(0)
+}
+
+/// The largest layer a pull accepts: `$WEDGE_MAX_LAYER_SIZE`, else the default.
+pub fn max_layer_size_from_env() -> anyhow::Result<u64> {
+    match std::env::var(MAX_LAYER_SIZE_ENV) {
+        Ok(value) => Ok(value
+            .parse::<wedge_manifest::ByteSize>()
+            .with_context(|| format!("invalid `{MAX_LAYER_SIZE_ENV}`"))?
+            .0),
+        Err(_) => Ok(registry::DEFAULT_MAX_LAYER_SIZE),
+    }
 }
 
 /// Pulls `reference` into the local store and compiles its Wasm into the AOT cache
@@ -61,13 +75,15 @@ pub fn pull(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
 /// bytes while the rest arrives, and the final compile runs on its own thread as soon
 /// as the layer's digest is checked, while the pull makes the layer durable and writes
 /// the manifest and the tag. A first pull into a root creates the store (its layout
-/// files, fsynced) while the manifest is fetched.
+/// files, fsynced) while the manifest is fetched. A layer over `max_layer_size` bytes is
+/// refused before it is downloaded.
 pub fn pull_image(
     root: &Path,
     reference: &Reference,
     insecure: bool,
+    max_layer_size: u64,
 ) -> anyhow::Result<(StoredImage, App)> {
-    let registry = connect(root, reference, insecure)?;
+    let registry = connect(root, reference, insecure)?.with_max_layer_size(max_layer_size);
     let runtime = runtime()?;
     let (store, remote) = std::thread::scope(|scope| {
         let opening = scope.spawn(|| ImageStore::open(image_store_dir(root)));

@@ -39,13 +39,18 @@ impl Source {
         };
         let (image, pulled) = match local {
             Ok(image) => (image, None),
-            Err(ImageError::NotFound(_)) => super::registry::pull_image(root, &reference, false)
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "`{arg}`: no such file, and no such image locally; pulling it failed: {e:#}"
-                    )
-                })
-                .map(|(image, app)| (image, Some(app)))?,
+            Err(ImageError::NotFound(_)) => super::registry::pull_image(
+                root,
+                &reference,
+                false,
+                super::registry::max_layer_size_from_env()?,
+            )
+            .map_err(|e| {
+                anyhow::anyhow!(
+                    "`{arg}`: no such file, and no such image locally; pulling it failed: {e:#}"
+                )
+            })
+            .map(|(image, app)| (image, Some(app)))?,
             Err(e) => return Err(e.into()),
         };
         Ok(Source {

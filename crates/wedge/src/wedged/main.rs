@@ -51,6 +51,11 @@ struct Args {
     #[arg(long, value_name = "POLICY", default_value = "drop-oldest")]
     queue_overflow: wedge_runtime::Overflow,
 
+    /// Largest Wasm layer a pull accepts; an image declaring a larger one is refused
+    /// before it is downloaded
+    #[arg(long, value_name = "SIZE", default_value_t = ByteSize(wedge_image::registry::DEFAULT_MAX_LAYER_SIZE))]
+    max_layer_size: ByteSize,
+
     /// Bridge the message bus to an MQTT broker:
     /// `mqtt://[USER[:PASSWORD]@]HOST[:PORT]`, or `mqtts://` for TLS
     #[arg(long, value_name = "URL")]
@@ -108,6 +113,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             max_files: args.log_max_files.max(1),
         },
         queue: (args.queue_size.max(1), args.queue_overflow),
+        max_layer_size: args.max_layer_size.0,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -495,3 +495,148 @@ fn dechunk(mut s: &str) -> String {
     }
     out
 }
+
+/// What a [`FakeRegistry`] answers to one request.
+pub enum Reply {
+    /// A status, a content type and a body sent with its `Content-Length`.
+    Body(u16, &'static str, Vec<u8>),
+    /// 200 without a `Content-Length`: the same 64 KiB over and over until the client
+    /// hangs up (an endless blob or manifest).
+    Endless(&'static str),
+}
+
+/// A hostile OCI registry written by hand, on a free loopback port: `route` answers
+/// each request by its path (`/v2/…`). It records every path asked for, and counts the
+/// body bytes it managed to send.
+pub struct FakeRegistry {
+    pub host: String,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+    pub sent: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl FakeRegistry {
+    pub fn start(route: impl Fn(&str) -> Reply + Send + Sync + 'static) -> FakeRegistry {
+        use std::io::{BufRead, BufReader};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let host = listener.local_addr().unwrap().to_string();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sent = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let route = std::sync::Arc::new(route);
+        let (seen, counted) = (requests.clone(), sent.clone());
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let (route, seen, counted) = (route.clone(), seen.clone(), counted.clone());
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 {
+                            return;
+                        }
+                        let path = line.split_whitespace().nth(1).unwrap_or("").to_string();
+                        loop {
+                            let mut header = String::new();
+                            if reader.read_line(&mut header).unwrap_or(0) == 0 {
+                                return;
+                            }
+                            if header == "\r\n" || header == "\n" {
+                                break;
+                            }
+                        }
+                        seen.lock().unwrap().push(path.clone());
+                        match route(&path) {
+                            Reply::Body(status, content_type, body) => {
+                                let head = format!(
+                                    "HTTP/1.1 {status} X\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
+                                    body.len()
+                                );
+                                if stream.write_all(head.as_bytes()).is_err()
+                                    || stream.write_all(&body).is_err()
+                                {
+                                    return;
+                                }
+                                counted.fetch_add(body.len() as u64, Ordering::SeqCst);
+                            }
+                            Reply::Endless(content_type) => {
+                                let head = format!(
+                                    "HTTP/1.1 200 OK\r\nContent-Type: {content_type}\r\nConnection: close\r\n\r\n"
+                                );
+                                if stream.write_all(head.as_bytes()).is_err() {
+                                    return;
+                                }
+                                let chunk = vec![b'A'; 64 << 10];
+                                while stream.write_all(&chunk).is_ok() {
+                                    counted.fetch_add(chunk.len() as u64, Ordering::SeqCst);
+                                }
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        FakeRegistry {
+            host,
+            requests,
+            sent,
+        }
+    }
+
+    /// The paths asked for so far.
+    pub fn requested(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+/// An OCI image manifest with a Wasm config and one `application/wasm` layer, the
+/// descriptors' JSON given as written (so they can lie).
+pub fn wasm_manifest(config: &str, layer: &str) -> Vec<u8> {
+    format!(
+        r#"{{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":{config},"layers":[{layer}]}}"#
+    )
+    .into_bytes()
+}
+
+/// Runs `wedge ARGS` with the env's data root, killing it if it has not finished after
+/// `limit` (then the code is -1).
+pub fn wedge_within(env: &Env, args: &[&str], limit: std::time::Duration) -> Run {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .args(args)
+        .env("WEDGE_ROOT", env.root())
+        .env_remove("WEDGE_HOST")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn wedge");
+    let deadline = std::time::Instant::now() + limit;
+    while child.try_wait().expect("wait wedge").is_none() {
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let out = child.wait_with_output().expect("wait wedge");
+    Run {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+/// Bytes in the files under `dir`, recursively (0 if it does not exist).
+pub fn disk_usage(dir: &Path) -> u64 {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return 0;
+    };
+    entries
+        .flatten()
+        .map(|e| match e.file_type() {
+            Ok(t) if t.is_dir() => disk_usage(&e.path()),
+            _ => e.metadata().map_or(0, |m| m.len()),
+        })
+        .sum()
+}
