@@ -199,7 +199,8 @@ mod tests {
             Limits {
                 memory: Some(ByteSize(2 << 20)),
                 fuel: Some(10),
-                timeout: None
+                timeout: None,
+                files: None,
             }
         );
     }
