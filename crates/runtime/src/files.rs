@@ -61,8 +61,7 @@ pub(crate) fn add_to_linker<T: HasOpenFiles>(linker: &mut Linker<T>) -> wasmtime
     linker.func_wrap_async(
         P1,
         "path_open",
-        move |mut caller: Caller<'_, T>,
-              args: (i32, i32, i32, i32, i32, i64, i64, i32, i32)| {
+        move |mut caller: Caller<'_, T>, args: (i32, i32, i32, i32, i32, i64, i64, i32, i32)| {
             let o = o.clone();
             Box::new(async move { opening(&mut caller, &o, "path_open", args).await })
         },
@@ -97,7 +96,7 @@ pub(crate) fn add_to_linker<T: HasOpenFiles>(linker: &mut Linker<T>) -> wasmtime
 
 /// Calls the original `name`, which opens one handle on success, unless the cap is
 /// reached: then `EMFILE`.
-async fn opening<T: HasOpenFiles, P: WasmParams>(
+async fn opening<T: HasOpenFiles, P: WasmParams + Send + Sync>(
     caller: &mut Caller<'_, T>,
     originals: &Linker<T>,
     name: &'static str,
@@ -115,7 +114,7 @@ async fn opening<T: HasOpenFiles, P: WasmParams>(
 }
 
 /// Calls wasmtime-wasi's own `name` with `args`.
-async fn original<T: HasOpenFiles, P: WasmParams, R: WasmResults>(
+async fn original<T: HasOpenFiles, P: WasmParams + Send + Sync, R: WasmResults + Send + Sync>(
     caller: &mut Caller<'_, T>,
     originals: &Linker<T>,
     name: &'static str,

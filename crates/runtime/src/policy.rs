@@ -8,8 +8,8 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
 use wedge_manifest::{
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_MAX_KEYS, DEFAULT_NN_CONTEXTS, EnvGrant, Grants, HostPattern,
-    HttpOrigin, KeyValueGrant, MAX_NN_THREADS, NetRule, VolumeMode,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_MAX_KEYS, DEFAULT_NN_CONTEXTS, EnvGrant, Grants,
+    HostPattern, HttpOrigin, KeyValueGrant, MAX_NN_THREADS, NetRule, VolumeMode,
 };
 
 /// Linear memory cap when neither the manifest nor the operator sets one.

@@ -3,8 +3,8 @@
 use crate::app::Code;
 use crate::engine::EPOCH_TICK;
 use crate::error::one_line;
-use crate::handler::PushHandlerPre;
 use crate::files::{HasOpenFiles, OpenFiles};
+use crate::handler::PushHandlerPre;
 use crate::limits::MemoryLimiter;
 use crate::providers::{self, HasProviders, ProviderSetup, Providers};
 use crate::{App, AppKind, Control, Engine, Policy, RuntimeError, wasi};
@@ -203,8 +203,11 @@ impl Prepared {
         };
         let pre = match &app.code {
             Code::Module(module) => {
-                let exports_func =
-                    |name: &str| module.exports().any(|e| e.name() == name && e.ty().func().is_some());
+                let exports_func = |name: &str| {
+                    module
+                        .exports()
+                        .any(|e| e.name() == name && e.ty().func().is_some())
+                };
                 let Some(entry) = ModuleEntry::of(exports_func) else {
                     return Err(RuntimeError::Link {
                         path: app.path.clone(),

@@ -688,7 +688,11 @@ fn a_guest_opening_files_in_a_loop_stops_at_its_cap_and_spares_the_daemon() {
         if logs.stdout.contains("opened") {
             break logs.stdout;
         }
-        assert!(Instant::now() < deadline, "the hog never reported: {}", logs.stdout);
+        assert!(
+            Instant::now() < deadline,
+            "the hog never reported: {}",
+            logs.stdout
+        );
         std::thread::sleep(Duration::from_millis(50));
     };
     assert!(hog.starts_with("opened 256 files: "), "{hog}");
@@ -705,12 +709,18 @@ fn a_guest_opening_files_in_a_loop_stops_at_its_cap_and_spares_the_daemon() {
     let ticks = |env: &Env| {
         let logs = d.wedge(env, &["logs", "ticker"]);
         logs.expect_code(0);
-        logs.stdout.lines().filter(|l| l.starts_with("tick ")).count()
+        logs.stdout
+            .lines()
+            .filter(|l| l.starts_with("tick "))
+            .count()
     };
     let before = ticks(&env);
     let deadline = Instant::now() + Duration::from_secs(60);
     while ticks(&env) < before + 5 {
-        assert!(Instant::now() < deadline, "the ticker's lines stopped arriving");
+        assert!(
+            Instant::now() < deadline,
+            "the ticker's lines stopped arriving"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(ps(&d, &env, "ticker")["state"], "running");

@@ -235,7 +235,11 @@ fn a_model_from_bytes_cannot_make_the_host_allocate_past_the_memory_limit() {
         for guest in [p1::NN, p2::NN] {
             let run = load("16MiB", guest, model);
             run.expect_code(1);
-            assert!(run.stderr.contains("error: load"), "{model}: {}", run.stderr);
+            assert!(
+                run.stderr.contains("error: load"),
+                "{model}: {}",
+                run.stderr
+            );
             assert!(!run.stdout.contains("class"), "{model}: {}", run.stdout);
             assert!(!run.stderr.contains("panicked"), "{model}: {}", run.stderr);
         }

@@ -19,12 +19,12 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tract_onnx::pb::{GraphProto, TensorProto, tensor_proto::DataType};
+use tract_onnx::tract_hir::internal::tract_data::TooEarly;
 use tract_onnx::tract_hir::internal::{
     EvalOp, Factoid, InferenceFact, InferenceModel, InferenceModelPatch, InferenceNode,
     InferenceOp, IntoTValue, Op, OpState, OutletId, SessionState, TValue, TVec, TractResult,
     TypedModel, TypedOp, format_err,
 };
-use tract_onnx::tract_hir::internal::tract_data::TooEarly;
 use tract_onnx::tract_hir::ops::source::Source;
 use tract_onnx::tract_hir::tract_core::ops::Validation;
 
@@ -109,16 +109,22 @@ fn declared_bytes(tensor: &TensorProto) -> usize {
         Some(DataType::Uint32 | DataType::Int32 | DataType::Float) => 4,
         _ => 8,
     };
-    tensor.dims.iter().try_fold(element, |n: usize, &d| {
-        usize::try_from(d).ok().and_then(|d| n.checked_mul(d))
-    })
-    .unwrap_or(usize::MAX)
+    tensor
+        .dims
+        .iter()
+        .try_fold(element, |n: usize, &d| {
+            usize::try_from(d).ok().and_then(|d| n.checked_mul(d))
+        })
+        .unwrap_or(usize::MAX)
 }
 
 /// Bytes of a tensor of this fact, when its shape and type are known.
 fn fact_bytes(fact: &InferenceFact) -> Option<usize> {
     let shape = fact.shape.as_concrete_finite().ok()??;
-    let element = fact.datum_type.concretize().map_or(8, |dt| dt.size_of().max(1));
+    let element = fact
+        .datum_type
+        .concretize()
+        .map_or(8, |dt| dt.size_of().max(1));
     Some(
         shape
             .iter()
@@ -247,7 +253,11 @@ impl InferenceOp for Bounded {
         inputs: TVec<&InferenceFact>,
         outputs: TVec<&InferenceFact>,
         observed: TVec<&InferenceFact>,
-    ) -> TractResult<(TVec<InferenceFact>, TVec<InferenceFact>, TVec<InferenceFact>)> {
+    ) -> TractResult<(
+        TVec<InferenceFact>,
+        TVec<InferenceFact>,
+        TVec<InferenceFact>,
+    )> {
         let (inputs, outputs, observed) = self.inner.infer_facts(inputs, outputs, observed)?;
         if !self.inner.is_stateless() || !inputs.iter().all(|i| i.value.is_concrete()) {
             return Ok((inputs, outputs, observed));
@@ -279,11 +289,7 @@ impl InferenceOp for Bounded {
                     .collect();
                 Ok((inputs, outputs, observed))
             }
-            Err(e)
-                if e.root_cause()
-                    .downcast_ref::<TooEarly>()
-                    .is_some() =>
-            {
+            Err(e) if e.root_cause().downcast_ref::<TooEarly>().is_some() => {
                 Ok((inputs, outputs, observed))
             }
             Err(e) => Err(e.context("Eager eval during inference")),
@@ -295,7 +301,11 @@ impl InferenceOp for Bounded {
         inputs: TVec<&InferenceFact>,
         outputs: TVec<&InferenceFact>,
         observed: TVec<&InferenceFact>,
-    ) -> TractResult<(TVec<InferenceFact>, TVec<InferenceFact>, TVec<InferenceFact>)> {
+    ) -> TractResult<(
+        TVec<InferenceFact>,
+        TVec<InferenceFact>,
+        TVec<InferenceFact>,
+    )> {
         self.inner.infer_facts(inputs, outputs, observed)
     }
 

@@ -1,7 +1,7 @@
 //! The tract backend: pure Rust ONNX inference, built into wedge.
 
-use super::{bounds, caught};
 use super::context::{Port, Runner};
+use super::{bounds, caught};
 use std::path::Path;
 use tract_onnx::prelude::{
     DatumType, Framework, InferenceModelExt, TValue, Tensor as TractTensor, TypedModel,
