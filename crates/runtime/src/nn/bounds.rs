@@ -283,7 +283,7 @@ impl InferenceOp for Bounded {
             .eval_with_session(&SessionState::default(), values)
         {
             Ok(values) => {
-                let outputs = values
+                let outputs: TVec<InferenceFact> = values
                     .into_iter()
                     .map(|t| t.into_arc_tensor().into())
                     .collect();
