@@ -11,6 +11,13 @@ What it makes (in OUT_DIR, default crates/test-programs/models):
   embedder.onnx    input `tokens` i64 [1,16] -> output `embedding` f32 [1,32]
                    Gather([1000,32] table), ReduceMean over tokens, MatMul [32,32],
                    Tanh, L2-normalize (x / sqrt(sum(x*x))).
+  hostile/*.onnx   tiny models that make an ONNX runtime materialise a 64 MiB f32
+                   tensor (4096x4096) while it loads: constant-of-shape, expand, tile,
+                   range (folded constants) and initializer (an initializer declaring
+                   [20000, 20000] with 4 bytes of data). Each takes `image` f32
+                   [1,1,28,28] and gives `logits` f32 [1,10] (the first ten pixels plus
+                   the big tensor's sum, zero), so a runtime that loads them can
+                   classify with them. Made with onnx alone: `nn-models.py --hostile`.
   reference.json   onnxruntime outputs for the canonical inputs:
                    classifier x[i] = (i % 17) / 16 for i in 0..784 (row-major),
                    embedder tokens[i] = (i*37 + 5) % 1000 for i in 0..16.
@@ -21,7 +28,8 @@ tract-onnx 0.21 and onnxruntime both load them.
 
 Run with (PyPI only):
   python3 -m venv /tmp/nn-venv && /tmp/nn-venv/bin/pip install onnx numpy onnxruntime
-  /tmp/nn-venv/bin/python3 scripts/nn-models.py [OUT_DIR]
+  /tmp/nn-venv/bin/python3 scripts/nn-models.py [--hostile] [OUT_DIR]
+(`--hostile` makes only the hostile models, and needs only onnx and numpy.)
 
 Last run with: python 3.11.7, onnx 1.23.2, numpy 2.4.6, onnxruntime 1.32.0
 (protobuf 7.36.2). The model files are byte-for-byte deterministic for a given
@@ -139,11 +147,74 @@ def canonical_tokens():
     return np.array([[(i * 37 + 5) % 1000 for i in range(16)]], dtype=np.int64)
 
 
+# The side of the square tensor the hostile models make: 4096^2 f32 = 64 MiB.
+BOMB_SIDE = 4096
+
+
+def make_hostile(out):
+    """Writes the hostile models (see the docstring) to OUT/hostile."""
+    out = os.path.join(out, "hostile")
+    os.makedirs(out, exist_ok=True)
+    side, n = BOMB_SIDE, BOMB_SIDE * BOMB_SIDE
+    i64 = lambda name, values: init(name, np.array(values, dtype=np.int64))
+    f32 = lambda name, values: init(name, np.array(values, dtype=np.float32))
+    # `init` makes arrays at least 1-D; Range takes scalars.
+    scalar = lambda name, value: numpy_helper.from_array(np.array(value, dtype=np.float32), name)
+    # logits = image[0, :10] + sum(big), the big tensor coming from `big_nodes`.
+    def bomb(name, big_nodes, inits, checked=True):
+        nodes = list(big_nodes) + [
+            helper.make_node("ReduceSum", ["big"], ["total"], keepdims=0),
+            helper.make_node("Reshape", ["image", "flat_shape"], ["flat"]),
+            helper.make_node("Slice", ["flat", "starts", "ends", "axes"], ["first"]),
+            helper.make_node("Add", ["first", "total"], ["logits"]),
+        ]
+        inits = list(inits) + [
+            i64("flat_shape", [1, 784]), i64("starts", [0]), i64("ends", [10]),
+            i64("axes", [1]),
+        ]
+        graph = helper.make_graph(
+            nodes, name,
+            [helper.make_tensor_value_info("image", TensorProto.FLOAT, [1, 1, 28, 28])],
+            [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, 10])],
+            inits)
+        path = os.path.join(out, name + ".onnx")
+        if checked:
+            return finish(graph, path)
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", OPSET)])
+        model.ir_version = IR_VERSION
+        onnx.save(model, path)
+        return path
+
+    zero = helper.make_tensor("value", TensorProto.FLOAT, [1], [0.0])
+    bomb("constant-of-shape",
+         [helper.make_node("ConstantOfShape", ["shape"], ["big"], value=zero)],
+         [i64("shape", [side, side])])
+    bomb("expand", [helper.make_node("Expand", ["one", "shape"], ["big"])],
+         [f32("one", [0.0]), i64("shape", [side, side])])
+    bomb("tile", [helper.make_node("Tile", ["one", "repeats"], ["big"])],
+         [f32("one", [[0.0]]), i64("repeats", [side, side])])
+    bomb("range", [
+        helper.make_node("Range", ["start", "limit", "delta"], ["ramp"]),
+        helper.make_node("Mul", ["ramp", "nothing"], ["big"]),
+    ], [scalar("start", 0.0), scalar("limit", float(n)), scalar("delta", 1.0),
+        scalar("nothing", 0.0)])
+    lie = TensorProto(name="big", data_type=TensorProto.FLOAT, dims=[20000, 20000],
+                      raw_data=b"\0\0\0\0")
+    bomb("initializer", [], [lie], checked=False)
+    for name in sorted(os.listdir(out)):
+        p = os.path.join(out, name)
+        print(f"{p}: {os.path.getsize(p)} bytes")
+
+
 def main():
     here = os.path.dirname(os.path.abspath(__file__))
     default = os.path.join(here, "..", "crates", "test-programs", "models")
-    out = os.path.abspath(sys.argv[1] if len(sys.argv) > 1 else default)
+    args = [a for a in sys.argv[1:] if a != "--hostile"]
+    out = os.path.abspath(args[0] if args else default)
     os.makedirs(out, exist_ok=True)
+    make_hostile(out)
+    if "--hostile" in sys.argv[1:]:
+        return
 
     rng = np.random.default_rng(SEED)
     cls = make_classifier(rng, os.path.join(out, "classifier.onnx"))

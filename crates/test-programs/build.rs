@@ -4,8 +4,9 @@
 //! Rust guests are built for `wasm32-wasip1` (core modules) and `wasm32-wasip2`
 //! (components); the component-only guests in `guests/components` (`wasi:http/proxy`
 //! apps, and commands using wedge's host APIs) for `wasm32-wasip2` only;
-//! C guests with clang-16 and Debian's wasi-libc. Missing tools are a build error that
-//! points at `scripts/setup.sh`.
+//! C guests with clang-16 and Debian's wasi-libc; hand-written core modules in
+//! `guests/wat` (instructions no compiled language emits) with the `wat` crate.
+//! Missing tools are a build error that points at `scripts/setup.sh`.
 
 use std::env;
 use std::fmt::Write as _;
@@ -15,7 +16,7 @@ use std::process::Command;
 /// Rust guest binaries, one per file in `guests/rust/src/bin`.
 const RUST_GUESTS: &[&str] = &[
     "hello", "args_env", "stdio", "files", "net", "memhog", "spin", "sleep", "trap", "exit42",
-    "ticker", "flood", "graceful", "nn",
+    "ticker", "flood", "graceful", "nn", "fdhog",
 ];
 /// `wasi:http/proxy` guests, member crates of the `guests/components` workspace.
 const HTTP_GUESTS: &[&str] = &["hello", "probe"];
@@ -24,6 +25,11 @@ const HTTP_GUESTS: &[&str] = &["hello", "probe"];
 const EDGE_GUESTS: &[&str] = &["kv", "msg", "handler"];
 /// C guests, one per file in `guests/c`.
 const C_GUESTS: &[&str] = &["hello", "files"];
+/// C guests built as WASI reactors (`-mexec-model=reactor`): `_initialize` and a default
+/// export `""` instead of `_start`, one per file in `guests/c`.
+const C_REACTOR_GUESTS: &[&str] = &["reactor"];
+/// Core modules written in the text format, one per file in `guests/wat`.
+const WAT_GUESTS: &[&str] = &["tables", "big_table"];
 /// C guests using wedge's host APIs through `wit-bindgen c` bindings (`guests/c-edge`,
 /// one file each, linked with the bindings in `gen/` and `wedge_crt.c`).
 const C_EDGE_GUESTS: &[&str] = &["publisher"];
@@ -41,6 +47,7 @@ fn main() {
         guests.join("rust/Cargo.toml"),
         guests.join("c"),
         guests.join("c-edge"),
+        guests.join("wat"),
         components.join("Cargo.toml"),
         components.join("Cargo.lock"),
         manifest_dir.join("../../wit"),
@@ -101,7 +108,7 @@ fn main() {
     code.push_str(
         "/// C guests built with clang-16 for `wasm32-wasi` (core modules); `publisher` \
          imports `wedge:edge/messaging` through `wit-bindgen c` bindings, so wedge makes \
-         it a component to run it.\npub mod c {\n",
+         it a component to run it; `reactor` is a WASI reactor.\npub mod c {\n",
     );
     for name in C_GUESTS {
         let out = out_dir.join(format!("c-{name}.wasm"));
@@ -118,6 +125,30 @@ fn main() {
         ];
         // `wedge_crt.c` replaces wasi-libc's `_start` (see there).
         build_c(&sources, &["-nostartfiles"], &out);
+        write_const(&mut code, name, &out);
+    }
+    for name in C_REACTOR_GUESTS {
+        let out = out_dir.join(format!("c-{name}.wasm"));
+        build_c(
+            &[guests.join("c").join(format!("{name}.c"))],
+            &["-mexec-model=reactor"],
+            &out,
+        );
+        write_const(&mut code, name, &out);
+    }
+    code.push_str("}\n");
+
+    code.push_str(
+        "/// Core modules written in the text format (`guests/wat`): `tables` grows ten \
+         tables by ten million elements each, `big_table` declares one that large.\n\
+         pub mod wat {\n",
+    );
+    for name in WAT_GUESTS {
+        let source = guests.join("wat").join(format!("{name}.wat"));
+        let bytes = wat::parse_file(&source)
+            .unwrap_or_else(|e| panic!("cannot assemble `{}`: {e}", source.display()));
+        let out = out_dir.join(format!("wat-{name}.wasm"));
+        std::fs::write(&out, bytes).expect("write an assembled guest");
         write_const(&mut code, name, &out);
     }
     code.push_str("}\n");

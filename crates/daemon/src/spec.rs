@@ -81,6 +81,7 @@ impl Spec {
                     memory: parse_opt::<ByteSize>(&r.memory, "memory")?,
                     fuel: r.fuel,
                     timeout: parse_opt::<DurationSpec>(&r.timeout, "timeout")?,
+                    files: r.max_files,
                 },
             },
             grant_requested: r.grant_requested,

@@ -33,6 +33,9 @@ pub struct CreateRequest {
     pub fuel: Option<u64>,
     /// Wall-clock limit per run, e.g. `2s`.
     pub timeout: Option<String>,
+    /// Handles (files, directories, sockets) an instance may hold open at once
+    /// (default 256).
+    pub max_files: Option<u32>,
     /// Grant the env and network access the image requests.
     pub grant_requested: bool,
     /// `no`, `on-failure[:MAX]`, `always` or `unless-stopped` (default `no`).

@@ -50,7 +50,14 @@ pub struct Limits {
     pub fuel: Option<u64>,
     /// Wall-clock limit for the whole run (for an HTTP app, for each request).
     pub timeout: Option<DurationSpec>,
+    /// Handles (files, directories, sockets) an instance may hold open at once;
+    /// `None` means [`DEFAULT_MAX_FILES`].
+    pub files: Option<u32>,
 }
+
+/// Handles an instance may hold open at once when neither the manifest nor the
+/// operator sets a number.
+pub const DEFAULT_MAX_FILES: u32 = 256;
 
 /// `KEY=VALUE` sets a variable; `KEY` alone passes the host's value, if it has one.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -148,6 +155,7 @@ impl Grants {
             memory: over.limits.memory.or(self.limits.memory),
             fuel: over.limits.fuel.or(self.limits.fuel),
             timeout: over.limits.timeout.or(self.limits.timeout),
+            files: over.limits.files.or(self.limits.files),
         };
         self
     }
@@ -167,6 +175,7 @@ mod tests {
                 memory: Some(ByteSize(1 << 20)),
                 fuel: Some(10),
                 timeout: None,
+                files: None,
             },
             ..Grants::default()
         };
@@ -193,7 +202,8 @@ mod tests {
             Limits {
                 memory: Some(ByteSize(2 << 20)),
                 fuel: Some(10),
-                timeout: None
+                timeout: None,
+                files: None,
             }
         );
     }

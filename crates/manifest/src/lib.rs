@@ -18,7 +18,7 @@ mod units;
 mod volume;
 
 pub use error::ManifestError;
-pub use grants::{DEFAULT_MEMORY, EnvGrant, Grants, Limits};
+pub use grants::{DEFAULT_MAX_FILES, DEFAULT_MEMORY, EnvGrant, Grants, Limits};
 pub use keyvalue::{ConfigValue, DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, KeyValueGrant};
 pub use manifest::{App, CURRENT_VERSION, Manifest};
 pub use net::{HostPattern, NetRule, PortRange};

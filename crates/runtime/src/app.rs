@@ -184,6 +184,12 @@ impl App {
             (kind, code)
         } else {
             let kind = detect_kind(path, bytes)?;
+            if kind == AppKind::Module && !module_has_entry(bytes) {
+                return Err(RuntimeError::Link {
+                    path: path.to_path_buf(),
+                    message: NO_ENTRY_POINT.into(),
+                });
+            }
             (
                 kind,
                 compile_cached(engine, path, kind, bytes, &sha256, cache, None)?,
@@ -202,6 +208,36 @@ impl App {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+}
+
+/// Why a core module without an entry point cannot run.
+pub(crate) const NO_ENTRY_POINT: &str = "module exports no entry point: neither `_start` (a WASI \
+     command) nor a default export `\"\"` (a reactor, run after its `_initialize`)";
+
+/// Whether a core module's export section names a function to run (see
+/// [`crate::run::ModuleEntry`]), read without compiling: the section precedes the code.
+/// Bytes that do not parse say yes, for the compiler to report what is wrong with them.
+fn module_has_entry(bytes: &[u8]) -> bool {
+    use wasmparser::{ExternalKind, Payload};
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(Payload::ExportSection(exports)) => {
+                let mut names = Vec::new();
+                for export in exports {
+                    let Ok(export) = export else { return true };
+                    if export.kind == ExternalKind::Func {
+                        names.push(export.name);
+                    }
+                }
+                return crate::run::ModuleEntry::of(|name| names.iter().any(|n| *n == name))
+                    .is_some();
+            }
+            Ok(Payload::CodeSectionStart { .. } | Payload::End(_)) => return false,
+            Ok(_) => {}
+            Err(_) => return true,
+        }
+    }
+    true
 }
 
 /// Tells a core module from a component by the header; anything else is not Wasm.

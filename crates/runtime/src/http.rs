@@ -442,7 +442,7 @@ impl HttpApp {
         let mut builder = wasi::builder(&self.policy, self.output.stdio()).map_err(refused)?;
         let state = HttpState {
             ctx: builder.build(),
-            table: ResourceTable::new(),
+            table: crate::files::component_table(&self.policy),
             http: WasiHttpCtx::new(),
             hooks: OutboundHooks {
                 allowed: self.allowed.clone(),

@@ -18,6 +18,7 @@ mod componentize;
 mod control;
 mod engine;
 mod error;
+mod files;
 mod handler;
 mod http;
 mod inspect;

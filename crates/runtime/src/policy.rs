@@ -8,8 +8,8 @@ use std::net::ToSocketAddrs;
 use std::path::PathBuf;
 use std::time::Duration;
 use wedge_manifest::{
-    DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, DEFAULT_NN_CONTEXTS, EnvGrant, Grants, HostPattern,
-    HttpOrigin, KeyValueGrant, MAX_NN_THREADS, NetRule, VolumeMode,
+    DEFAULT_MAX_BYTES, DEFAULT_MAX_FILES, DEFAULT_MAX_KEYS, DEFAULT_NN_CONTEXTS, EnvGrant, Grants,
+    HostPattern, HttpOrigin, KeyValueGrant, MAX_NN_THREADS, NetRule, VolumeMode,
 };
 
 /// Linear memory cap when neither the manifest nor the operator sets one.
@@ -47,6 +47,9 @@ pub struct Policy {
     pub fuel: Option<u64>,
     /// Wall-clock limit (for an HTTP app, per request).
     pub timeout: Option<Duration>,
+    /// Handles (files, directories, sockets) an instance may hold open at once; see
+    /// `files.rs` for how each kind of app counts them. 0 in `Policy::default()`.
+    pub max_files: u32,
 }
 
 impl Policy {
@@ -97,6 +100,7 @@ impl Policy {
             memory: grants.limits.memory.map_or(DEFAULT_MEMORY, |m| m.0),
             fuel: grants.limits.fuel,
             timeout: grants.limits.timeout.map(|t| t.0),
+            max_files: grants.limits.files.unwrap_or(DEFAULT_MAX_FILES),
         })
     }
 }

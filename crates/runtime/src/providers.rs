@@ -27,6 +27,8 @@ pub(crate) struct ProviderSetup {
     config: WasiConfigVariables,
     messaging: Option<Messaging>,
     nn: Option<NnAccess>,
+    memory: u64,
+    timeout: Option<std::time::Duration>,
 }
 
 impl ProviderSetup {
@@ -36,6 +38,8 @@ impl ProviderSetup {
             config: policy.config.iter().cloned().collect(),
             messaging: policy.messaging.clone(),
             nn: policy.nn.clone(),
+            memory: policy.memory,
+            timeout: policy.timeout,
         })
     }
 }
@@ -47,11 +51,14 @@ pub(crate) struct Providers {
     subscriptions: usize,
     /// WASI-NN state, made on the instance's first call.
     nn: Option<wasmtime_wasi_nn::wit::WasiNnCtx>,
+    /// What loading a model from bytes may cost, from the instance's start.
+    nn_bounds: crate::nn::LoadBounds,
 }
 
 impl Providers {
     pub(crate) fn new(setup: Arc<ProviderSetup>) -> Providers {
         Providers {
+            nn_bounds: crate::nn::LoadBounds::starting_now(setup.memory, setup.timeout),
             setup,
             subscriptions: 0,
             nn: None,
@@ -96,9 +103,9 @@ fn messaging_view<T: HasProviders>(state: &mut T) -> MsgView<'_> {
 
 fn nn_view<T: HasProviders>(state: &mut T) -> wasmtime_wasi_nn::wit::WasiNnView<'_> {
     let (providers, table) = state.providers();
-    let setup = &providers.setup;
+    let (setup, bounds) = (&providers.setup, providers.nn_bounds);
     let ctx = providers
         .nn
-        .get_or_insert_with(|| crate::nn::wit_ctx(setup.nn.as_ref()));
+        .get_or_insert_with(|| crate::nn::wit_ctx(setup.nn.as_ref(), bounds));
     wasmtime_wasi_nn::wit::WasiNnView::new(table, ctx)
 }

@@ -3,6 +3,7 @@
 use crate::app::Code;
 use crate::engine::EPOCH_TICK;
 use crate::error::one_line;
+use crate::files::{HasOpenFiles, OpenFiles};
 use crate::handler::PushHandlerPre;
 use crate::limits::MemoryLimiter;
 use crate::providers::{self, HasProviders, ProviderSetup, Providers};
@@ -102,6 +103,13 @@ struct P1State {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
     nn: wasmtime_wasi_nn::witx::WasiNnCtx,
+    files: OpenFiles,
+}
+
+impl HasOpenFiles for P1State {
+    fn open_files(&mut self) -> &mut OpenFiles {
+        &mut self.files
+    }
 }
 
 /// Store data of a component instance.
@@ -121,7 +129,7 @@ impl P2State {
     ) -> P2State {
         P2State {
             ctx,
-            table: ResourceTable::new(),
+            table: crate::files::component_table(policy),
             limiter: MemoryLimiter::new(policy.memory, control.cloned()),
             providers: Providers::new(setup),
         }
@@ -143,8 +151,30 @@ impl WasiView for P2State {
     }
 }
 
+/// How a core module is entered, following `wasmtime run`: a WASI command through
+/// `_start`; a reactor through `_initialize`, then its default export `""`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct ModuleEntry {
+    /// Whether `_initialize` is called first.
+    initialize: bool,
+    /// The function that runs the program: `""` when exported, else `_start`.
+    main: &'static str,
+}
+
+impl ModuleEntry {
+    /// The entry of a module, given which functions it exports; `None` when it has no
+    /// function to run.
+    pub(crate) fn of(exports_func: impl Fn(&str) -> bool) -> Option<ModuleEntry> {
+        let main = ["", "_start"].into_iter().find(|name| exports_func(name))?;
+        Some(ModuleEntry {
+            initialize: exports_func("_initialize"),
+            main,
+        })
+    }
+}
+
 enum Pre {
-    Module(InstancePre<P1State>),
+    Module(InstancePre<P1State>, ModuleEntry),
     Component(CommandPre<P2State>),
     Handler(PushHandlerPre<P2State>),
 }
@@ -161,7 +191,9 @@ impl Prepared {
     /// Links the app: a core module against WASI preview 1, a component against the
     /// `wasi:cli/command` world of preview 2, or, when it exports `wedge:edge/handler`
     /// instead of `wasi:cli/run`, as a push handler (see [`Prepared::is_push_handler`]).
-    /// Missing imports, a module without `_start`, or a component of another world fail
+    /// A core module runs as `wasmtime run` runs it: `_initialize` first when it
+    /// exports one (a reactor), then its default export `""` or else `_start`.
+    /// Missing imports, a module with neither, or a component of another world fail
     /// here.
     pub fn new(app: &App) -> Result<Prepared, RuntimeError> {
         let wt = app.engine.wasmtime();
@@ -171,22 +203,24 @@ impl Prepared {
         };
         let pre = match &app.code {
             Code::Module(module) => {
-                let has_start = module
-                    .exports()
-                    .any(|e| e.name() == "_start" && e.ty().func().is_some());
-                if !has_start {
+                let exports_func = |name: &str| {
+                    module
+                        .exports()
+                        .any(|e| e.name() == name && e.ty().func().is_some())
+                };
+                let Some(entry) = ModuleEntry::of(exports_func) else {
                     return Err(RuntimeError::Link {
                         path: app.path.clone(),
-                        message: "module exports no `_start` function (it is not a WASI command)"
-                            .into(),
+                        message: crate::app::NO_ENTRY_POINT.into(),
                     });
-                }
+                };
                 let mut linker: Linker<P1State> = Linker::new(wt);
                 wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi)
                     .map_err(link)?;
                 wasmtime_wasi_nn::witx::add_to_linker(&mut linker, |s: &mut P1State| &mut s.nn)
                     .map_err(link)?;
-                Pre::Module(linker.instantiate_pre(module).map_err(link)?)
+                crate::files::add_to_linker(&mut linker).map_err(link)?;
+                Pre::Module(linker.instantiate_pre(module).map_err(link)?, entry)
             }
             Code::Component(component) => {
                 let mut linker = wasmtime::component::Linker::<P2State>::new(wt);
@@ -222,7 +256,7 @@ impl Prepared {
     /// The kind of app this is.
     pub fn kind(&self) -> AppKind {
         match self.pre {
-            Pre::Module(_) => AppKind::Module,
+            Pre::Module(..) => AppKind::Module,
             Pre::Component(_) | Pre::Handler(_) => AppKind::Component,
         }
     }
@@ -291,12 +325,16 @@ impl Prepared {
         let builder = wasi::builder(policy, stdio)?;
         let run = async {
             match &self.pre {
-                Pre::Module(pre) => {
+                Pre::Module(pre, entry) => {
                     let mut b = builder;
                     let state = P1State {
                         wasi: b.build_p1(),
                         limiter: MemoryLimiter::new(policy.memory, control.cloned()),
-                        nn: crate::nn::witx_ctx(policy.nn.as_ref()),
+                        files: OpenFiles::new(policy.max_files),
+                        nn: crate::nn::witx_ctx(
+                            policy.nn.as_ref(),
+                            crate::nn::LoadBounds::starting_now(policy.memory, policy.timeout),
+                        ),
                     };
                     let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = host_panics_as_traps(async {
@@ -304,7 +342,13 @@ impl Prepared {
                             .instantiate_async(&mut store)
                             .await
                             .map_err(host_refusal)?;
-                        let start = instance.get_typed_func::<(), ()>(&mut store, "_start")?;
+                        if entry.initialize {
+                            instance
+                                .get_typed_func::<(), ()>(&mut store, "_initialize")?
+                                .call_async(&mut store, ())
+                                .await?;
+                        }
+                        let start = instance.get_typed_func::<(), ()>(&mut store, entry.main)?;
                         let stop = instance
                             .get_typed_func::<(), ()>(&mut store, crate::STOP_EXPORT)
                             .ok();

@@ -440,6 +440,11 @@ pub struct LaunchArgs {
     #[arg(long, value_name = "DURATION")]
     pub timeout: Option<DurationSpec>,
 
+    /// Files, directories and sockets the app may hold open at once; past it, opening
+    /// fails in the app (`EMFILE`) [default: 256]
+    #[arg(long, value_name = "N")]
+    pub max_files: Option<u32>,
+
     /// Compiler tier
     #[arg(long, value_name = "ENGINE", default_value = "cranelift", value_parser = parse_engine)]
     pub engine: EngineKind,

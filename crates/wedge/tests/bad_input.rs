@@ -64,7 +64,7 @@ fn corpus() -> Vec<(&'static str, Vec<u8>, i32, &'static str)> {
             126,
             "launch_missiles",
         ),
-        ("no-start.wasm", no_start, 126, "no `_start`"),
+        ("no-start.wasm", no_start, 126, "exports no entry point"),
         (
             "other-world.wasm",
             other_world,

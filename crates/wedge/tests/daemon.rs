@@ -6,7 +6,7 @@ mod common;
 use common::{Env, TestDaemon, raw_http};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use wedge_test_programs::p1;
+use wedge_test_programs::{p1, p2};
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
@@ -52,7 +52,19 @@ fn logs_show(d: &TestDaemon, env: &Env, name: &str, check: impl Fn(&str) -> bool
 /// Polls `ps` until `check` holds (a minute at most: the machine may be busy).
 #[track_caller]
 fn eventually(d: &TestDaemon, env: &Env, name: &str, check: impl Fn(&Value) -> bool) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    eventually_within(d, env, name, Duration::from_secs(60), check)
+}
+
+/// Polls `ps` until `check` holds (`limit` at most).
+#[track_caller]
+fn eventually_within(
+    d: &TestDaemon,
+    env: &Env,
+    name: &str,
+    limit: Duration,
+    check: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + limit;
     loop {
         let c = ps(d, env, name);
         if check(&c) {
@@ -702,6 +714,67 @@ fn a_full_instance_pool_is_a_clear_start_failure_not_a_trap() {
     d.wedge(&env, &["rm", "-f", "a"]).expect_code(0);
     d.wedge(&env, &["start", "c"]).expect_code(0);
     assert_eq!(ps(&d, &env, "c")["state"], "running");
+}
+
+#[test]
+fn a_guest_opening_files_in_a_loop_stops_at_its_cap_and_spares_the_daemon() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    let vol = env.path("vol");
+    std::fs::create_dir_all(&vol).unwrap();
+    std::fs::write(vol.join("f.txt"), "x").unwrap();
+    let volume = format!("{}:/data", vol.display());
+    run_d(&d, &env, "ticker", &[p1::TICKER]);
+    run_d(&d, &env, "hog", &["-v", &volume, p1::FDHOG, "/data/f.txt"]);
+    run_d(&d, &env, "hog2", &["-v", &volume, p2::FDHOG, "/data/f.txt"]);
+
+    // The core module stops at the default cap, and holds its files from then on.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let hog = loop {
+        let logs = d.wedge(&env, &["logs", "hog"]);
+        logs.expect_code(0);
+        if logs.stdout.contains("opened") {
+            break logs.stdout;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the hog never reported: {}",
+            logs.stdout
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(hog.starts_with("opened 256 files: "), "{hog}");
+    assert_eq!(ps(&d, &env, "hog")["state"], "running");
+    // The component fails in itself at its table's cap, or holds at most that many.
+    eventually_within(&d, &env, "hog2", Duration::from_secs(60), |c| {
+        c["state"] != "running" || {
+            let logs = d.wedge(&env, &["logs", "hog2"]).stdout;
+            logs.contains("opened")
+        }
+    });
+
+    // The daemon still answers, and the ticker's new lines still reach its log.
+    let ticks = |env: &Env| {
+        let logs = d.wedge(env, &["logs", "ticker"]);
+        logs.expect_code(0);
+        logs.stdout
+            .lines()
+            .filter(|l| l.starts_with("tick "))
+            .count()
+    };
+    let before = ticks(&env);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while ticks(&env) < before + 5 {
+        assert!(
+            Instant::now() < deadline,
+            "the ticker's lines stopped arriving"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(ps(&d, &env, "ticker")["state"], "running");
+    for name in ["hog", "hog2", "ticker"] {
+        d.wedge(&env, &["rm", "-f", name]).expect_code(0);
+    }
 }
 
 #[test]

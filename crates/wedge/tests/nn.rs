@@ -203,6 +203,55 @@ fn a_guest_passing_pointers_outside_its_memory_traps_without_hurting_the_host() 
 }
 
 #[test]
+fn a_model_from_bytes_cannot_make_the_host_allocate_past_the_memory_limit() {
+    // Each hostile model makes tract build a 64 MiB tensor while loading it (the
+    // initializer one declares 1.6 GB), from a few hundred bytes; see
+    // scripts/nn-models.py.
+    let env = Env::new();
+    let models = std::path::Path::new(CLASSIFIER).parent().unwrap();
+    let volume = format!("{}:/models:ro", models.display());
+    let load = |memory: &str, guest: &str, model: &str| {
+        let path = format!("/models/hostile/{model}.onnx");
+        let args = [
+            "run",
+            "-m",
+            memory,
+            "--nn-allow-bytes",
+            "-v",
+            &volume,
+            guest,
+            "bytes",
+            &path,
+        ];
+        env.wedge(&args)
+    };
+    for model in [
+        "constant-of-shape",
+        "expand",
+        "tile",
+        "range",
+        "initializer",
+    ] {
+        for guest in [p1::NN, p2::NN] {
+            let run = load("16MiB", guest, model);
+            run.expect_code(1);
+            assert!(
+                run.stderr.contains("error: load"),
+                "{model}: {}",
+                run.stderr
+            );
+            assert!(!run.stdout.contains("class"), "{model}: {}", run.stdout);
+            assert!(!run.stderr.contains("panicked"), "{model}: {}", run.stderr);
+        }
+    }
+    // The limit decides, not the operator: under a limit above 64 MiB the same model
+    // loads and classifies (the first ten pixels, of which the tenth is the largest).
+    let run = load("512MiB", p1::NN, "constant-of-shape");
+    run.expect_code(0);
+    assert!(run.stdout.contains("class 9\n"), "{}", run.stdout);
+}
+
+#[test]
 fn a_bad_model_grant_fails_before_the_app_runs() {
     let env = Env::new();
     let readme = std::path::Path::new(CLASSIFIER).with_file_name("README.md");

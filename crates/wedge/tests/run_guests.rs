@@ -4,7 +4,7 @@
 mod common;
 
 use common::Env;
-use wedge_test_programs::{c, p1, p2};
+use wedge_test_programs::{c, p1, p2, wat};
 
 #[test]
 fn hello_runs_as_module_component_and_c() {
@@ -140,6 +140,36 @@ fn memory_cap_fails_growth_inside_the_guest() {
         run.expect_code(0);
         assert!(run.stdout.ends_with("done: 20 MiB\n"), "{}", run.stdout);
     }
+}
+
+#[test]
+fn tables_count_against_the_memory_cap() {
+    let env = Env::new();
+    // Ten tables of ten million elements each would take 800 MB of the host.
+    let run = env.wedge(&["run", "-m", "1MiB", wat::TABLES]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "grew 00 of 10 tables\n");
+    // The cap, not a fixed ceiling, decides: 100 MiB holds one such table.
+    let run = env.wedge(&["run", "-m", "100MiB", wat::TABLES]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "grew 01 of 10 tables\n");
+
+    // A table that starts that large is counted when the instance is made.
+    let run = env.wedge(&["run", "-m", "1MiB", wat::BIG_TABLE]);
+    assert_ne!(run.code, 0);
+    assert!(run.stdout.is_empty(), "{}", run.stdout);
+    assert!(run.stderr.contains("table minimum size"), "{}", run.stderr);
+    let run = env.wedge(&["run", "-m", "100MiB", wat::BIG_TABLE]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "instantiated\n");
+}
+
+#[test]
+fn a_wasi_reactor_runs_its_initializer_then_its_default_export() {
+    let env = Env::new();
+    let run = env.wedge(&["run", c::REACTOR]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, "reactor initialized\n");
 }
 
 #[test]

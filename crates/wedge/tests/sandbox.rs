@@ -137,6 +137,53 @@ fn c_guest_reads_and_writes_in_a_volume() {
 }
 
 #[test]
+fn open_handles_are_capped_per_instance() {
+    let env = Env::new();
+    let vol = volume(&env);
+    let ro = format!("{vol}:/data");
+    // A core module gets EMFILE at the cap, from the flag or the default of 256.
+    let run = env.wedge(&[
+        "run",
+        "--max-files",
+        "8",
+        "-v",
+        &ro,
+        p1::FDHOG,
+        "/data/in.txt",
+        "0",
+    ]);
+    run.expect_code(0);
+    assert!(run.stdout.starts_with("opened 8 files: "), "{}", run.stdout);
+    let run = env.wedge(&["run", "-v", &ro, p1::FDHOG, "/data/in.txt", "0"]);
+    run.expect_code(0);
+    assert!(
+        run.stdout.starts_with("opened 256 files: "),
+        "{}",
+        run.stdout
+    );
+    // A component's handles of every kind share its capped resource table (the cap
+    // plus 64): opening past it fails in the guest, however the guest reports it.
+    let run = env.wedge(&[
+        "run",
+        "--max-files",
+        "8",
+        "-v",
+        &ro,
+        p2::FDHOG,
+        "/data/in.txt",
+        "0",
+    ]);
+    let opened: usize = run
+        .stdout
+        .strip_prefix("opened ")
+        .and_then(|s| s.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0);
+    assert!(opened <= 8 + 64, "{}", run.stdout);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
 fn missing_volume_directory_is_a_wedge_error() {
     let env = Env::new();
     let grant = format!("{}:/data", env.path("nope").display());

@@ -11,6 +11,7 @@
 //! cargo feature a grant may pick onnxruntime instead (`onnxruntime`). The execution
 //! contexts, shape checks and limits are the same for both (`context`).
 
+mod bounds;
 mod context;
 #[cfg(feature = "onnxruntime")]
 mod onnxruntime;
@@ -24,7 +25,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, Weak};
-use std::time::SystemTime;
+use std::time::{Duration, Instant, SystemTime};
 use wasmtime_wasi_nn::backend::{BackendError, BackendFromDir, BackendInner};
 use wasmtime_wasi_nn::wit::{ExecutionTarget, GraphEncoding};
 use wasmtime_wasi_nn::{Backend, Graph, GraphRegistry, Registry};
@@ -189,12 +190,16 @@ impl NnAccess {
 
     /// The backend and registry one instance gets: none of the models, and a backend
     /// that refuses bytes, without a grant.
-    pub(crate) fn instance(access: Option<&NnAccess>) -> (Vec<Backend>, Registry) {
+    pub(crate) fn instance(
+        access: Option<&NnAccess>,
+        bounds: LoadBounds,
+    ) -> (Vec<Backend>, Registry) {
         let Some(access) = access else {
             let backend = BytesLoader {
                 allow_bytes: false,
                 threads: 1,
                 limit: ContextLimit::default(),
+                bounds,
             };
             return (
                 vec![Backend::from(backend)],
@@ -214,6 +219,7 @@ impl NnAccess {
             allow_bytes: access.allow_bytes,
             threads: access.threads,
             limit,
+            bounds,
         };
         (
             vec![Backend::from(backend)],
@@ -235,12 +241,33 @@ impl GraphRegistry for NamedModels {
     }
 }
 
+/// What loading one model from a guest's bytes may cost the host: the instance's
+/// memory limit, counted again for the model's tensors, and the instance's deadline.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LoadBounds {
+    /// Bytes of tensors the model may declare or make tract compute while loading.
+    pub max_bytes: usize,
+    /// When the instance's time limit passes, if it has one.
+    pub deadline: Option<Instant>,
+}
+
+impl LoadBounds {
+    /// The bounds of an instance starting now under a memory limit and a time limit.
+    pub(crate) fn starting_now(memory: u64, timeout: Option<Duration>) -> LoadBounds {
+        LoadBounds {
+            max_bytes: usize::try_from(memory).unwrap_or(usize::MAX),
+            deadline: timeout.and_then(|t| Instant::now().checked_add(t)),
+        }
+    }
+}
+
 /// The ONNX backend an instance sees: it loads models from the guest's bytes, when
-/// granted, always with tract.
+/// granted, always with tract, within the instance's [`LoadBounds`].
 struct BytesLoader {
     allow_bytes: bool,
     threads: usize,
     limit: ContextLimit,
+    bounds: LoadBounds,
 }
 
 impl BackendInner for BytesLoader {
@@ -265,7 +292,7 @@ impl BackendInner for BytesLoader {
         // Always tract, whatever the grant's backend: a model the guest wrote could
         // point onnxruntime at files of the host (ONNX external data); tract reads
         // nothing but the bytes.
-        let model = NnModel::from_bytes(bytes, self.threads).map_err(backend_error)?;
+        let model = load_bounded(bytes, self.threads, self.bounds).map_err(backend_error)?;
         Ok(GrantedModel::Tract(Arc::new(model)).graph(&self.limit))
     }
 
@@ -274,14 +301,52 @@ impl BackendInner for BytesLoader {
     }
 }
 
+/// Loads a model from a guest's bytes within `bounds`: on a thread of its own, so that
+/// the instance's time limit ends the wait even while tract is busy (the guest gets an
+/// error, then its deadline ends it; the abandoned load, bounded in memory, finishes
+/// on its own and is dropped).
+fn load_bounded(bytes: &[u8], threads: usize, bounds: LoadBounds) -> Result<NnModel, String> {
+    let Some(deadline) = bounds.deadline else {
+        return NnModel::from_untrusted_bytes(bytes, threads, bounds.max_bytes);
+    };
+    let left = deadline.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(LOAD_TIMED_OUT.into());
+    }
+    let bytes = bytes.to_vec();
+    let (done, result) = std::sync::mpsc::sync_channel(1);
+    std::thread::Builder::new()
+        .name("wedge-nn-load".into())
+        .spawn(move || {
+            let _ = done.send(NnModel::from_untrusted_bytes(
+                &bytes,
+                threads,
+                bounds.max_bytes,
+            ));
+        })
+        .map_err(|e| format!("cannot start a thread to load the model: {e}"))?;
+    result
+        .recv_timeout(left)
+        .unwrap_or_else(|_| Err(LOAD_TIMED_OUT.into()))
+}
+
+/// Why a load from bytes was abandoned.
+const LOAD_TIMED_OUT: &str = "loading the model did not finish within the time limit";
+
 /// What `wasi_ephemeral_nn` (preview 1) and `wasi:nn` (components) need per instance.
-pub(crate) fn witx_ctx(access: Option<&NnAccess>) -> wasmtime_wasi_nn::witx::WasiNnCtx {
-    let (backends, registry) = NnAccess::instance(access);
+pub(crate) fn witx_ctx(
+    access: Option<&NnAccess>,
+    bounds: LoadBounds,
+) -> wasmtime_wasi_nn::witx::WasiNnCtx {
+    let (backends, registry) = NnAccess::instance(access, bounds);
     wasmtime_wasi_nn::witx::WasiNnCtx::new(backends, registry)
 }
 
 /// The component ABI's context for one instance.
-pub(crate) fn wit_ctx(access: Option<&NnAccess>) -> wasmtime_wasi_nn::wit::WasiNnCtx {
-    let (backends, registry) = NnAccess::instance(access);
+pub(crate) fn wit_ctx(
+    access: Option<&NnAccess>,
+    bounds: LoadBounds,
+) -> wasmtime_wasi_nn::wit::WasiNnCtx {
+    let (backends, registry) = NnAccess::instance(access, bounds);
     wasmtime_wasi_nn::wit::WasiNnCtx::new(backends, registry)
 }

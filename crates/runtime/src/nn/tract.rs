@@ -1,7 +1,7 @@
 //! The tract backend: pure Rust ONNX inference, built into wedge.
 
-use super::caught;
 use super::context::{Port, Runner};
+use super::{bounds, caught};
 use std::path::Path;
 use tract_onnx::prelude::{
     DatumType, Framework, InferenceModelExt, TValue, Tensor as TractTensor, TypedModel,
@@ -30,11 +30,34 @@ impl NnModel {
     /// Parses, optimizes and plans an ONNX model; `threads` above 1 gives its
     /// inferences a pool of that many threads. The error is one line.
     pub fn from_bytes(bytes: &[u8], threads: usize) -> Result<NnModel, String> {
+        Self::load(bytes, threads, None)
+    }
+
+    /// Like [`NnModel::from_bytes`], for bytes an untrusted guest passed: the tensors the
+    /// model declares, and those tract would compute while loading and optimizing it,
+    /// must fit in `max_bytes`, checked before they are allocated (see `bounds`).
+    pub fn from_untrusted_bytes(
+        bytes: &[u8],
+        threads: usize,
+        max_bytes: usize,
+    ) -> Result<NnModel, String> {
+        Self::load(bytes, threads, Some(max_bytes))
+    }
+
+    fn load(bytes: &[u8], threads: usize, max_bytes: Option<usize>) -> Result<NnModel, String> {
         let line = |e: tract_onnx::prelude::TractError| format!("{e:#}").replace('\n', " ");
         caught(|| {
-            let model = tract_onnx::onnx()
-                .model_for_read(&mut &bytes[..])
-                .map_err(line)?;
+            let onnx = tract_onnx::onnx();
+            let proto = onnx.proto_model_for_read(&mut &bytes[..]).map_err(line)?;
+            let budget = max_bytes.map(bounds::Budget::new);
+            if let (Some(budget), Some(graph)) = (&budget, &proto.graph) {
+                bounds::check_declared(graph, budget)?;
+            }
+            let mut model = onnx.model_for_proto_model(&proto).map_err(line)?;
+            drop(proto);
+            if let Some(budget) = &budget {
+                bounds::bound(&mut model, budget);
+            }
             let input_names: Vec<String> = model
                 .input_outlets()
                 .map_err(line)?
@@ -50,7 +73,11 @@ impl NnModel {
                     None => model.node(o.node).name.clone(),
                 })
                 .collect();
-            let typed = model.into_optimized().map_err(line)?;
+            let typed = model.into_typed().map_err(line)?;
+            if let Some(max) = max_bytes {
+                bounds::check_typed(&typed, max)?;
+            }
+            let typed = typed.into_optimized().map_err(line)?;
             let mut inputs = Vec::with_capacity(input_names.len());
             for (ix, name) in input_names.into_iter().enumerate() {
                 let fact = typed.input_fact(ix).map_err(line)?;

@@ -117,6 +117,7 @@ fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
         memory: launch.memory.map(|m| m.to_string()),
         fuel: launch.fuel,
         timeout: launch.timeout.map(|t| t.to_string()),
+        max_files: launch.max_files,
         grant_requested: launch.grant_requested,
         restart: launch.restart,
         engine: Some(launch.engine.to_string()),

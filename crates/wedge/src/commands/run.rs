@@ -66,6 +66,7 @@ pub(crate) fn load(
             memory: args.memory,
             fuel: args.fuel,
             timeout: args.timeout,
+            files: args.max_files,
         },
     };
     let launch = source.app.launch(flags, args.grant_requested, args.args);
