@@ -332,7 +332,10 @@ mod tests {
         let file = dir.join("pw");
         std::fs::write(&file, "fromfile\n").unwrap();
         let mut u: BrokerUrl = "mqtt://bob@h".parse().unwrap();
-        assert_eq!(u.resolve_password(Some(&file), Some("env".into())).unwrap(), None);
+        assert_eq!(
+            u.resolve_password(Some(&file), Some("env".into())).unwrap(),
+            None
+        );
         assert_eq!(u.credentials, Some(("bob".into(), "fromfile".into())));
         let mut u: BrokerUrl = "mqtt://bob:inurl@h".parse().unwrap();
         assert_eq!(u.resolve_password(None, Some("env".into())).unwrap(), None);

@@ -374,7 +374,9 @@ impl Manager {
         );
         let mut policy = Policy::resolve(&launch.grants, launch.argv).map_err(runtime_error)?;
         policy
-            .grant_keyvalue(&launch.grants, &launch.kv_namespace, || self.shared.apps.keyvalue())
+            .grant_keyvalue(&launch.grants, &launch.kv_namespace, || {
+                self.shared.apps.keyvalue()
+            })
             .map_err(runtime_error)?;
         policy.grant_messaging(&launch.grants, || self.shared.bus.clone());
         policy

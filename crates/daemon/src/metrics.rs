@@ -4,8 +4,8 @@
 use crate::lifecycle::State;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use wedge_runtime::BusCounters;
 use std::time::Duration;
+use wedge_runtime::BusCounters;
 
 /// Upper bounds of the start-latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 20] = [
@@ -212,7 +212,9 @@ mod tests {
         let text = m.render(&[(State::Running, 2), (State::Exited, 1)], bus);
         assert!(text.contains("wedge_messages_dropped_total 1\n"));
         assert!(text.contains("wedge_messages_refused_total 2\n"));
-        assert!(text.contains("# TYPE wedge_messages_queued_bytes gauge\nwedge_messages_queued_bytes 300\n"));
+        assert!(text.contains(
+            "# TYPE wedge_messages_queued_bytes gauge\nwedge_messages_queued_bytes 300\n"
+        ));
         assert!(text.contains("wedge_containers{state=\"running\"} 2\n"));
         assert!(text.contains("wedge_container_starts_total 3\n"));
         assert!(text.contains("wedge_container_restarts_total 1\n"));

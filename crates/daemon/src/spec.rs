@@ -90,8 +90,7 @@ impl Spec {
             restart: r.restart.as_deref().unwrap_or("no").parse()?,
             engine: parse_opt::<EngineKind>(&r.engine, "engine")?.unwrap_or_default(),
             publish: r.publish.as_deref().map(parse_publish).transpose()?,
-            body_timeout: parse_opt::<DurationSpec>(&r.body_timeout, "body timeout")?
-                .map(|t| t.0),
+            body_timeout: parse_opt::<DurationSpec>(&r.body_timeout, "body timeout")?.map(|t| t.0),
         })
     }
 }

@@ -229,7 +229,9 @@ mod tests {
         );
         assert_eq!(
             repository("localhost:5000/sensors/logger:2.0"),
-            repository("localhost:5000/sensors/logger@sha256:0000000000000000000000000000000000000000000000000000000000000000")
+            repository(
+                "localhost:5000/sensors/logger@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            )
         );
         assert_ne!(
             repository("localhost:5000/a/sensor:1"),

@@ -16,7 +16,7 @@ use wasmtime_wasi_http::Error as BodyError;
 /// next frame. Only time spent waiting counts: an app busy elsewhere, or a client held
 /// back by flow control while the app does not read, is never cut.
 pub(crate) struct IdleBody<B> {
-    inner: B,
+    inner: Pin<Box<B>>,
     idle: Duration,
     /// Armed while the app waits for a frame.
     timer: Pin<Box<Sleep>>,
@@ -29,7 +29,7 @@ impl<B> IdleBody<B> {
     /// Wraps `inner`; `fired` is set when the timeout cuts it.
     pub(crate) fn new(inner: B, idle: Duration, fired: Arc<AtomicBool>) -> IdleBody<B> {
         IdleBody {
-            inner,
+            inner: Box::pin(inner),
             idle,
             timer: Box::pin(tokio::time::sleep(idle)),
             waiting: false,
@@ -40,7 +40,7 @@ impl<B> IdleBody<B> {
 
 impl<B> Body for IdleBody<B>
 where
-    B: Body<Data = Bytes, Error = BodyError> + Unpin,
+    B: Body<Data = Bytes, Error = BodyError>,
 {
     type Data = Bytes;
     type Error = BodyError;
@@ -50,7 +50,7 @@ where
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = self.get_mut();
-        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+        if let Poll::Ready(frame) = this.inner.as_mut().poll_frame(cx) {
             this.waiting = false;
             return Poll::Ready(frame);
         }

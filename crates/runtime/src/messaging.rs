@@ -728,7 +728,10 @@ mod tests {
             bus.publish(m, Delivery::AtMostOnce, false);
         }
         let c = bus.counters();
-        assert_eq!((c.queued_messages, c.queued_bytes, c.dropped), (3, 3 * size, 7));
+        assert_eq!(
+            (c.queued_messages, c.queued_bytes, c.dropped),
+            (3, 3 * size, 7)
+        );
         assert_eq!(sub.queue().pop().unwrap().payload[0], 7);
         assert_eq!(bus.counters().queued_bytes, 2 * size);
         drop(sub);

@@ -114,7 +114,10 @@ impl Policy {
         let Some(kv) = &grants.keyvalue else {
             return Ok(());
         };
-        let namespace = kv.namespace.clone().unwrap_or_else(|| default_namespace.to_string());
+        let namespace = kv
+            .namespace
+            .clone()
+            .unwrap_or_else(|| default_namespace.to_string());
         KeyValueGrant::validate_namespace(&namespace)
             .map_err(|e| RuntimeError::Grant(e.to_string()))?;
         self.keyvalue = Some(KeyValue {

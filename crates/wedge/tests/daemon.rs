@@ -901,7 +901,10 @@ fn an_http_container_cuts_a_stalled_request_body() {
     );
     let deadline = Instant::now() + Duration::from_secs(30);
     while http_get(port, "/").0 != 200 {
-        assert!(Instant::now() < deadline, "the HTTP container never answered");
+        assert!(
+            Instant::now() < deadline,
+            "the HTTP container never answered"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();

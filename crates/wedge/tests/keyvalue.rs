@@ -186,7 +186,8 @@ fn apps_cannot_reach_another_apps_data_by_copying_its_name() {
     let grant = ["--grant-requested"];
     assert_eq!(run("thief/sensor:1", &grant, &["get", "k"]), "(none)\n");
     // A new tag of the same repository keeps its data.
-    env.wedge(&["build", "-t", "victim/sensor:2", dir]).expect_code(0);
+    env.wedge(&["build", "-t", "victim/sensor:2", dir])
+        .expect_code(0);
     assert_eq!(run("victim/sensor:2", &[], &["get", "token"]), "t0p\n");
 }
 

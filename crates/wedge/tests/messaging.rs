@@ -745,7 +745,13 @@ fn a_flooding_app_cannot_make_the_daemon_hold_its_messages() {
     let grants = ["--allow-publish", "flood/#", "--allow-subscribe", "flood/#"];
     let attack = ["flood", "flood/#", "flood/x", "1048576", "1024", "8"];
     start(&d, &env, "flood", &grants, &attack);
-    logs_contain_within(&d, &env, "flood", "published 1024", Duration::from_secs(300));
+    logs_contain_within(
+        &d,
+        &env,
+        "flood",
+        "published 1024",
+        Duration::from_secs(300),
+    );
     let peak = proc_status_bytes(daemon_pid(&d), "VmHWM");
     eprintln!("wedged peak RSS under the flood: {} MiB", peak >> 20);
     assert!(peak < RSS_BOUND, "wedged reached {} MiB", peak >> 20);
@@ -781,7 +787,10 @@ fn a_hostile_broker_cannot_make_the_daemon_hold_its_messages() {
     let env = Env::new();
     let broker = Mosquitto::start(&env);
     let url = format!("mqtt://127.0.0.1:{}", broker.port);
-    let d = TestDaemon::start(&env, &["--mqtt", &url, "--mqtt-client-id", "wedged-hostile"]);
+    let d = TestDaemon::start(
+        &env,
+        &["--mqtt", &url, "--mqtt-client-id", "wedged-hostile"],
+    );
     // A subscriber that never reads: 8 queues on `in/#`.
     start(
         &d,
@@ -824,7 +833,10 @@ fn a_hostile_broker_cannot_make_the_daemon_hold_its_messages() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let peak = proc_status_bytes(daemon_pid(&d), "VmHWM");
-    eprintln!("wedged peak RSS from the hostile broker: {} MiB", peak >> 20);
+    eprintln!(
+        "wedged peak RSS from the hostile broker: {} MiB",
+        peak >> 20
+    );
     assert!(peak < RSS_BOUND, "wedged reached {} MiB", peak >> 20);
     assert!(metric(&d, "wedge_messages_queued_bytes") <= 64 << 20);
 
@@ -838,8 +850,16 @@ fn a_hostile_broker_cannot_make_the_daemon_hold_its_messages() {
     );
     logs_contain(&d, &env, "after", "ready");
     let deadline = Instant::now() + Duration::from_secs(60);
-    while !d.wedge(&env, &["logs", "after"]).stdout.contains("after/x ok") {
-        assert!(Instant::now() < deadline, "the bridge stopped: {}", d.log_text());
+    while !d
+        .wedge(&env, &["logs", "after"])
+        .stdout
+        .contains("after/x ok")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the bridge stopped: {}",
+            d.log_text()
+        );
         broker.publish("after/x", "ok");
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -848,7 +868,11 @@ fn a_hostile_broker_cannot_make_the_daemon_hold_its_messages() {
 #[test]
 fn wildcard_grants_do_not_reach_dollar_topics() {
     let env = Env::new();
-    let run = msg(&env, &["--allow-subscribe", "#"], &["sub", "$SYS/#", "1", "10"]);
+    let run = msg(
+        &env,
+        &["--allow-subscribe", "#"],
+        &["sub", "$SYS/#", "1", "10"],
+    );
     run.expect_code(1);
     assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
     let run = msg(&env, &["--allow-publish", "#"], &["pub", "$SYS/x", "1"]);
@@ -864,7 +888,13 @@ fn wildcard_grants_do_not_reach_dollar_topics() {
 
     // A `#` subscription does not get what is published to `$SYS/...`.
     let d = TestDaemon::start(&env, &[]);
-    start(&d, &env, "all", &["--allow-subscribe", "#"], &["sub", "#", "1"]);
+    start(
+        &d,
+        &env,
+        "all",
+        &["--allow-subscribe", "#"],
+        &["sub", "#", "1"],
+    );
     logs_contain(&d, &env, "all", "ready");
     start(
         &d,
@@ -874,7 +904,13 @@ fn wildcard_grants_do_not_reach_dollar_topics() {
         &["pub", "$SYS/broker/load", "9"],
     );
     assert_eq!(d.wedge(&env, &["wait", "sys"]).stdout.trim(), "0");
-    start(&d, &env, "plain", &["--allow-publish", "a/#"], &["pub", "a/b", "1"]);
+    start(
+        &d,
+        &env,
+        "plain",
+        &["--allow-publish", "a/#"],
+        &["pub", "a/b", "1"],
+    );
     assert_eq!(d.wedge(&env, &["wait", "all"]).stdout.trim(), "0");
     assert_eq!(
         d.wedge(&env, &["logs", "all"]).stdout,
@@ -924,7 +960,12 @@ fn the_broker_password_comes_from_a_file_not_the_command_line() {
     let url = format!("mqtts://edge:wrong@localhost:{}", broker.port);
     let log = env.path("other.log");
     let mut other = std::process::Command::new(env!("CARGO_BIN_EXE_wedged"))
-        .args(["--root", env.path("other").to_str().unwrap(), "--mqtt", &url])
+        .args([
+            "--root",
+            env.path("other").to_str().unwrap(),
+            "--mqtt",
+            &url,
+        ])
         .args(["--mqtt-client-id", "other", "--socket"])
         .arg(env.path("other.sock"))
         .stdout(std::process::Stdio::null())

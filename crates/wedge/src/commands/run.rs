@@ -6,7 +6,7 @@ use crate::root;
 use std::path::Path;
 use wedge_manifest::{Grants, Limits};
 use wedge_runtime::{
-    App, CodeCache, BusLimits, Engine, EngineOptions, KvStore, MessageBus, NnModels, Outcome,
+    App, BusLimits, CodeCache, Engine, EngineOptions, KvStore, MessageBus, NnModels, Outcome,
     Policy, Prepared, Stdio,
 };
 
@@ -77,9 +77,7 @@ pub(crate) fn load(
         KvStore::open(&root::keyvalue_db(root))
     })?;
     // Without a daemon, an app's messages reach only its own subscriptions.
-    policy.grant_messaging(&launch.grants, || {
-        MessageBus::new(BusLimits::default())
-    });
+    policy.grant_messaging(&launch.grants, || MessageBus::new(BusLimits::default()));
     policy.grant_nn(&launch.grants, &NnModels::default())?;
 
     let cache = (!no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));
