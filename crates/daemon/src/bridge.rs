@@ -7,27 +7,37 @@
 //! daemon is away. It reconnects with exponential backoff (100 ms to 30 s), mirrors the
 //! bus's subscription filters (subscribing at QoS 1), and drops the echo of its own
 //! messages that the broker sends back to matching subscriptions. When its outbox is
-//! full (a slow or absent broker) publishers wait rather than lose messages.
+//! full (a slow or absent broker) publishers wait rather than lose messages. What comes
+//! in is bounded: a packet over [`MAX_INCOMING_PACKET`] is not read, a payload over
+//! [`MAX_PAYLOAD`] is refused, and the bus's queue limits apply to the rest.
 
 use crate::DaemonError;
-use rumqttc::{AsyncClient, Event, Incoming, MqttOptions, QoS, Transport};
+use rumqttc::{
+    AsyncClient, ConnectionError, Event, Incoming, MqttOptions, QoS, StateError, Transport,
+};
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wedge_runtime::{BusMessage, Delivery, MessageBus, OutletWait};
+use wedge_runtime::{BusMessage, Delivery, MAX_PAYLOAD, MessageBus, OutletWait};
 
 /// Requests the client may queue while the broker is away; beyond them, messages to
 /// the broker are dropped (and counted).
 const OUTBOX: usize = 10_000;
 /// Fingerprints kept of messages sent, to recognize their echo.
 const ECHOES: usize = 4096;
+/// Largest packet read from the broker: a payload of [`MAX_PAYLOAD`] with the longest
+/// topic and the headers. A larger one is not read at all: the client drops the
+/// connection (and reconnects), so a hostile broker cannot make the daemon hold more.
+const MAX_INCOMING_PACKET: usize = MAX_PAYLOAD + (64 << 10) + 16;
+/// Largest packet sent: an app's payload is [`MAX_PAYLOAD`] at most.
+const MAX_OUTGOING_PACKET: usize = 2 << 20;
 /// How often the bus's subscriptions are compared with the broker's.
 const MIRROR_EVERY: Duration = Duration::from_millis(200);
 
 /// Where and how to reach the broker, from `mqtt://[USER[:PASSWORD]@]HOST[:PORT]`
-/// (`mqtts://` for TLS).
+/// (`mqtts://` for TLS); the password better comes from [`BrokerUrl::resolve_password`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BrokerUrl {
     /// Host name or address.
@@ -79,6 +89,50 @@ impl std::str::FromStr for BrokerUrl {
     }
 }
 
+/// Where the bridge's broker password comes from besides the URL: `--mqtt-password-file`
+/// and this variable (the URL's password shows in `/proc/PID/cmdline` to every local
+/// user; a file or the environment does not).
+pub const PASSWORD_VAR: &str = "WEDGE_MQTT_PASSWORD";
+
+impl BrokerUrl {
+    /// Sets the password from `file` (its first line), else from `env` (the value of
+    /// [`PASSWORD_VAR`]), over any in the URL. Returns a warning to print when the
+    /// password is the URL's own.
+    pub fn resolve_password(
+        &mut self,
+        file: Option<&Path>,
+        env: Option<String>,
+    ) -> Result<Option<String>, DaemonError> {
+        let password = match (file, env) {
+            (Some(path), _) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    DaemonError::BadRequest(format!(
+                        "cannot read the MQTT password file `{}`: {e}",
+                        path.display()
+                    ))
+                })?;
+                Some(text.lines().next().unwrap_or_default().to_string())
+            }
+            (None, Some(value)) => Some(value),
+            (None, None) => None,
+        };
+        match (password, &mut self.credentials) {
+            (Some(password), Some((_, p))) => {
+                *p = password;
+                Ok(None)
+            }
+            (Some(_), None) => Err(DaemonError::BadRequest(
+                "a broker password needs a user name in the URL: `mqtt://USER@HOST`".into(),
+            )),
+            (None, Some((_, p))) if !p.is_empty() => Ok(Some(format!(
+                "the broker password in `--mqtt` is visible to every local user in the \
+                 process's command line; use `--mqtt-password-file` or `{PASSWORD_VAR}`"
+            ))),
+            (None, _) => Ok(None),
+        }
+    }
+}
+
 /// Fingerprints of messages sent to the broker, oldest first.
 #[derive(Default)]
 struct Echoes(VecDeque<u64>);
@@ -122,7 +176,7 @@ pub fn start(
     options.set_keep_alive(Duration::from_secs(15));
     options.set_clean_session(false);
     options.set_inflight(100);
-    options.set_max_packet_size(2 << 20, 2 << 20);
+    options.set_max_packet_size(MAX_INCOMING_PACKET, MAX_OUTGOING_PACKET);
     if let Some((user, password)) = &url.credentials {
         options.set_credentials(user.clone(), password.clone());
     }
@@ -170,6 +224,7 @@ pub fn start(
                     eprintln!("wedged: MQTT bridge connected");
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
+                    // The bus refuses (and counts) a payload over `MAX_PAYLOAD`.
                     let print = Echoes::fingerprint(&p.topic, &p.payload);
                     if !lock(&echoes).is_echo(print) {
                         let message = BusMessage {
@@ -181,6 +236,12 @@ pub fn start(
                 }
                 Ok(_) => {}
                 Err(e) => {
+                    if let ConnectionError::MqttState(StateError::Deserialization(
+                        rumqttc::mqttbytes::Error::PayloadSizeLimitExceeded(_),
+                    )) = &e
+                    {
+                        bus.count_refused();
+                    }
                     eprintln!("wedged: MQTT bridge: {e}; retrying in {backoff:?}");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
@@ -262,6 +323,30 @@ mod tests {
         for bad in ["http://h", "mqtt://", "mqtt://h:port", "h:1883"] {
             assert!(bad.parse::<BrokerUrl>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn a_password_from_a_file_or_the_environment_replaces_the_urls() {
+        let dir = std::env::temp_dir().join(format!("wedge-pw-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("pw");
+        std::fs::write(&file, "fromfile\n").unwrap();
+        let mut u: BrokerUrl = "mqtt://bob@h".parse().unwrap();
+        assert_eq!(
+            u.resolve_password(Some(&file), Some("env".into())).unwrap(),
+            None
+        );
+        assert_eq!(u.credentials, Some(("bob".into(), "fromfile".into())));
+        let mut u: BrokerUrl = "mqtt://bob:inurl@h".parse().unwrap();
+        assert_eq!(u.resolve_password(None, Some("env".into())).unwrap(), None);
+        assert_eq!(u.credentials, Some(("bob".into(), "env".into())));
+        let mut u: BrokerUrl = "mqtt://bob:inurl@h".parse().unwrap();
+        let warning = u.resolve_password(None, None).unwrap().unwrap();
+        assert!(warning.contains("--mqtt-password-file"), "{warning}");
+        let mut u: BrokerUrl = "mqtt://h".parse().unwrap();
+        assert!(u.resolve_password(None, Some("x".into())).is_err());
+        assert!(u.resolve_password(Some(&dir.join("none")), None).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

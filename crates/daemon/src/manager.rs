@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use wedge_runtime::{
-    Control, DEFAULT_MEMORY, HttpApp, MessageBus, NnModels, Overflow, Policy, RequestLimits,
+    BusLimits, Control, DEFAULT_MEMORY, HttpApp, MessageBus, NnModels, Policy, RequestLimits,
     SharedOutput,
 };
 use wedge_serve::{HttpMetrics, ServeConfig};
@@ -36,8 +36,8 @@ pub struct Config {
     pub pool_size: Option<u32>,
     /// Log rotation.
     pub log: LogConfig,
-    /// Messages each subscription queues, and what a full queue gives up.
-    pub queue: (usize, Overflow),
+    /// What the message bus's subscription queues hold, and what a full one gives up.
+    pub queue: BusLimits,
     /// Largest image layer a pull accepts, in bytes.
     pub max_layer_size: u64,
 }
@@ -122,7 +122,7 @@ impl Manager {
                 db,
                 events: EventBus::default(),
                 metrics: Metrics::default(),
-                bus: MessageBus::new(config.queue.0, config.queue.1),
+                bus: MessageBus::new(config.queue),
                 nn_models: NnModels::default(),
                 log_config: config.log,
                 containers: Mutex::new(Registry::default()),
@@ -376,7 +376,9 @@ impl Manager {
         );
         let mut policy = Policy::resolve(&launch.grants, launch.argv).map_err(runtime_error)?;
         policy
-            .grant_keyvalue(&launch.grants, &launch.name, || self.shared.apps.keyvalue())
+            .grant_keyvalue(&launch.grants, &launch.kv_namespace, || {
+                self.shared.apps.keyvalue()
+            })
             .map_err(runtime_error)?;
         policy.grant_messaging(&launch.grants, || self.shared.bus.clone());
         policy
@@ -392,9 +394,10 @@ impl Manager {
             stdout: Arc::new(c.log.stream(Stream::Stdout)),
             stderr: Arc::new(c.log.stream(Stream::Stderr)),
         };
-        let limits = RequestLimits {
-            max_body: wedge_serve::DEFAULT_MAX_BODY,
-        };
+        let mut limits = RequestLimits::new(wedge_serve::DEFAULT_MAX_BODY);
+        if let Some(idle) = c.spec.body_timeout {
+            limits.body_timeout = idle;
+        }
         let app = HttpApp::new(&app, policy.clone(), output, limits).map_err(runtime_error)?;
         let workload = Workload::Http {
             app: Arc::new(app),

@@ -5,6 +5,7 @@ use crate::lifecycle::State;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+use wedge_runtime::BusCounters;
 
 /// Upper bounds of the start-latency buckets, in seconds.
 const LATENCY_BUCKETS: [f64; 20] = [
@@ -78,8 +79,8 @@ impl Metrics {
     }
 
     /// The text exposition format, with `by_state` giving the container count per state
-    /// and `bus` the message bus's counters (published, delivered, dropped).
-    pub fn render(&self, by_state: &[(State, usize)], bus: (u64, u64, u64)) -> String {
+    /// and `bus` the message bus's counters.
+    pub fn render(&self, by_state: &[(State, usize)], bus: BusCounters) -> String {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP wedge_containers Containers by state.");
         let _ = writeln!(out, "# TYPE wedge_containers gauge");
@@ -122,27 +123,47 @@ impl Metrics {
         );
         let _ = writeln!(out, "# TYPE wedge_container_traps_total counter");
         let _ = writeln!(out, "wedge_container_traps_total {traps}");
-        let (published, delivered, dropped) = bus;
-        for (name, help, v) in [
+        for (name, kind, help, v) in [
             (
                 "wedge_messages_published_total",
+                "counter",
                 "Messages published on the bus.",
-                published,
+                bus.published,
             ),
             (
                 "wedge_messages_delivered_total",
+                "counter",
                 "Messages put in a subscription's queue.",
-                delivered,
+                bus.delivered,
             ),
             (
                 "wedge_messages_dropped_total",
-                "Messages lost to a full subscription queue (its overflow policy).",
-                dropped,
+                "counter",
+                "Messages lost to a full subscription queue or a full bus (the overflow policy).",
+                bus.dropped,
+            ),
+            (
+                "wedge_messages_refused_total",
+                "counter",
+                "Messages from the MQTT broker refused as larger than the payload limit.",
+                bus.refused,
+            ),
+            (
+                "wedge_messages_queued",
+                "gauge",
+                "Messages waiting in subscription queues.",
+                bus.queued_messages,
+            ),
+            (
+                "wedge_messages_queued_bytes",
+                "gauge",
+                "Bytes (topics and payloads) waiting in subscription queues.",
+                bus.queued_bytes,
             ),
         ] {
             let _ = writeln!(
                 out,
-                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+                "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {v}"
             );
         }
         let name = "wedge_container_start_latency_seconds";
@@ -180,8 +201,20 @@ mod tests {
         m.restarted();
         m.exited(ExitKind::Trap);
         m.exited(ExitKind::Oom);
-        let text = m.render(&[(State::Running, 2), (State::Exited, 1)], (5, 4, 1));
+        let bus = BusCounters {
+            published: 5,
+            delivered: 4,
+            dropped: 1,
+            refused: 2,
+            queued_messages: 3,
+            queued_bytes: 300,
+        };
+        let text = m.render(&[(State::Running, 2), (State::Exited, 1)], bus);
         assert!(text.contains("wedge_messages_dropped_total 1\n"));
+        assert!(text.contains("wedge_messages_refused_total 2\n"));
+        assert!(text.contains(
+            "# TYPE wedge_messages_queued_bytes gauge\nwedge_messages_queued_bytes 300\n"
+        ));
         assert!(text.contains("wedge_containers{state=\"running\"} 2\n"));
         assert!(text.contains("wedge_container_starts_total 3\n"));
         assert!(text.contains("wedge_container_restarts_total 1\n"));

@@ -27,6 +27,8 @@ pub struct Spec {
     pub engine: EngineKind,
     /// For an HTTP app: the address its server listens on.
     pub publish: Option<SocketAddr>,
+    /// For an HTTP app: how long it may wait for the next piece of a request body.
+    pub body_timeout: Option<std::time::Duration>,
 }
 
 impl Spec {
@@ -89,6 +91,7 @@ impl Spec {
             restart: r.restart.as_deref().unwrap_or("no").parse()?,
             engine: parse_opt::<EngineKind>(&r.engine, "engine")?.unwrap_or_default(),
             publish: r.publish.as_deref().map(parse_publish).transpose()?,
+            body_timeout: parse_opt::<DurationSpec>(&r.body_timeout, "body timeout")?.map(|t| t.0),
         })
     }
 }

@@ -45,9 +45,13 @@ pub struct CreateRequest {
     /// Serve the app (a `wasi:http` component) over HTTP on `PORT` (all interfaces) or
     /// `IP:PORT`, a fresh instance per request; limits apply to each request.
     pub publish: Option<String>,
+    /// For an HTTP app: how long it may wait for the next piece of a request body
+    /// before the client is cut off with 408, e.g. `10s` (the default).
+    pub body_timeout: Option<String>,
     /// Grant key-value storage (`--kv`); the `kv_*` fields imply it.
     pub kv: bool,
-    /// Key-value namespace (default: the app's name).
+    /// Key-value namespace (default: one the app cannot choose, from its file's
+    /// canonical path or its image's repository); apps share data only through one.
     pub kv_namespace: Option<String>,
     /// Most keys the app may store.
     pub kv_max_keys: Option<u64>,

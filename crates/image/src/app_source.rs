@@ -4,6 +4,7 @@
 
 use crate::artifact::{self, WasmImage};
 use crate::{ImageError, ImageStore, StoredImage};
+use sha2::Digest as _;
 use std::path::{Path, PathBuf};
 use wedge_manifest::{Grants, Manifest};
 
@@ -27,9 +28,12 @@ pub struct Launch {
     pub grants: Grants,
     /// The program name followed by the app's arguments.
     pub argv: Vec<String>,
-    /// The app's name: from its manifest or image, else its file's name without `.wasm`
-    /// (the default key-value namespace).
+    /// The app's name: from its manifest or image, else its file's name without `.wasm`.
     pub name: String,
+    /// The default key-value namespace, which the app cannot choose: derived from the
+    /// canonical path of its Wasm file, or from its image's repository (registry and
+    /// path, without tag or digest), as `LABEL.HASH` (see [`AppSource::kv_namespace`]).
+    pub kv_namespace: String,
 }
 
 impl AppSource {
@@ -125,7 +129,55 @@ impl AppSource {
         };
         argv.insert(0, program);
         argv.extend(args);
-        Launch { grants, argv, name }
+        Launch {
+            grants,
+            argv,
+            name,
+            kv_namespace: self.kv_namespace(),
+        }
+    }
+
+    /// The default key-value namespace: something the app cannot choose (not its file
+    /// name, manifest name or image title, which another app could copy), so two apps
+    /// share data only when the operator names one namespace for both. For a file or a
+    /// manifest, the canonical path of the Wasm file; for an image, its repository
+    /// (`registry/path`, so a new tag keeps the data). Written `LABEL.HASH`: the file
+    /// stem or the repository's last part, then 16 hex digits of the SHA-256 of the
+    /// whole identity.
+    pub fn kv_namespace(&self) -> String {
+        let (label, identity) = match &self.image {
+            Some(image) => {
+                let repository = repository(&image.image.reference);
+                let last = repository.rsplit('/').next().unwrap_or("app").to_string();
+                (last, format!("image:{repository}"))
+            }
+            None => {
+                let path = std::fs::canonicalize(&self.wasm).unwrap_or_else(|_| self.wasm.clone());
+                (file_stem(&self.wasm), format!("file:{}", path.display()))
+            }
+        };
+        let label: String = label
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .take(64)
+            .collect();
+        let digest = sha2::Sha256::digest(identity.as_bytes());
+        let hash: String = digest[..8].iter().map(|b| format!("{b:02x}")).collect();
+        format!("{label}.{hash}")
+    }
+}
+
+/// The repository of an image reference: `registry/path` without tag or digest.
+fn repository(reference: &str) -> String {
+    match reference.parse::<oci_client::Reference>() {
+        Ok(r) => format!("{}/{}", r.registry(), r.repository()),
+        Err(_) => reference.to_string(),
     }
 }
 
@@ -137,4 +189,53 @@ fn file_stem(path: &Path) -> String {
 fn file_name(path: &Path) -> String {
     path.file_name()
         .map_or_else(|| "app".into(), |n| n.to_string_lossy().into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file_app(path: &Path) -> AppSource {
+        AppSource {
+            wasm: path.to_path_buf(),
+            manifest: None,
+            image: None,
+        }
+    }
+
+    #[test]
+    fn the_default_namespace_comes_from_the_canonical_path_not_the_file_name() {
+        let dir = std::env::temp_dir().join(format!("wedge-ns-{}", std::process::id()));
+        for sub in ["victim", "thief"] {
+            std::fs::create_dir_all(dir.join(sub)).unwrap();
+            std::fs::write(dir.join(sub).join("sensor.wasm"), b"\0asm").unwrap();
+        }
+        let victim = file_app(&dir.join("victim/sensor.wasm")).kv_namespace();
+        let thief = file_app(&dir.join("thief/sensor.wasm")).kv_namespace();
+        assert_ne!(victim, thief);
+        assert!(victim.starts_with("sensor."), "{victim}");
+        // The same file by another path is the same app.
+        let again = file_app(&dir.join("thief/../victim/./sensor.wasm")).kv_namespace();
+        assert_eq!(victim, again);
+        wedge_manifest::KeyValueGrant::validate_namespace(&victim).unwrap();
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn an_images_namespace_is_its_repository() {
+        assert_eq!(
+            repository("localhost:5000/sensors/logger:1.2.0"),
+            "localhost:5000/sensors/logger"
+        );
+        assert_eq!(
+            repository("localhost:5000/sensors/logger:2.0"),
+            repository(
+                "localhost:5000/sensors/logger@sha256:0000000000000000000000000000000000000000000000000000000000000000"
+            )
+        );
+        assert_ne!(
+            repository("localhost:5000/a/sensor:1"),
+            repository("localhost:5000/b/sensor:1")
+        );
+    }
 }

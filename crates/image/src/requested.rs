@@ -183,7 +183,12 @@ impl Requested {
             grants.listen = self.listen.clone();
             grants.dns = self.dns;
             grants.http = self.http.clone();
-            grants.keyvalue = self.keyvalue.clone();
+            // Storage, but never a namespace the image names: sharing another app's
+            // data takes the operator's `--kv-namespace`.
+            grants.keyvalue = self.keyvalue.clone().map(|kv| KeyValueGrant {
+                namespace: None,
+                ..kv
+            });
             grants.publish = self.publish.clone();
             grants.subscribe = self.subscribe.clone();
             grants.nn.allow_bytes = self.nn.allow_bytes;

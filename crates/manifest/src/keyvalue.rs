@@ -10,7 +10,8 @@ pub const DEFAULT_MAX_KEYS: u64 = 10_000;
 pub const DEFAULT_MAX_BYTES: u64 = 16 << 20;
 
 /// Access to `wasi:keyvalue`: a namespace of the host's store, with a quota. Fields left
-/// out take defaults: the app's name, [`DEFAULT_MAX_KEYS`], [`DEFAULT_MAX_BYTES`].
+/// out take defaults: a namespace the app cannot choose (from its file's canonical path or
+/// its image's repository), [`DEFAULT_MAX_KEYS`], [`DEFAULT_MAX_BYTES`].
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeyValueGrant {

@@ -10,7 +10,9 @@ const MAX_LEN: usize = 65_535;
 
 /// An MQTT topic filter: levels separated by `/`, where a level `+` matches any one level
 /// and a last level `#` matches any number of levels (none included). Topics starting
-/// with `$` are matched only by filters that start with the same literal level.
+/// with `$` (`$SYS/...`, broker internals) are matched only by filters that start with
+/// the same literal level, as MQTT says: a wildcard at the first level never reaches
+/// them, in a grant as in a subscription.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct TopicFilter(String);
 
@@ -22,7 +24,7 @@ impl TopicFilter {
 
     /// Whether the concrete topic `topic` matches this filter.
     pub fn matches(&self, topic: &str) -> bool {
-        if topic.starts_with('$') && matches!(self.0.as_bytes().first(), Some(b'+' | b'#')) {
+        if topic.starts_with('$') && self.starts_with_wildcard() {
             return false;
         }
         let mut filter = self.0.split('/');
@@ -39,8 +41,12 @@ impl TopicFilter {
     }
 
     /// Whether every topic `other` matches is matched by this filter too (a grant
-    /// covering a requested subscription).
+    /// covering a requested subscription). A grant starting with a wildcard does not
+    /// cover a filter starting with `$`: `#` does not grant `$SYS/#`.
     pub fn covers(&self, other: &TopicFilter) -> bool {
+        if other.0.starts_with('$') && self.starts_with_wildcard() {
+            return false;
+        }
         let mut grant = self.0.split('/');
         let mut wanted = other.0.split('/');
         loop {
@@ -52,6 +58,11 @@ impl TopicFilter {
                 _ => return false,
             }
         }
+    }
+
+    /// Whether the first level is `+` or `#`.
+    fn starts_with_wildcard(&self) -> bool {
+        matches!(self.0.split('/').next(), Some("+" | "#"))
     }
 
     /// Checks a concrete topic to publish to: a valid name without wildcards.
@@ -135,6 +146,21 @@ mod tests {
         assert!(!filter("sensors/kitchen/temp").covers(&filter("sensors/+/temp")));
         assert!(!filter("sensors/+").covers(&filter("sensors/+/temp")));
         assert!(filter("#").covers(&filter("a/#")));
+    }
+
+    #[test]
+    fn first_level_wildcards_never_reach_dollar_topics() {
+        for grant in ["#", "+/#", "+/broker/#", "+/+"] {
+            let g = filter(grant);
+            assert!(!g.covers(&filter("$SYS/#")), "{grant}");
+            assert!(!g.covers(&filter("$SYS/broker/load")), "{grant}");
+            assert!(!g.matches("$SYS/broker"), "{grant}");
+        }
+        assert!(filter("#").covers(&filter("#")));
+        assert!(filter("$SYS/#").covers(&filter("$SYS/broker/+")));
+        assert!(filter("$SYS/+").matches("$SYS/x"));
+        assert!(filter("a/#").matches("a/$x"));
+        assert!(filter("a/+").covers(&filter("a/$x")));
     }
 
     #[test]

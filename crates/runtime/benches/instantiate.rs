@@ -62,7 +62,7 @@ fn bench_http(c: &mut Criterion, cache: &CodeCache, rt: &tokio::runtime::Runtime
         &app,
         policy,
         SharedOutput::Null,
-        RequestLimits { max_body: 1 << 20 },
+        RequestLimits::new(1 << 20),
     )
     .expect("link");
     let control = Control::new();

@@ -3,6 +3,7 @@
 //! wall-clock deadline per request) and an outbound-origin allow-list.
 
 use crate::error::one_line;
+use crate::idle_body::IdleBody;
 use crate::limits::MemoryLimiter;
 use crate::output::SharedOutput;
 use crate::providers::{self, HasProviders, ProviderSetup, Providers};
@@ -41,11 +42,33 @@ pub fn host_response(status: http::StatusCode, text: &str) -> http::Response<Htt
     response
 }
 
+/// A request's wall-clock limit when the policy (`--timeout`, `[limits] timeout`) sets
+/// none: no request holds a slot forever.
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long the app may wait for the next piece of a request body before the client is
+/// cut off with 408 (slowloris).
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// The per-request limits that are not part of the [`Policy`].
 #[derive(Debug, Clone, Copy)]
 pub struct RequestLimits {
     /// Largest request body accepted; a larger one is answered 413.
     pub max_body: u64,
+    /// Each request's wall-clock limit when the policy sets none.
+    pub timeout: Duration,
+    /// How long the app may wait for the next piece of the body; then 408.
+    pub body_timeout: Duration,
+}
+
+impl RequestLimits {
+    /// The defaults, with a body cap of `max_body`.
+    pub fn new(max_body: u64) -> RequestLimits {
+        RequestLimits {
+            max_body,
+            timeout: DEFAULT_REQUEST_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+        }
+    }
 }
 
 /// Why a request got no response from the guest; [`HttpFailure::status`] says what the
@@ -56,6 +79,8 @@ pub enum HttpFailure {
     BadRequest(String),
     /// The body is larger than [`RequestLimits::max_body`].
     BodyTooLarge(u64),
+    /// The client sent no body data for [`RequestLimits::body_timeout`].
+    BodyTimeout(Duration),
     /// The guest answered with a `wasi:http` error code instead of a response.
     ErrorCode(String),
     /// The guest returned without answering.
@@ -74,6 +99,7 @@ impl HttpFailure {
         match self {
             HttpFailure::BadRequest(_) => S::BAD_REQUEST,
             HttpFailure::BodyTooLarge(_) => S::PAYLOAD_TOO_LARGE,
+            HttpFailure::BodyTimeout(_) => S::REQUEST_TIMEOUT,
             HttpFailure::Guest(Outcome::TimedOut(_)) => S::GATEWAY_TIMEOUT,
             HttpFailure::Refused(_) | HttpFailure::Guest(Outcome::Killed) => S::SERVICE_UNAVAILABLE,
             HttpFailure::ErrorCode(_) | HttpFailure::NoResponse | HttpFailure::Guest(_) => {
@@ -89,6 +115,10 @@ impl HttpFailure {
             HttpFailure::BodyTooLarge(max) => format!(
                 "request body larger than {}",
                 wedge_manifest::ByteSize(*max)
+            ),
+            HttpFailure::BodyTimeout(idle) => format!(
+                "no request body data for `{}`",
+                wedge_manifest::DurationSpec(*idle)
             ),
             HttpFailure::ErrorCode(code) => format!("the app answered with error {code}"),
             HttpFailure::NoResponse => "the app returned without a response".into(),
@@ -220,10 +250,11 @@ impl HttpApp {
     /// `wasi:http/incoming-handler`, fails here.
     pub fn new(
         app: &App,
-        policy: Policy,
+        mut policy: Policy,
         output: SharedOutput,
         limits: RequestLimits,
     ) -> Result<HttpApp, RuntimeError> {
+        policy.timeout = policy.timeout.or(Some(limits.timeout));
         let link = |message: String| RuntimeError::Link {
             path: app.path.clone(),
             message,
@@ -321,14 +352,20 @@ impl HttpApp {
         let over = Arc::new(AtomicBool::new(false));
         let flag = over.clone();
         let limit = usize::try_from(max_body).unwrap_or(usize::MAX);
+        // A client that stops sending its body is cut; the flag turns the answer into 408.
+        let stalled = Arc::new(AtomicBool::new(false));
+        let body_timeout = self.limits.body_timeout;
+        let stall = stalled.clone();
         let request = request.map(move |body| {
-            Limited::new(body, limit).map_err(move |e| match e.downcast::<hyper::Error>() {
-                Ok(e) => BodyError::from(*e),
-                Err(_) => {
-                    flag.store(true, Ordering::Relaxed);
-                    BodyError::HttpRequestBodySize(Some(max_body))
-                }
-            })
+            let limited =
+                Limited::new(body, limit).map_err(move |e| match e.downcast::<hyper::Error>() {
+                    Ok(e) => BodyError::from(*e),
+                    Err(_) => {
+                        flag.store(true, Ordering::Relaxed);
+                        BodyError::HttpRequestBodySize(Some(max_body))
+                    }
+                });
+            IdleBody::new(limited, body_timeout, stall)
         });
 
         let making = Instant::now();
@@ -405,6 +442,9 @@ impl HttpApp {
         let answer = rx.await;
         if over.load(Ordering::Relaxed) {
             return Err(HttpFailure::BodyTooLarge(max_body));
+        }
+        if stalled.load(Ordering::Relaxed) {
+            return Err(HttpFailure::BodyTimeout(body_timeout));
         }
         let guest = guest.0.take().expect("the guest task is only taken here");
         match answer {

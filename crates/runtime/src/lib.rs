@@ -21,6 +21,7 @@ mod error;
 mod files;
 mod handler;
 mod http;
+mod idle_body;
 mod inspect;
 mod keyvalue;
 mod limits;
@@ -39,12 +40,15 @@ pub use componentize::{componentize, needs_componentizing};
 pub use control::Control;
 pub use engine::{Engine, EngineKind, EngineOptions};
 pub use error::RuntimeError;
-pub use http::{GuestReport, HttpApp, HttpBody, HttpFailure, RequestLimits, host_response};
+pub use http::{
+    DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, GuestReport, HttpApp, HttpBody, HttpFailure,
+    RequestLimits, host_response,
+};
 pub use inspect::{AppInfo, Capability, inspect};
 pub use keyvalue::{KeyValue, KvStore};
 pub use messaging::{
-    BusMessage, DEFAULT_QUEUE, Delivery, MAX_PAYLOAD, MessageBus, Messaging, Outlet, OutletWait,
-    Overflow,
+    BusCounters, BusLimits, BusMessage, DEFAULT_BUS_BYTES, DEFAULT_QUEUE, DEFAULT_QUEUE_BYTES,
+    Delivery, MAX_PAYLOAD, MessageBus, Messaging, Outlet, OutletWait, Overflow,
 };
 pub use nn::{GrantedModel, NnAccess, NnModel, NnModels};
 pub use output::SharedOutput;

@@ -107,18 +107,21 @@ impl Policy {
 
 impl Policy {
     /// Grants key-value access when `grants` asks for it: the namespace (default
-    /// `app_name`, the app's name) and quota of `grants.keyvalue`, on the store `open`
+    /// `default_namespace`, one the app cannot choose) and quota of `grants.keyvalue`, on the store `open`
     /// returns (called only then, so runs without the grant create no store).
     pub fn grant_keyvalue(
         &mut self,
         grants: &Grants,
-        app_name: &str,
+        default_namespace: &str,
         open: impl FnOnce() -> Result<KvStore, RuntimeError>,
     ) -> Result<(), RuntimeError> {
         let Some(kv) = &grants.keyvalue else {
             return Ok(());
         };
-        let namespace = kv.namespace.clone().unwrap_or_else(|| app_name.to_string());
+        let namespace = kv
+            .namespace
+            .clone()
+            .unwrap_or_else(|| default_namespace.to_string());
         KeyValueGrant::validate_namespace(&namespace)
             .map_err(|e| RuntimeError::Grant(e.to_string()))?;
         self.keyvalue = Some(KeyValue {

@@ -372,6 +372,11 @@ pub struct LaunchArgs {
     #[arg(short = 'p', long = "publish", value_name = "[IP:]PORT")]
     pub publish: Option<String>,
 
+    /// For an HTTP app (`wedge serve`, or -d with -p): how long it may wait for the next
+    /// piece of a request body before the client is cut off with 408 [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub body_timeout: Option<DurationSpec>,
+
     /// Allow outbound HTTP requests (wasi:http) to an origin, e.g. `https://api.example.com`,
     /// `http://127.0.0.1:8081` or `https://*.example.com`
     #[arg(long = "allow-outbound", value_name = "ORIGIN")]
@@ -382,7 +387,7 @@ pub struct LaunchArgs {
     pub kv: bool,
 
     /// Key-value namespace; apps with the same one share data (implies --kv)
-    /// [default: the app's name]
+    /// [default: from the canonical path of the Wasm file or the image's repository]
     #[arg(long, value_name = "NAME")]
     pub kv_namespace: Option<String>,
 

@@ -998,3 +998,42 @@ fn http_containers_serve_per_request_limits_log_metrics_stop_and_kill() {
     )
     .expect_one_line_error("wasi:http/incoming-handler");
 }
+
+/// An HTTP container's `--body-timeout` (API field `body_timeout`): a client that
+/// stalls its request body is cut off with 408 and the server keeps serving.
+#[test]
+fn an_http_container_cuts_a_stalled_request_body() {
+    use std::io::{Read, Write};
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    let port = free_port();
+    let publish = format!("127.0.0.1:{port}");
+    run_d(
+        &d,
+        &env,
+        "api",
+        &[
+            "-p",
+            &publish,
+            "--body-timeout",
+            "1s",
+            wedge_test_programs::http::PROBE,
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while http_get(port, "/").0 != 200 {
+        assert!(
+            Instant::now() < deadline,
+            "the HTTP container never answered"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut tcp = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+    tcp.write_all(b"POST /echo HTTP/1.1\r\nHost: api\r\nContent-Length: 1000\r\n\r\nabc")
+        .unwrap();
+    tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).unwrap();
+    assert_eq!(&head, b"HTTP/1.1 408");
+    assert_eq!(http_get(port, "/").0, 200, "the server keeps serving");
+}

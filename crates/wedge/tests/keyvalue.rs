@@ -132,7 +132,63 @@ fn config_values_come_from_the_manifest_and_flags() {
         "{}",
         full.stderr
     );
-    assert_eq!(kv(&env, &["--kv-namespace", "edge"], &["list"]), "k0\nk1\n");
+    assert_eq!(run(&[app, "list"]).stdout, "k0\nk1\n");
+    // The manifest's name is not a namespace another app could reach it by.
+    assert_eq!(kv(&env, &["--kv-namespace", "edge"], &["list"]), "");
+}
+
+/// Two different files both named `sensor.wasm`, in different folders, do not see each
+/// other's data; nor do two images with the same title in different repositories, or an
+/// image naming another app's namespace. Sharing takes the operator's `--kv-namespace`.
+#[test]
+fn apps_cannot_reach_another_apps_data_by_copying_its_name() {
+    let env = Env::new();
+    let victim = env.path("victim/sensor.wasm");
+    let thief = env.path("thief/sensor.wasm");
+    for path in [&victim, &thief] {
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::copy(KV, path).unwrap();
+    }
+    let (victim, thief) = (victim.to_str().unwrap(), thief.to_str().unwrap());
+    let run = |app: &str, flags: &[&str], args: &[&str]| {
+        let mut all = vec!["run", "--kv"];
+        all.extend_from_slice(flags);
+        all.push(app);
+        all.extend_from_slice(args);
+        let run = env.wedge(&all);
+        run.expect_code(0);
+        run.stdout
+    };
+    run(victim, &[], &["set", "password", "hunter2"]);
+    assert_eq!(run(victim, &[], &["get", "password"]), "hunter2\n");
+    assert_eq!(run(thief, &[], &["get", "password"]), "(none)\n");
+    assert_eq!(
+        run(thief, &["--kv-namespace", "sensor"], &["get", "password"]),
+        "(none)\n"
+    );
+    // The operator shares on purpose.
+    run(victim, &["--kv-namespace", "shared"], &["set", "k", "v"]);
+    assert_eq!(
+        run(thief, &["--kv-namespace", "shared"], &["get", "k"]),
+        "v\n"
+    );
+
+    // Images: the same title, different repositories; one names a namespace.
+    let dir = app_folder(&env, KV, "sensor", "[keyvalue]\nnamespace = \"shared\"\n");
+    let dir = dir.to_str().unwrap();
+    for tag in ["victim/sensor:1", "thief/sensor:1"] {
+        env.wedge(&["build", "-t", tag, dir]).expect_code(0);
+    }
+    run("victim/sensor:1", &[], &["set", "token", "t0p"]);
+    assert_eq!(run("victim/sensor:1", &[], &["get", "token"]), "t0p\n");
+    assert_eq!(run("thief/sensor:1", &[], &["get", "token"]), "(none)\n");
+    // Asking for the `shared` namespace in the image is not granted by --grant-requested.
+    let grant = ["--grant-requested"];
+    assert_eq!(run("thief/sensor:1", &grant, &["get", "k"]), "(none)\n");
+    // A new tag of the same repository keeps its data.
+    env.wedge(&["build", "-t", "victim/sensor:2", dir])
+        .expect_code(0);
+    assert_eq!(run("victim/sensor:2", &[], &["get", "token"]), "t0p\n");
 }
 
 #[test]

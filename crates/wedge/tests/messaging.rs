@@ -62,7 +62,19 @@ fn bad_topic_flags_are_one_line_errors() {
 /// both, stdout first.
 #[track_caller]
 fn logs_contain(d: &TestDaemon, env: &Env, name: &str, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    logs_contain_within(d, env, name, needle, Duration::from_secs(60))
+}
+
+/// [`logs_contain`], waiting up to `limit`.
+#[track_caller]
+fn logs_contain_within(
+    d: &TestDaemon,
+    env: &Env,
+    name: &str,
+    needle: &str,
+    limit: Duration,
+) -> String {
+    let deadline = Instant::now() + limit;
     loop {
         let logs = d.wedge(env, &["logs", name]);
         let both = format!("{}{}", logs.stdout, logs.stderr);
@@ -689,4 +701,295 @@ fn a_wrong_mqtt_password_is_reported_and_retried() {
     assert!(!log.contains("s3cret") && !log.contains("wrong"), "{log}");
     // The daemon itself keeps serving.
     d.wedge(&env, &["ps"]).expect_code(0);
+}
+
+/// The pid of the `wedged` serving `d`'s socket, found in `/proc`.
+fn daemon_pid(d: &TestDaemon) -> u32 {
+    let socket = d.socket.to_string_lossy().into_owned();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        let args: Vec<String> = cmdline
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        if args.first().is_some_and(|a| a.ends_with("wedged")) && args.contains(&socket) {
+            return pid;
+        }
+    }
+    panic!("no wedged process for {socket}");
+}
+
+/// A field of `/proc/PID/status` in bytes (`VmHWM`: the peak resident set).
+fn proc_status_bytes(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|v| v.trim().strip_suffix(" kB")?.trim().parse::<u64>().ok())
+        .map(|kb| kb * 1024)
+        .unwrap_or_else(|| panic!("no `{field}` in {status}"))
+}
+
+/// The value of an unlabelled series in the daemon's metrics.
+fn metric(d: &TestDaemon, name: &str) -> u64 {
+    let text = d.request("GET", "/metrics", None).1;
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+        .unwrap_or_else(|| panic!("no `{name}` in:\n{text}"))
+}
+
+/// The most the daemon may hold while attacked: the bus's 64 MiB default, the guest's
+/// own memory and ample slack for the allocator; far below the 1 GiB the flood sends.
+const RSS_BOUND: u64 = 400 << 20;
+
+#[test]
+fn a_flooding_app_cannot_make_the_daemon_hold_its_messages() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    // The attacker subscribes 8 times and never reads, then publishes 1,024 x 1 MiB.
+    let grants = ["--allow-publish", "flood/#", "--allow-subscribe", "flood/#"];
+    let attack = ["flood", "flood/#", "flood/x", "1048576", "1024", "8"];
+    start(&d, &env, "flood", &grants, &attack);
+    logs_contain_within(
+        &d,
+        &env,
+        "flood",
+        "published 1024",
+        Duration::from_secs(300),
+    );
+    let peak = proc_status_bytes(daemon_pid(&d), "VmHWM");
+    eprintln!("wedged peak RSS under the flood: {} MiB", peak >> 20);
+    assert!(peak < RSS_BOUND, "wedged reached {} MiB", peak >> 20);
+    let queued = metric(&d, "wedge_messages_queued_bytes");
+    assert!(queued <= 64 << 20, "{queued} bytes queued");
+    assert!(metric(&d, "wedge_messages_dropped_total") > 0);
+
+    // Other apps still exchange messages: the hoarder gives up its room.
+    start(
+        &d,
+        &env,
+        "sub",
+        &["--allow-subscribe", "ok/#"],
+        &["sub", "ok/#", "1"],
+    );
+    logs_contain(&d, &env, "sub", "ready");
+    start(
+        &d,
+        &env,
+        "pub",
+        &["--allow-publish", "ok/#"],
+        &["pub", "ok/x", "hello"],
+    );
+    assert_eq!(d.wedge(&env, &["wait", "sub"]).stdout.trim(), "0");
+    assert_eq!(
+        d.wedge(&env, &["logs", "sub"]).stdout,
+        "ready\nok/x hello\ndropped 0\n"
+    );
+}
+
+#[test]
+fn a_hostile_broker_cannot_make_the_daemon_hold_its_messages() {
+    let env = Env::new();
+    let broker = Mosquitto::start(&env);
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let d = TestDaemon::start(
+        &env,
+        &["--mqtt", &url, "--mqtt-client-id", "wedged-hostile"],
+    );
+    // A subscriber that never reads: 8 queues on `in/#`.
+    start(
+        &d,
+        &env,
+        "hold",
+        &["--allow-subscribe", "in/#"],
+        &["flood", "in/#", "unused", "1", "0", "8"],
+    );
+    logs_contain(&d, &env, "hold", "published 0");
+    // Once the bridge has mirrored `in/#`, broker messages reach the queues.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while metric(&d, "wedge_messages_delivered_total") == 0 {
+        assert!(Instant::now() < deadline, "the bridge never delivered");
+        broker.publish("in/probe", "x");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    let dir = env.path("payloads");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mib = dir.join("1mib");
+    let two_mib = dir.join("2mib");
+    std::fs::write(&mib, vec![b'x'; 1 << 20]).unwrap();
+    std::fs::write(&two_mib, vec![b'y'; 2 << 20]).unwrap();
+    // 1,024 payloads of 1 MiB (what the bus takes at most), then 2 MiB ones (over it).
+    for (file, repeat) in [(&mib, "1024"), (&two_mib, "8")] {
+        let status = std::process::Command::new("mosquitto_pub")
+            .args(&broker.client)
+            .args(["-t", "in/big", "--repeat", repeat, "-f"])
+            .arg(file)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while metric(&d, "wedge_messages_refused_total") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "no 2 MiB message was refused: {}",
+            d.log_text()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let peak = proc_status_bytes(daemon_pid(&d), "VmHWM");
+    eprintln!(
+        "wedged peak RSS from the hostile broker: {} MiB",
+        peak >> 20
+    );
+    assert!(peak < RSS_BOUND, "wedged reached {} MiB", peak >> 20);
+    assert!(metric(&d, "wedge_messages_queued_bytes") <= 64 << 20);
+
+    // The bridge carries on: a later message reaches a new subscriber.
+    start(
+        &d,
+        &env,
+        "after",
+        &["--allow-subscribe", "after/#"],
+        &["sub", "after/#", "1", "60000"],
+    );
+    logs_contain(&d, &env, "after", "ready");
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !d
+        .wedge(&env, &["logs", "after"])
+        .stdout
+        .contains("after/x ok")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the bridge stopped: {}",
+            d.log_text()
+        );
+        broker.publish("after/x", "ok");
+        std::thread::sleep(Duration::from_millis(300));
+    }
+}
+
+#[test]
+fn wildcard_grants_do_not_reach_dollar_topics() {
+    let env = Env::new();
+    let run = msg(
+        &env,
+        &["--allow-subscribe", "#"],
+        &["sub", "$SYS/#", "1", "10"],
+    );
+    run.expect_code(1);
+    assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
+    let run = msg(&env, &["--allow-publish", "#"], &["pub", "$SYS/x", "1"]);
+    run.expect_code(1);
+    assert!(run.stderr.contains("permission denied"), "{}", run.stderr);
+    // Granted by name, they work.
+    let run = msg(
+        &env,
+        &["--allow-subscribe", "$SYS/#"],
+        &["sub", "$SYS/broker/+", "1", "10"],
+    );
+    assert_eq!(run.stdout, "ready\ntimeout\n");
+
+    // A `#` subscription does not get what is published to `$SYS/...`.
+    let d = TestDaemon::start(&env, &[]);
+    start(
+        &d,
+        &env,
+        "all",
+        &["--allow-subscribe", "#"],
+        &["sub", "#", "1"],
+    );
+    logs_contain(&d, &env, "all", "ready");
+    start(
+        &d,
+        &env,
+        "sys",
+        &["--allow-publish", "$SYS/#"],
+        &["pub", "$SYS/broker/load", "9"],
+    );
+    assert_eq!(d.wedge(&env, &["wait", "sys"]).stdout.trim(), "0");
+    start(
+        &d,
+        &env,
+        "plain",
+        &["--allow-publish", "a/#"],
+        &["pub", "a/b", "1"],
+    );
+    assert_eq!(d.wedge(&env, &["wait", "all"]).stdout.trim(), "0");
+    assert_eq!(
+        d.wedge(&env, &["logs", "all"]).stdout,
+        "ready\na/b 1\ndropped 0\n"
+    );
+}
+
+#[test]
+fn the_broker_password_comes_from_a_file_not_the_command_line() {
+    let env = Env::new();
+    let dir = env.path("tls");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (cert, _key) = common::self_signed_cert(&dir);
+    let secured = Secured {
+        cert: cert.clone(),
+        user: "edge",
+        password: "s3cret-in-file",
+    };
+    let broker = Mosquitto::start_with(&env, Some(&secured));
+    let password = env.path("mqtt-password");
+    std::fs::write(&password, "s3cret-in-file\n").unwrap();
+    let url = format!("mqtts://edge@localhost:{}", broker.port);
+    let d = TestDaemon::start(
+        &env,
+        &[
+            "--mqtt",
+            &url,
+            "--mqtt-ca",
+            cert.to_str().unwrap(),
+            "--mqtt-password-file",
+            password.to_str().unwrap(),
+        ],
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !d.log_text().contains("MQTT bridge connected") {
+        assert!(Instant::now() < deadline, "not connected: {}", d.log_text());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let cmdline = std::fs::read(format!("/proc/{}/cmdline", daemon_pid(&d))).unwrap();
+    assert!(
+        !String::from_utf8_lossy(&cmdline).contains("s3cret"),
+        "the password is in argv"
+    );
+    assert!(!d.log_text().contains("warning"), "{}", d.log_text());
+
+    // A password in the URL still works, with a warning.
+    let url = format!("mqtts://edge:wrong@localhost:{}", broker.port);
+    let log = env.path("other.log");
+    let mut other = std::process::Command::new(env!("CARGO_BIN_EXE_wedged"))
+        .args([
+            "--root",
+            env.path("other").to_str().unwrap(),
+            "--mqtt",
+            &url,
+        ])
+        .args(["--mqtt-client-id", "other", "--socket"])
+        .arg(env.path("other.sock"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("warning") {
+            assert!(text.contains("--mqtt-password-file"), "{text}");
+            break;
+        }
+        assert!(Instant::now() < deadline, "no warning: {text}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = other.kill();
+    let _ = other.wait();
 }

@@ -1425,3 +1425,67 @@ fn a_body_cut_off_by_the_timeout_is_not_a_complete_body() {
         assert!(body.is_err(), "a truncated body read as complete: {body:?}");
     }
 }
+
+/// Opens a connection and sends a POST to `/echo` whose body stops after its first
+/// bytes (slowloris); the thread returns the response head, read until the server
+/// answers or closes (60 s at most).
+fn slow_body_client(addr: SocketAddr) -> JoinHandle<String> {
+    let mut tcp = TcpStream::connect(addr).expect("connect");
+    tcp.write_all(
+        b"POST /echo HTTP/1.1\r\nHost: wedge\r\nContent-Length: 100000\r\n\r\nthe first bytes",
+    )
+    .expect("send the head");
+    std::thread::spawn(move || {
+        tcp.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let mut response = Vec::new();
+        let mut buf = [0u8; 4096];
+        while !response.windows(4).any(|w| w == b"\r\n\r\n") {
+            match tcp.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => response.extend_from_slice(&buf[..n]),
+            }
+        }
+        String::from_utf8_lossy(&response).into_owned()
+    })
+}
+
+/// Slowloris: clients that send their headers and then stall their bodies hold every
+/// request slot only until `--body-timeout`, when they get 408; a normal GET queued
+/// behind them is answered.
+#[test]
+fn stalled_request_bodies_are_cut_and_do_not_starve_other_clients() {
+    let probe = Serve::start(
+        guests::PROBE,
+        &[
+            "--max-concurrency",
+            "4",
+            "--body-timeout",
+            "1s",
+            "--queue-timeout",
+            "60s",
+        ],
+    );
+    let addr = probe.addr;
+    let slow: Vec<_> = (0..4).map(|_| slow_body_client(addr)).collect();
+    let reply = get(addr, "/");
+    assert_eq!(reply.status, 200, "{reply:?}");
+    for client in slow {
+        let response = client.join().unwrap();
+        assert_eq!(raw_status(&response), 408, "{response:?}");
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while access_lines(&probe.stderr())
+        .iter()
+        .filter(|l| l.contains("\"POST /echo HTTP/1.1\" 408"))
+        .count()
+        < 4
+    {
+        assert!(Instant::now() < deadline, "{}", probe.stderr());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(
+        probe.stderr().contains("no request body data for `1s`"),
+        "{}",
+        probe.stderr()
+    );
+}

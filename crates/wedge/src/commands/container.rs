@@ -122,6 +122,7 @@ fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
         restart: launch.restart,
         engine: Some(launch.engine.to_string()),
         publish: launch.publish,
+        body_timeout: launch.body_timeout.map(|t| t.to_string()),
         kv: keyvalue.is_some(),
         kv_namespace: keyvalue.as_ref().and_then(|k| k.namespace.clone()),
         kv_max_keys: keyvalue.as_ref().and_then(|k| k.max_keys),

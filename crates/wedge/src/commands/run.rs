@@ -6,13 +6,16 @@ use crate::root;
 use std::path::Path;
 use wedge_manifest::{Grants, Limits};
 use wedge_runtime::{
-    App, CodeCache, DEFAULT_QUEUE, Engine, EngineOptions, KvStore, MessageBus, NnModels, Outcome,
-    Overflow, Policy, Prepared, Stdio,
+    App, BusLimits, CodeCache, Engine, EngineOptions, KvStore, MessageBus, NnModels, Outcome,
+    Policy, Prepared, Stdio,
 };
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
 /// limit or a trap ended it.
 pub fn execute(root: &Path, args: RunArgs) -> anyhow::Result<i32> {
+    if args.launch.body_timeout.is_some() {
+        anyhow::bail!("`--body-timeout` is for HTTP apps: `wedge serve`, or `-d` with `-p`");
+    }
     let (app, policy) = load(root, args.launch, args.no_cache, None)?;
     let prepared = Prepared::new(&app)?;
     if prepared.is_push_handler() {
@@ -71,13 +74,11 @@ pub(crate) fn load(
     };
     let launch = source.app.launch(flags, args.grant_requested, args.args);
     let mut policy = Policy::resolve(&launch.grants, launch.argv)?;
-    policy.grant_keyvalue(&launch.grants, &launch.name, || {
+    policy.grant_keyvalue(&launch.grants, &launch.kv_namespace, || {
         KvStore::open(&root::keyvalue_db(root))
     })?;
     // Without a daemon, an app's messages reach only its own subscriptions.
-    policy.grant_messaging(&launch.grants, || {
-        MessageBus::new(DEFAULT_QUEUE, Overflow::default())
-    });
+    policy.grant_messaging(&launch.grants, || MessageBus::new(BusLimits::default()));
     policy.grant_nn(&launch.grants, &NnModels::default())?;
 
     let cache = (!no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));

@@ -5,7 +5,9 @@ use crate::cli::ServeArgs;
 use anyhow::Context;
 use std::path::Path;
 use std::sync::Arc;
-use wedge_runtime::{Control, HttpApp, RequestLimits, RuntimeError, SharedOutput};
+use wedge_runtime::{
+    Control, DEFAULT_BODY_TIMEOUT, HttpApp, RequestLimits, RuntimeError, SharedOutput,
+};
 use wedge_serve::{AccessLog, HttpMetrics, ServeConfig, Server};
 
 /// Instances kept beyond `--max-concurrency` in the pool: requests whose response was
@@ -14,6 +16,7 @@ const POOL_SLACK: u32 = 16;
 
 /// Serves the app; returns 0 after a clean shutdown.
 pub fn execute(root: &Path, args: ServeArgs) -> anyhow::Result<i32> {
+    let body_timeout = args.launch.body_timeout;
     let config = ServeConfig {
         listen: args.listen,
         max_concurrency: args.max_concurrency as usize,
@@ -43,7 +46,8 @@ pub fn execute(root: &Path, args: ServeArgs) -> anyhow::Result<i32> {
         policy,
         SharedOutput::Inherit,
         RequestLimits {
-            max_body: args.max_body.0,
+            body_timeout: body_timeout.map_or(DEFAULT_BODY_TIMEOUT, |t| t.0),
+            ..RequestLimits::new(args.max_body.0)
         },
     )?;
     let runtime = match args.threads {

@@ -47,6 +47,16 @@ struct Args {
     #[arg(long, value_name = "N", default_value_t = wedge_runtime::DEFAULT_QUEUE)]
     queue_size: usize,
 
+    /// Bytes (topics and payloads) each messaging subscription queues before its
+    /// overflow policy applies
+    #[arg(long, value_name = "SIZE", default_value = "8MiB")]
+    queue_bytes: ByteSize,
+
+    /// Bytes all subscription queues hold together; past it, a queue gives up its own
+    /// messages as its overflow policy says
+    #[arg(long, value_name = "SIZE", default_value = "64MiB")]
+    bus_bytes: ByteSize,
+
     /// What a full subscription queue gives up: `drop-oldest` or `drop-newest`
     #[arg(long, value_name = "POLICY", default_value = "drop-oldest")]
     queue_overflow: wedge_runtime::Overflow,
@@ -56,10 +66,15 @@ struct Args {
     #[arg(long, value_name = "SIZE", default_value_t = ByteSize(wedge_image::registry::DEFAULT_MAX_LAYER_SIZE))]
     max_layer_size: ByteSize,
 
-    /// Bridge the message bus to an MQTT broker:
-    /// `mqtt://[USER[:PASSWORD]@]HOST[:PORT]`, or `mqtts://` for TLS
+    /// Bridge the message bus to an MQTT broker: `mqtt://[USER@]HOST[:PORT]`, or
+    /// `mqtts://` for TLS; the password from --mqtt-password-file or WEDGE_MQTT_PASSWORD
+    /// (one in the URL still works, but any local user can read it)
     #[arg(long, value_name = "URL")]
     mqtt: Option<wedge_daemon::bridge::BrokerUrl>,
+
+    /// File whose first line is the broker password (instead of one in the URL)
+    #[arg(long, value_name = "FILE", requires = "mqtt")]
+    mqtt_password_file: Option<PathBuf>,
 
     /// The bridge's MQTT client id, which keeps its session on the broker
     /// [default: wedged-HOSTNAME]
@@ -79,7 +94,13 @@ fn main() {
     }
 }
 
-fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
+fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    if let Some(url) = &mut args.mqtt {
+        let env = std::env::var(wedge_daemon::bridge::PASSWORD_VAR).ok();
+        if let Some(warning) = url.resolve_password(args.mqtt_password_file.as_deref(), env)? {
+            eprintln!("wedged: warning: {warning}");
+        }
+    }
     let root = args.root.unwrap_or_else(paths::default_root);
     std::fs::create_dir_all(&root)
         .map_err(|e| format!("cannot create the data root `{}`: {e}", root.display()))?;
@@ -112,7 +133,12 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
             max_size: args.log_max_size.0,
             max_files: args.log_max_files.max(1),
         },
-        queue: (args.queue_size.max(1), args.queue_overflow),
+        queue: wedge_runtime::BusLimits {
+            messages: args.queue_size.max(1),
+            queue_bytes: args.queue_bytes.0,
+            bus_bytes: args.bus_bytes.0,
+            overflow: args.queue_overflow,
+        },
         max_layer_size: args.max_layer_size.0,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

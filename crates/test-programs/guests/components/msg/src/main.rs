@@ -9,6 +9,9 @@
 //! - `sub FILTER COUNT [TIMEOUT_MS] [DELAY_MS]`: subscribes, prints `ready`, then prints
 //!   COUNT messages, waiting up to TIMEOUT_MS (default 10000) for each and DELAY_MS
 //!   after each (a slow subscriber); then `dropped N`
+//! - `flood FILTER TOPIC BYTES COUNT SUBS`: a hostile app: subscribes SUBS times to
+//!   FILTER and never reads, publishes COUNT payloads of BYTES bytes to TOPIC, prints
+//!   `published COUNT`, then holds its subscriptions until stopped
 //! - `bench-pub TOPIC N [RATE]`: publishes N 64-byte payloads carrying the wall-clock
 //!   time (as fast as it can, or RATE per second) and prints `published N/s`
 //! - `bench-sub FILTER N`: prints `ready`, receives N messages in batches, then prints
@@ -87,6 +90,22 @@ fn run(args: &[String]) -> Result<u8, String> {
                 }
             }
             println!("dropped {}", sub.dropped());
+        }
+        "flood" => {
+            let subs: Vec<_> = (0..number(5, 1)?)
+                .map(|_| messaging::subscribe(arg(1)?).map_err(show))
+                .collect::<Result<_, _>>()?;
+            let payload = vec![b'x'; number(3, 1 << 20)? as usize];
+            let count = number(4, 1024)?;
+            for _ in 0..count {
+                messaging::publish(arg(2)?, &payload, Qos::AtMostOnce).map_err(show)?;
+            }
+            println!("published {count}");
+            let _ = std::io::stdout().flush();
+            loop {
+                std::thread::sleep(Duration::from_secs(3600));
+                let _ = &subs;
+            }
         }
         "bench-pub" => {
             let n = number(2, 100_000)?;
