@@ -6,9 +6,9 @@
 use crate::ImageError;
 use std::collections::BTreeMap;
 use wedge_manifest::{
-    ByteSize, ConfigValue, DEFAULT_MEMORY, DEFAULT_NN_CONTEXTS, DurationSpec, EnvGrant, Grants,
-    HttpOrigin, KeyValueGrant, Limits, Manifest, NetRule, NnBackend, NnGrant, TopicFilter,
-    VolumeMode,
+    ByteSize, ConfigValue, DEFAULT_MAX_FILES, DEFAULT_MEMORY, DEFAULT_NN_CONTEXTS, DurationSpec,
+    EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits, Manifest, NetRule, NnBackend, NnGrant,
+    TopicFilter, VolumeMode,
 };
 
 /// Manifest annotation holding [`Requested`] as JSON.
@@ -200,7 +200,7 @@ impl Requested {
 
     /// The limits a run of the image gets under the operator's `operator` limits (those
     /// given by flags or the API; unset ones are the defaults: [`DEFAULT_MEMORY`] of
-    /// memory, no fuel or time limit). A requested limit may lower a limit, never raise
+    /// memory and [`DEFAULT_MAX_FILES`] open handles, no fuel or time limit). A requested limit may lower a limit, never raise
     /// one; with `grant_requested`, a requested limit replaces a *default* (so an image
     /// may ask for more memory than the default), but still not a limit the operator set.
     pub fn limits_within(&self, operator: Limits, grant_requested: bool) -> Limits {
@@ -237,6 +237,12 @@ impl Requested {
                 grant_requested,
             )
             .map(DurationSpec),
+            files: lower(
+                operator.files,
+                r.files,
+                Some(DEFAULT_MAX_FILES),
+                grant_requested,
+            ),
         }
     }
 }
@@ -325,7 +331,7 @@ mod tests {
         let operator = Limits {
             memory: mib(32),
             fuel: Some(5),
-            timeout: None,
+            ..Limits::default()
         };
         for grant in [false, true] {
             let l = r.limits_within(operator, grant);

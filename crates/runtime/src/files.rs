@@ -131,9 +131,9 @@ async fn original<T: HasOpenFiles, P: WasmParams + Send + Sync, R: WasmResults +
         Some(func) => func,
         None => {
             let func = originals
-                .get(&mut *caller, P1, name)
-                .and_then(|e| e.into_func())
-                .ok_or_else(|| wasmtime::format_err!("`{P1}::{name}` is not linked"))?;
+                .get(&mut *caller, P1, name)?
+                .into_func()
+                .ok_or_else(|| wasmtime::format_err!("`{P1}::{name}` is not a function"))?;
             caller.data_mut().open_files().originals.push((name, func));
             func
         }

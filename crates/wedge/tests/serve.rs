@@ -1098,7 +1098,6 @@ fn sigterm_drains_in_flight_requests_and_exits_0() {
         .expect("stream head");
     assert_eq!(head.status(), 200);
 
-    let signalled = Instant::now();
     probe.sigterm_until_closed();
     match idle.try_send(idle.get_request("/")) {
         Ok(reply) => assert_eq!(reply.status, 503, "a request after SIGTERM: {reply:?}"),

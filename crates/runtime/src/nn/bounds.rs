@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use tract_onnx::pb::{GraphProto, TensorProto, tensor_proto::DataType};
 use tract_onnx::tract_hir::internal::tract_data::TooEarly;
+use tract_onnx::tract_hir::internal::tract_data::prelude::IntoArcTensor;
 use tract_onnx::tract_hir::internal::{
     EvalOp, Factoid, InferenceFact, InferenceModel, InferenceModelPatch, InferenceNode,
     InferenceOp, IntoTValue, Op, OpState, OutletId, SessionState, TValue, TVec, TractResult,
