@@ -3,7 +3,6 @@
 use crate::app::Code;
 use crate::engine::EPOCH_TICK;
 use crate::error::one_line;
-use crate::files::{HasOpenFiles, OpenFiles};
 use crate::handler::PushHandlerPre;
 use crate::limits::MemoryLimiter;
 use crate::providers::{self, HasProviders, ProviderSetup, Providers};
@@ -103,13 +102,6 @@ struct P1State {
     wasi: WasiP1Ctx,
     limiter: MemoryLimiter,
     nn: wasmtime_wasi_nn::witx::WasiNnCtx,
-    files: OpenFiles,
-}
-
-impl HasOpenFiles for P1State {
-    fn open_files(&mut self) -> &mut OpenFiles {
-        &mut self.files
-    }
 }
 
 /// Store data of a component instance.
@@ -219,7 +211,6 @@ impl Prepared {
                     .map_err(link)?;
                 wasmtime_wasi_nn::witx::add_to_linker(&mut linker, |s: &mut P1State| &mut s.nn)
                     .map_err(link)?;
-                crate::files::add_to_linker(&mut linker).map_err(link)?;
                 Pre::Module(linker.instantiate_pre(module).map_err(link)?, entry)
             }
             Code::Component(component) => {
@@ -330,7 +321,6 @@ impl Prepared {
                     let state = P1State {
                         wasi: b.build_p1(),
                         limiter: MemoryLimiter::new(policy.memory, control.cloned()),
-                        files: OpenFiles::new(policy.max_files),
                         nn: crate::nn::witx_ctx(
                             policy.nn.as_ref(),
                             crate::nn::LoadBounds::starting_now(policy.memory, policy.timeout),

@@ -9,6 +9,11 @@
 //! - `sub FILTER COUNT [TIMEOUT_MS] [DELAY_MS]`: subscribes, prints `ready`, then prints
 //!   COUNT messages, waiting up to TIMEOUT_MS (default 10000) for each and DELAY_MS
 //!   after each (a slow subscriber); then `dropped N`
+//! - `pub-acked TOPIC N ACK_FILTER EVERY`: publishes `0`…`N-1`, waiting for a message
+//!   on ACK_FILTER after every EVERY of them (flow control with a consumer), then
+//!   prints `published N`
+//! - `ack-sub FILTER N ACK_TOPIC EVERY`: prints `ready`, receives N messages and
+//!   publishes to ACK_TOPIC after every EVERY of them, then prints `received N dropped D`
 //! - `flood FILTER TOPIC BYTES COUNT SUBS`: a hostile app: subscribes SUBS times to
 //!   FILTER and never reads, publishes COUNT payloads of BYTES bytes to TOPIC, prints
 //!   `published COUNT`, then holds its subscriptions until stopped
@@ -90,6 +95,34 @@ fn run(args: &[String]) -> Result<u8, String> {
                 }
             }
             println!("dropped {}", sub.dropped());
+        }
+        "pub-acked" => {
+            let (n, every) = (number(2, 1)?, number(4, 1)?.max(1));
+            let acks = messaging::subscribe(arg(3)?).map_err(show)?;
+            for i in 0..n {
+                messaging::publish(arg(1)?, i.to_string().as_bytes(), Qos::AtLeastOnce)
+                    .map_err(show)?;
+                if (i + 1) % every == 0 && acks.receive(60_000).map_err(show)?.is_none() {
+                    println!("timeout waiting for an ack after {}", i + 1);
+                    return Ok(1);
+                }
+            }
+            println!("published {n}");
+        }
+        "ack-sub" => {
+            let sub = messaging::subscribe(arg(1)?).map_err(show)?;
+            ready();
+            let (n, every) = (number(2, 1)?, number(4, 1)?.max(1));
+            for i in 0..n {
+                if sub.receive(60_000).map_err(show)?.is_none() {
+                    println!("timeout after {i}");
+                    return Ok(1);
+                }
+                if (i + 1) % every == 0 {
+                    messaging::publish(arg(3)?, b"ack", Qos::AtLeastOnce).map_err(show)?;
+                }
+            }
+            println!("received {n} dropped {}", sub.dropped());
         }
         "flood" => {
             let subs: Vec<_> = (0..number(5, 1)?)
