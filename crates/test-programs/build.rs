@@ -15,7 +15,7 @@ use std::process::Command;
 /// Rust guest binaries, one per file in `guests/rust/src/bin`.
 const RUST_GUESTS: &[&str] = &[
     "hello", "args_env", "stdio", "files", "net", "memhog", "spin", "sleep", "trap", "exit42",
-    "ticker", "flood", "graceful", "nn", "stubborn", "fd_starve",
+    "ticker", "flood", "graceful", "nn", "stubborn", "fdstarve",
 ];
 /// `wasi:http/proxy` guests, member crates of the `guests/components` workspace.
 const HTTP_GUESTS: &[&str] = &["hello", "probe"];

@@ -123,11 +123,7 @@ pub fn require_token(router: Router, token: String) -> Router {
 /// For the TCP listener: reads the request's body within `deadline` (408 after it,
 /// 413 over [`MAX_BODY`]) before the handler runs, so a client sending its body a byte
 /// at a time cannot hold a connection for long.
-pub async fn body_deadline(
-    State(deadline): State<Duration>,
-    req: Request,
-    next: Next,
-) -> Response {
+pub async fn body_deadline(State(deadline): State<Duration>, req: Request, next: Next) -> Response {
     let (parts, body) = req.into_parts();
     let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_BODY)).await;
     let body = match read {

@@ -205,9 +205,7 @@ pub struct Unreadable {
 impl Unreadable {
     fn salvage(row: &rusqlite::Row<'_>, error: String) -> Unreadable {
         let text = |i: usize| match row.get_ref(i) {
-            Ok(rusqlite::types::ValueRef::Text(t)) => {
-                Some(String::from_utf8_lossy(t).into_owned())
-            }
+            Ok(rusqlite::types::ValueRef::Text(t)) => Some(String::from_utf8_lossy(t).into_owned()),
             _ => None,
         };
         let image = text(2)
@@ -288,7 +286,11 @@ mod tests {
         assert_eq!(ids, ["b2", "c3", "d4"]);
         assert_eq!(bad[0].image.as_deref(), Some("x.wasm"));
         assert!(bad[0].error.contains("new_field"), "{}", bad[0].error);
-        assert!(bad[1].error.contains("unknown state `frozen`"), "{}", bad[1].error);
+        assert!(
+            bad[1].error.contains("unknown state `frozen`"),
+            "{}",
+            bad[1].error
+        );
         db.mark_dead("c3", "gone").unwrap();
         assert!(db.get("c3").unwrap().is_none_or(|r| r.state == State::Dead));
     }

@@ -315,9 +315,7 @@ impl LogFile {
         let note = LogRecord {
             time: crate::now(),
             stream: Stream::Stderr.name().into(),
-            log: format!(
-                "wedged: {records} log records ({bytes} bytes) were dropped: {error}\n"
-            ),
+            log: format!("wedged: {records} log records ({bytes} bytes) were dropped: {error}\n"),
         };
         if self.append_record(&note).is_err() {
             self.unreported = Some((records, bytes, error));

@@ -122,7 +122,9 @@ fn check_owner(uid: u32) -> Result<(), String> {
     if uid == me || uid == 0 {
         Ok(())
     } else {
-        Err(format!("it is owned by uid {uid}, not by this user (uid {me})"))
+        Err(format!(
+            "it is owned by uid {uid}, not by this user (uid {me})"
+        ))
     }
 }
 

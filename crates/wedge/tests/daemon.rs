@@ -1001,18 +1001,25 @@ fn an_unreadable_row_marks_its_container_dead_and_the_daemon_still_starts() {
             "{log}"
         );
     }
-    assert!(ps(&d, &env, "future")["error"]
-        .as_str()
-        .unwrap()
-        .contains("checkpoint"));
-    assert!(ps(&d, &env, "odd")["error"]
-        .as_str()
-        .unwrap()
-        .contains("unknown state `hibernating`"));
+    assert!(
+        ps(&d, &env, "future")["error"]
+            .as_str()
+            .unwrap()
+            .contains("checkpoint")
+    );
+    assert!(
+        ps(&d, &env, "odd")["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown state `hibernating`")
+    );
     // The rest works as before: the good one runs, the dead ones can be removed.
     d.wedge(&env, &["start", "good"]).expect_code(0);
     d.wedge(&env, &["wait", "good"]).expect_code(0);
-    assert_eq!(d.wedge(&env, &["logs", "good"]).stdout, "hello from wedge\n");
+    assert_eq!(
+        d.wedge(&env, &["logs", "good"]).stdout,
+        "hello from wedge\n"
+    );
     d.wedge(&env, &["start", "odd"])
         .expect_code(125)
         .expect_one_line_error("odd");
@@ -1070,8 +1077,7 @@ fn the_data_root_is_private_to_the_daemons_user() {
     // root let everyone through.
     if is_root() {
         use std::os::unix::process::CommandExt;
-        std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755))
-            .unwrap();
+        std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
         for file in ["wedged.db-wal", "wedged.db"] {
             let out = std::process::Command::new("cat")
                 .arg(root.join(file))
@@ -1297,15 +1303,22 @@ fn a_guest_starving_the_daemon_of_descriptors_loses_no_log_line_silently() {
         all.extend_from_slice(args);
         env.wedge(&all)
     };
-    wedge(&["run", "-d", "--name", "hog", "-v", &volume, p1::FD_STARVE, "/data"])
-        .expect_code(0);
+    wedge(&[
+        "run",
+        "-d",
+        "--name",
+        "hog",
+        "-v",
+        &volume,
+        p1::FDSTARVE,
+        "/data",
+    ])
+    .expect_code(0);
     wedge(&["wait", "hog"]).expect_code(0);
     let logs = wedge(&["logs", "hog"]);
     // The line written while no descriptor was left is counted and reported.
     assert!(
-        logs.stderr
-            .contains("wedged: 1 log records (")
-            && logs.stderr.contains("were dropped"),
+        logs.stderr.contains("wedged: 1 log records (") && logs.stderr.contains("were dropped"),
         "stdout: {}\nstderr: {}",
         logs.stdout,
         logs.stderr
@@ -1313,7 +1326,10 @@ fn a_guest_starving_the_daemon_of_descriptors_loses_no_log_line_silently() {
     assert_eq!(logs.stdout, "released\n");
     let info = json(&wedge(&["inspect", "hog"]).stdout);
     assert_eq!(info[0]["log_dropped_records"], 1, "{info}");
-    assert!(info[0]["log_dropped_bytes"].as_u64().unwrap() > 10, "{info}");
+    assert!(
+        info[0]["log_dropped_bytes"].as_u64().unwrap() > 10,
+        "{info}"
+    );
     let stream = std::os::unix::net::UnixStream::connect(&socket).ok();
     let (_, metrics) = raw_http(stream, "GET", "/metrics", None, None);
     assert!(
@@ -1365,7 +1381,10 @@ fn idle_tcp_clients_cannot_starve_the_unix_socket() {
         stream
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
-        assert_eq!(raw_http(Some(stream), "GET", "/v1/_ping", None, None).0, 200);
+        assert_eq!(
+            raw_http(Some(stream), "GET", "/v1/_ping", None, None).0,
+            200
+        );
     }
     let ps = env.wedge(&["-H", &format!("unix://{}", socket.display()), "ps"]);
     ps.expect_code(0);
@@ -1414,7 +1433,10 @@ fn the_tcp_listener_speaks_tls_and_the_cli_trusts_a_given_ca() {
     assert!(d.log_text().contains(&format!("https://{addr}")));
     let cli = |host: &str, ca: Option<&std::path::Path>, args: &[&str]| {
         let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"));
-        command.args(["-H", host]).args(args).env("WEDGE_TOKEN", token);
+        command
+            .args(["-H", host])
+            .args(args)
+            .env("WEDGE_TOKEN", token);
         match ca {
             Some(ca) => command.env("WEDGE_TLS_CA", ca),
             None => command.env_remove("WEDGE_TLS_CA"),
@@ -1425,12 +1447,28 @@ fn the_tcp_listener_speaks_tls_and_the_cli_trusts_a_given_ca() {
     let tcp = format!("tcp://{addr}");
     for host in [&https, &tcp] {
         let out = cli(host, Some(&cert), &["run", "-d", "--name", "t", p1::HELLO]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let out = cli(host, Some(&cert), &["rm", "-f", "t"]);
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
-    let out = cli(&https, None, &["--tls-ca", &cert.display().to_string(), "ps"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = cli(
+        &https,
+        None,
+        &["--tls-ca", &cert.display().to_string(), "ps"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // An unknown certificate is refused; plain HTTP gets no answer.
     let out = cli(&https, None, &["ps"]);
     assert_eq!(out.status.code(), Some(125));

@@ -44,10 +44,7 @@ impl Daemon {
             .enable_all()
             .build()
             .map_err(|e| anyhow::anyhow!("cannot start the async runtime: {e}"))?;
-        Ok(Daemon {
-            runtime,
-            client,
-        })
+        Ok(Daemon { runtime, client })
     }
 
     /// Runs one call (or any future) to completion.

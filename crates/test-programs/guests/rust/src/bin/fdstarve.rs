@@ -1,4 +1,4 @@
-//! A hostile guest for the daemon's descriptors: `fd_starve DIR` opens `DIR/f` again
+//! A hostile guest for the daemon's descriptors: `fdstarve DIR` opens `DIR/f` again
 //! and again until the host refuses (its process out of descriptors), then writes a
 //! line while it still holds them all, closes them, and writes a last line. Without
 //! a per-instance cap the host's table is full when the first line is written.
