@@ -468,14 +468,14 @@ mod tests {
         let all = Arc::new(Dropped::default());
         let log = log.counting_drops_in(all.clone());
         log.append(Stream::Stdout, b"lost\nalso lost\n");
-        assert_eq!(log.dropped(), (2, 14));
-        assert_eq!(all.get(), (2, 14));
+        assert_eq!(log.dropped(), (2, 15));
+        assert_eq!(all.get(), (2, 15));
         std::fs::remove_file(dir.path().join("blocked")).unwrap();
         log.append(Stream::Stdout, b"kept\n");
         let texts: Vec<String> = log.read(None, false).0.into_iter().map(|r| r.log).collect();
         assert_eq!(texts.len(), 2, "{texts:?}");
         assert!(
-            texts[0].starts_with("wedged: 2 log records (14 bytes) were dropped: "),
+            texts[0].starts_with("wedged: 2 log records (15 bytes) were dropped: "),
             "{texts:?}"
         );
         assert_eq!(texts[1], "kept\n");
