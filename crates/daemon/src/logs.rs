@@ -291,19 +291,16 @@ impl LogFile {
         if let Some(all) = &self.all_dropped {
             all.add(bytes);
         }
-        match &mut self.unreported {
-            Some((records, total, _)) => {
-                *records += 1;
-                *total += bytes as u64;
-            }
-            None => {
-                eprintln!(
-                    "wedged: cannot write the log `{}`, dropping its records until it can: {error}",
-                    self.path.display()
-                );
-                self.unreported = Some((1, bytes as u64, error.to_string()));
-            }
+        if let Some((records, total, _)) = &mut self.unreported {
+            *records += 1;
+            *total += bytes as u64;
+            return;
         }
+        eprintln!(
+            "wedged: cannot write the log `{}`, dropping its records until it can: {error}",
+            self.path.display()
+        );
+        self.unreported = Some((1, bytes as u64, error.to_string()));
     }
 
     /// Writes a note of the records dropped since the last one written, if any and if
