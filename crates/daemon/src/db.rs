@@ -221,6 +221,40 @@ impl Unreadable {
     }
 }
 
+const SELECT: &str = "SELECT id, name, config, state, exit_code, error, restart_count,
+    created_at, started_at, finished_at, stopped_by_operator FROM containers";
+
+/// A row as a record; a row this daemon cannot read (bad JSON, unknown state) is an
+/// inner error rather than a failed query.
+fn row_to_record(row: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Record, DaemonError>> {
+    let id: String = row.get(0)?;
+    let config: String = row.get(2)?;
+    let state: String = row.get(3)?;
+    let corrupt = |what: String| {
+        DaemonError::Internal(format!("container `{id}` in the state database: {what}"))
+    };
+    let config = match serde_json::from_str(&config) {
+        Ok(c) => c,
+        Err(e) => return Ok(Err(corrupt(format!("unreadable config: {e}")))),
+    };
+    let Some(state) = State::parse(&state) else {
+        return Ok(Err(corrupt(format!("unknown state `{state}`"))));
+    };
+    Ok(Ok(Record {
+        name: row.get(1)?,
+        config,
+        state,
+        exit_code: row.get(4)?,
+        error: row.get(5)?,
+        restart_count: row.get(6)?,
+        created_at: row.get(7)?,
+        started_at: row.get(8)?,
+        finished_at: row.get(9)?,
+        stopped_by_operator: row.get(10)?,
+        id,
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
