@@ -236,18 +236,30 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Da
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
+/// Creates the socket's folder when missing and checks it and any socket already there
+/// ([`crate::perms::check_socket_dir`], [`crate::perms::check_socket`]): done first
+/// at start, and again when binding.
+pub fn check_socket_path(path: &Path) -> Result<(), DaemonError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| {
+        DaemonError::Internal(format!(
+            "cannot create the folder of `{}`: {e}",
+            path.display()
+        ))
+    })?;
+    crate::perms::check_socket_dir(dir)?;
+    crate::perms::check_socket(path)
+}
+
 /// Binds the socket, replacing a stale one, and sets mode 0660.
 fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, DaemonError> {
     let fail = |what: &str, e: std::io::Error| {
         DaemonError::Internal(format!("cannot {what} `{}`: {e}", path.display()))
     };
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", e))?;
-    crate::perms::check_socket_dir(dir)?;
-    crate::perms::check_socket(path)?;
+    check_socket_path(path)?;
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(DaemonError::Conflict(format!(

@@ -1246,7 +1246,7 @@ fn wedged_with_nofile(
     let child = std::process::Command::new("bash")
         .arg("-c")
         .arg(format!(
-            "ulimit -H -n {hard} && ulimit -S -n {soft} && exec \"$0\" \"$@\""
+            "ulimit -S -n {soft} && ulimit -H -n {hard} && exec \"$0\" \"$@\""
         ))
         .arg(env!("CARGO_BIN_EXE_wedged"))
         .arg("--root")

@@ -99,6 +99,8 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
     // Everything wedged writes (database, logs, key-value store, images, code, the
     // socket's folder) is private to its user; the guests' files in volumes too.
     perms::private_umask();
+    let socket = args.socket.unwrap_or_else(paths::default_socket);
+    server::check_socket_path(&socket)?;
     let root = args.root.unwrap_or_else(paths::default_root);
     perms::create_private_root(&root)
         .map_err(|e| format!("cannot create the data root `{}`: {e}", root.display()))?;
@@ -130,7 +132,7 @@ fn run(args: Args) -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
     let listeners = Listeners {
-        socket: args.socket.unwrap_or_else(paths::default_socket),
+        socket,
         tcp: args
             .listen
             .zip(token)
