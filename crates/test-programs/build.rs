@@ -16,7 +16,7 @@ use std::process::Command;
 /// Rust guest binaries, one per file in `guests/rust/src/bin`.
 const RUST_GUESTS: &[&str] = &[
     "hello", "args_env", "stdio", "files", "net", "memhog", "spin", "sleep", "trap", "exit42",
-    "ticker", "flood", "graceful", "nn", "fdhog",
+    "ticker", "flood", "graceful", "nn", "fdhog", "stubborn", "fdstarve",
 ];
 /// `wasi:http/proxy` guests, member crates of the `guests/components` workspace.
 const HTTP_GUESTS: &[&str] = &["hello", "probe"];

@@ -120,6 +120,35 @@ pub fn require_token(router: Router, token: String) -> Router {
     ))
 }
 
+/// For the TCP listener: reads the request's body within `deadline` (408 after it,
+/// 413 over [`MAX_BODY`]) before the handler runs, so a client sending its body a byte
+/// at a time cannot hold a connection for long.
+pub async fn body_deadline(State(deadline): State<Duration>, req: Request, next: Next) -> Response {
+    let (parts, body) = req.into_parts();
+    let read = tokio::time::timeout(deadline, axum::body::to_bytes(body, MAX_BODY)).await;
+    let body = match read {
+        Err(_) => {
+            return DaemonError::RequestTimeout(format!(
+                "request body not received within {}s",
+                deadline.as_secs_f64()
+            ))
+            .into_response();
+        }
+        Ok(Err(e)) => {
+            let too_large = std::error::Error::source(&e)
+                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            return if too_large {
+                DaemonError::TooLarge(MAX_BODY).into_response()
+            } else {
+                DaemonError::BadRequest(format!("cannot read the request body: {e}"))
+                    .into_response()
+            };
+        }
+        Ok(Ok(body)) => body,
+    };
+    next.run(Request::from_parts(parts, Body::from(body))).await
+}
+
 async fn version() -> Json<Version> {
     Json(Version {
         version: env!("CARGO_PKG_VERSION").into(),
@@ -280,7 +309,15 @@ async fn logs(
                             biased;
                             record = feed.recv() => match record {
                                 Ok(r) => return Some((ndjson(r), (feed, running, false))),
-                                Err(broadcast::error::RecvError::Lagged(_)) => continue,
+                                // Said, not skipped silently: the file has them all.
+                                Err(broadcast::error::RecvError::Lagged(n)) => {
+                                    let note = LogRecord {
+                                        time: crate::now(),
+                                        stream: "stderr".into(),
+                                        log: format!("wedged: this follower fell behind and missed {n} log records (`wedge logs` has them)\n"),
+                                    };
+                                    return Some((ndjson(note), (feed, running, false)));
+                                }
                                 Err(broadcast::error::RecvError::Closed) => return None,
                             },
                             changed = running.changed() => {

@@ -278,7 +278,7 @@ async fn mirror(bus: MessageBus, client: AsyncClient, subscribed: Arc<Mutex<BTre
 }
 
 /// A rustls client configuration on ring, trusting `ca` (PEM) or the public web roots.
-fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, DaemonError> {
+pub(crate) fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, DaemonError> {
     use rustls::pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     match ca {

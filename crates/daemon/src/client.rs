@@ -11,15 +11,19 @@ use hyper::body::Incoming;
 use hyper::{Method, Request, Response};
 use hyper_util::rt::TokioIo;
 use serde::de::DeserializeOwned;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-/// Where the daemon listens: `unix:///path.sock` (or a bare path) or `tcp://host:port`.
+/// Where the daemon listens: `unix:///path.sock` (or a bare path), `tcp://host:port`
+/// or, for a listener with TLS, `https://host:port`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Host {
     /// A unix socket.
     Unix(PathBuf),
     /// A TCP address, `host:port`.
     Tcp(String),
+    /// A TCP address, `host:port`, spoken to over TLS.
+    Tls(String),
 }
 
 impl std::str::FromStr for Host {
@@ -27,21 +31,30 @@ impl std::str::FromStr for Host {
     fn from_str(s: &str) -> Result<Host, DaemonError> {
         if let Some(path) = s.strip_prefix("unix://") {
             Ok(Host::Unix(PathBuf::from(path)))
-        } else if let Some(addr) = s.strip_prefix("tcp://") {
+        } else if let Some((scheme, addr)) = s
+            .strip_prefix("tcp://")
+            .map(|a| ("tcp", a))
+            .or_else(|| s.strip_prefix("https://").map(|a| ("https", a)))
+        {
+            let addr = addr.trim_end_matches('/');
             if addr
                 .rsplit_once(':')
                 .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
             {
                 return Err(DaemonError::BadRequest(format!(
-                    "invalid host `{s}`: expected `tcp://HOST:PORT`"
+                    "invalid host `{s}`: expected `{scheme}://HOST:PORT`"
                 )));
             }
-            Ok(Host::Tcp(addr.to_string()))
+            Ok(if scheme == "tcp" {
+                Host::Tcp(addr.to_string())
+            } else {
+                Host::Tls(addr.to_string())
+            })
         } else if s.starts_with('/') {
             Ok(Host::Unix(PathBuf::from(s)))
         } else {
             Err(DaemonError::BadRequest(format!(
-                "invalid host `{s}`: expected `unix:///PATH` or `tcp://HOST:PORT`"
+                "invalid host `{s}`: expected `unix:///PATH`, `tcp://HOST:PORT` or `https://HOST:PORT`"
             )))
         }
     }
@@ -52,6 +65,7 @@ impl std::fmt::Display for Host {
         match self {
             Host::Unix(p) => write!(f, "unix://{}", p.display()),
             Host::Tcp(a) => write!(f, "tcp://{a}"),
+            Host::Tls(a) => write!(f, "https://{a}"),
         }
     }
 }
@@ -61,6 +75,8 @@ impl std::fmt::Display for Host {
 pub struct Client {
     host: Host,
     token: Option<String>,
+    /// For [`Host::Tls`]: the certificates to trust (default: the public web roots).
+    tls: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Options of a logs request.
@@ -75,7 +91,26 @@ pub struct LogsQuery {
 impl Client {
     /// A client for `host`, sending `token` as a bearer token when given.
     pub fn new(host: Host, token: Option<String>) -> Client {
-        Client { host, token }
+        Client {
+            host,
+            token,
+            tls: None,
+        }
+    }
+
+    /// Trusts the PEM certificates in `ca` (rather than the public web roots) for a
+    /// [`Host::Tls`] daemon; a `tcp://` host is then spoken to over TLS too.
+    pub fn with_tls_ca(mut self, ca: &Path) -> Result<Client, DaemonError> {
+        self.tls = Some(Arc::new(crate::bridge::tls_config(Some(ca))?));
+        if let Host::Tcp(addr) = &self.host {
+            self.host = Host::Tls(addr.clone());
+        }
+        Ok(self)
+    }
+
+    /// Whether the daemon is reached over its unix socket.
+    pub fn is_unix(&self) -> bool {
+        matches!(self.host, Host::Unix(_))
     }
 
     /// The daemon's version.
@@ -262,6 +297,25 @@ impl Client {
                     .await
                     .map_err(|e| connect_error(e.to_string()))?;
                 stream.set_nodelay(true).ok();
+                exchange(TokioIo::new(stream), request).await
+            }
+            Host::Tls(addr) => {
+                let config = match &self.tls {
+                    Some(config) => config.clone(),
+                    None => Arc::new(crate::bridge::tls_config(None)?),
+                };
+                let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                    .map_err(|e| connect_error(format!("invalid server name `{host}`: {e}")))?;
+                let stream = tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map_err(|e| connect_error(e.to_string()))?;
+                stream.set_nodelay(true).ok();
+                let stream = tokio_rustls::TlsConnector::from(config)
+                    .connect(name, stream)
+                    .await
+                    .map_err(|e| connect_error(format!("TLS: {e}")))?;
                 exchange(TokioIo::new(stream), request).await
             }
         }

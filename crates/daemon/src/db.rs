@@ -140,6 +140,16 @@ impl Db {
         Ok(())
     }
 
+    /// Marks an unreadable row dead, with `error`, leaving its other columns as they
+    /// are (for the version that wrote them).
+    pub fn mark_dead(&self, id: &str, error: &str) -> Result<(), DaemonError> {
+        self.conn().execute(
+            "UPDATE containers SET state = 'dead', error = ?2 WHERE id = ?1",
+            params![id, error],
+        )?;
+        Ok(())
+    }
+
     /// Removes a container's row.
     pub fn delete(&self, id: &str) -> Result<(), DaemonError> {
         self.conn()
@@ -159,16 +169,55 @@ impl Db {
             .transpose()
     }
 
-    /// Every container, oldest first.
-    pub fn all(&self) -> Result<Vec<Record>, DaemonError> {
+    /// Every container, oldest first: the rows this daemon can read, and those it
+    /// cannot (written by another version, or damaged), with what could be made out.
+    pub fn all(&self) -> Result<(Vec<Record>, Vec<Unreadable>), DaemonError> {
         let conn = self.conn();
         let mut stmt = conn.prepare(&format!("{SELECT} ORDER BY created_at, rowid"))?;
-        let rows = stmt.query_map([], row_to_record)?;
-        let mut out = Vec::new();
-        for row in rows {
-            out.push(row??);
+        let mut rows = stmt.query([])?;
+        let (mut good, mut bad) = (Vec::new(), Vec::new());
+        while let Some(row) = rows.next()? {
+            match row_to_record(row) {
+                Ok(Ok(record)) => good.push(record),
+                Ok(Err(e)) => bad.push(Unreadable::salvage(row, e.to_string())),
+                Err(e) => bad.push(Unreadable::salvage(row, format!("unreadable row: {e}"))),
+            }
         }
-        Ok(out)
+        Ok((good, bad))
+    }
+}
+
+/// A row this daemon cannot read, with what could be made out of it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unreadable {
+    /// The `id` column as text, when it is one.
+    pub id: Option<String>,
+    /// The `name` column, when it is text.
+    pub name: Option<String>,
+    /// The config's `image`, when the config is JSON with one.
+    pub image: Option<String>,
+    /// The `created_at` column, when it is text.
+    pub created_at: Option<String>,
+    /// Why it cannot be read.
+    pub error: String,
+}
+
+impl Unreadable {
+    fn salvage(row: &rusqlite::Row<'_>, error: String) -> Unreadable {
+        let text = |i: usize| match row.get_ref(i) {
+            Ok(rusqlite::types::ValueRef::Text(t)) => Some(String::from_utf8_lossy(t).into_owned()),
+            _ => None,
+        };
+        let image = text(2)
+            .and_then(|c| serde_json::from_str::<serde_json::Value>(&c).ok())
+            .and_then(|c| c.get("image")?.as_str().map(String::from));
+        Unreadable {
+            id: text(0),
+            name: text(1),
+            image,
+            created_at: text(7),
+            error,
+        }
     }
 }
 
@@ -244,9 +293,39 @@ mod tests {
         db.update(&a).unwrap();
         drop(db);
         let db = Db::open(&path).unwrap();
-        assert_eq!(db.all().unwrap(), vec![a.clone()]);
+        assert_eq!(db.all().unwrap(), (vec![a.clone()], vec![]));
         assert_eq!(db.get("a1").unwrap(), Some(a));
         db.delete("a1").unwrap();
-        assert!(db.all().unwrap().is_empty());
+        assert!(db.all().unwrap().0.is_empty());
+    }
+
+    #[test]
+    fn rows_from_another_version_are_set_apart() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = Db::open(&dir.path().join("db")).unwrap();
+        db.insert(&record("a1", "alpha")).unwrap();
+        db.conn()
+            .execute_batch(
+                "INSERT INTO containers (id, name, config, state, created_at)
+                 VALUES ('b2', 'beta', '{\"image\":\"x.wasm\",\"new_field\":1}', 'created', 'z');
+                 INSERT INTO containers (id, name, config, state, created_at)
+                 VALUES ('c3', 'gamma', '{}', 'frozen', 'z');
+                 INSERT INTO containers (id, name, config, state, exit_code, created_at)
+                 VALUES ('d4', 'delta', '{\"image\":\"y\"}', 'exited', 'oops', 'z');",
+            )
+            .unwrap();
+        let (good, bad) = db.all().unwrap();
+        assert_eq!(good, vec![record("a1", "alpha")]);
+        let ids: Vec<_> = bad.iter().map(|u| u.id.as_deref().unwrap()).collect();
+        assert_eq!(ids, ["b2", "c3", "d4"]);
+        assert_eq!(bad[0].image.as_deref(), Some("x.wasm"));
+        assert!(bad[0].error.contains("new_field"), "{}", bad[0].error);
+        assert!(
+            bad[1].error.contains("unknown state `frozen`"),
+            "{}",
+            bad[1].error
+        );
+        db.mark_dead("c3", "gone").unwrap();
+        assert!(db.get("c3").unwrap().is_none_or(|r| r.state == State::Dead));
     }
 }

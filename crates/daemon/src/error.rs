@@ -18,6 +18,9 @@ pub enum DaemonError {
     /// The request body is over the limit (413).
     #[error("request body too large (over {0} bytes)")]
     TooLarge(usize),
+    /// A TCP client did not send its request in time (408).
+    #[error("{0}")]
+    RequestTimeout(String),
     /// Missing or wrong bearer token on the TCP listener (401).
     #[error("unauthorized: a valid bearer token is required")]
     Unauthorized,
@@ -59,6 +62,7 @@ impl DaemonError {
             DaemonError::Conflict(_) => 409,
             DaemonError::BadRequest(_) => 400,
             DaemonError::Unauthorized => 401,
+            DaemonError::RequestTimeout(_) => 408,
             DaemonError::TooLarge(_) => 413,
             DaemonError::Unrunnable(_) => 422,
             DaemonError::Registry(_) => 502,

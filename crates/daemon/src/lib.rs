@@ -18,6 +18,7 @@ pub mod logs;
 pub mod manager;
 pub mod metrics;
 pub mod paths;
+pub mod perms;
 pub mod server;
 pub mod spec;
 mod supervisor;

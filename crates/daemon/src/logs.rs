@@ -6,6 +6,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use tokio::sync::{broadcast, watch};
@@ -42,6 +43,31 @@ pub struct Log {
     running: Arc<watch::Sender<bool>>,
 }
 
+/// Output that could not be written to a log (the file could not be opened or written:
+/// out of descriptors, disk full), counted rather than lost silently.
+#[derive(Debug, Default)]
+pub struct Dropped {
+    /// Records dropped.
+    pub records: AtomicU64,
+    /// Bytes of the records' text dropped.
+    pub bytes: AtomicU64,
+}
+
+impl Dropped {
+    fn add(&self, bytes: usize) {
+        self.records.fetch_add(1, Ordering::Relaxed);
+        self.bytes.fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    /// `(records, bytes)`.
+    pub fn get(&self) -> (u64, u64) {
+        (
+            self.records.load(Ordering::Relaxed),
+            self.bytes.load(Ordering::Relaxed),
+        )
+    }
+}
+
 struct LogFile {
     path: PathBuf,
     config: LogConfig,
@@ -53,6 +79,13 @@ struct LogFile {
     /// New records for followers; made by the first follower (a channel per container
     /// would cost its buffer on every idle container).
     feed: Option<broadcast::Sender<LogRecord>>,
+    /// Records dropped since the last one written, and why: reported in the file by a
+    /// note as soon as it can be written again.
+    unreported: Option<(u64, u64, String)>,
+    /// Everything this log dropped.
+    dropped: Arc<Dropped>,
+    /// Everything every log dropped (the daemon's metrics).
+    all_dropped: Option<Arc<Dropped>>,
 }
 
 /// Which output stream.
@@ -84,9 +117,23 @@ impl Log {
                 size: 0,
                 partial: [Vec::new(), Vec::new()],
                 feed: None,
+                unreported: None,
+                dropped: Arc::default(),
+                all_dropped: None,
             })),
             running: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// Also counts what this log drops in `all` (the daemon's total).
+    pub fn counting_drops_in(self, all: Arc<Dropped>) -> Log {
+        self.lock().all_dropped = Some(all);
+        self
+    }
+
+    /// What this log could not write: `(records, bytes)`.
+    pub fn dropped(&self) -> (u64, u64) {
+        self.lock().dropped.get()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, LogFile> {
@@ -128,6 +175,7 @@ impl Log {
                     file.write(stream, &rest);
                 }
             }
+            file.report_drops();
             file.file = None;
         }
         self.running.send_replace(running);
@@ -198,32 +246,78 @@ impl LogFile {
     }
 
     /// Appends one record, rotating first when the file is full, and hands it to
-    /// followers. A write failure (disk full) drops the record rather than failing the
-    /// guest.
+    /// followers. A failure (out of descriptors, disk full) drops the record rather than
+    /// failing the guest, but never silently: it is counted, the daemon's log says so
+    /// once, and a note in this log tells how much was lost once it can be written.
     fn write(&mut self, stream: Stream, text: &[u8]) {
         let record = LogRecord {
             time: crate::now(),
             stream: stream.name().into(),
             log: String::from_utf8_lossy(text).into_owned(),
         };
-        let mut line = serde_json::to_vec(&record).unwrap_or_default();
-        line.push(b'\n');
-        if self.file.is_some() && self.size + line.len() as u64 > self.config.max_size {
-            self.rotate();
-        }
-        if self.file.is_none() {
-            self.file = self.open().ok();
-        }
-        if let Some(f) = &mut self.file
-            && f.write_all(&line).is_ok()
-        {
-            self.size += line.len() as u64;
+        self.report_drops();
+        if let Err(e) = self.append_record(&record) {
+            self.drop_record(text.len(), &e);
         }
         if let Some(feed) = &self.feed
             && feed.send(record).is_err()
         {
             // Every follower is gone.
             self.feed = None;
+        }
+    }
+
+    /// Writes one record to the file, rotating first when it is full.
+    fn append_record(&mut self, record: &LogRecord) -> std::io::Result<()> {
+        let mut line = serde_json::to_vec(record).unwrap_or_default();
+        line.push(b'\n');
+        if self.file.is_some() && self.size + line.len() as u64 > self.config.max_size {
+            self.rotate();
+        }
+        let mut file = match self.file.take() {
+            Some(f) => f,
+            None => self.open()?,
+        };
+        // On a failure the file is closed, and reopened at the next record.
+        file.write_all(&line)?;
+        self.size += line.len() as u64;
+        self.file = Some(file);
+        Ok(())
+    }
+
+    /// Counts a record that could not be written.
+    fn drop_record(&mut self, bytes: usize, error: &std::io::Error) {
+        self.dropped.add(bytes);
+        if let Some(all) = &self.all_dropped {
+            all.add(bytes);
+        }
+        if let Some((records, total, _)) = &mut self.unreported {
+            *records += 1;
+            *total += bytes as u64;
+            return;
+        }
+        eprintln!(
+            "wedged: cannot write the log `{}`, dropping its records until it can: {error}",
+            self.path.display()
+        );
+        self.unreported = Some((1, bytes as u64, error.to_string()));
+    }
+
+    /// Writes a note of the records dropped since the last one written, if any and if
+    /// the file can be written again.
+    fn report_drops(&mut self) {
+        let Some((records, bytes, error)) = self.unreported.take() else {
+            return;
+        };
+        let note = LogRecord {
+            time: crate::now(),
+            stream: Stream::Stderr.name().into(),
+            log: format!("wedged: {records} log records ({bytes} bytes) were dropped: {error}\n"),
+        };
+        if self.append_record(&note).is_err() {
+            self.unreported = Some((records, bytes, error));
+        } else if let Some(feed) = &self.feed {
+            let _ = feed.send(note);
         }
     }
 
@@ -360,6 +454,28 @@ mod tests {
         assert_eq!(records.last().unwrap().log, "line 99\n");
         assert!(std::fs::metadata(dir.path().join("c.log.1")).unwrap().len() <= 400);
         assert!(!dir.path().join("c.log.2").exists());
+    }
+
+    #[test]
+    fn records_that_cannot_be_written_are_counted_and_reported() {
+        let dir = tempfile::tempdir().unwrap();
+        // The log's folder is a file: the log cannot be opened.
+        std::fs::write(dir.path().join("blocked"), "").unwrap();
+        let log = Log::new(dir.path().join("blocked/c.log"), LogConfig::default());
+        let all = Arc::new(Dropped::default());
+        let log = log.counting_drops_in(all.clone());
+        log.append(Stream::Stdout, b"lost\nalso lost\n");
+        assert_eq!(log.dropped(), (2, 15));
+        assert_eq!(all.get(), (2, 15));
+        std::fs::remove_file(dir.path().join("blocked")).unwrap();
+        log.append(Stream::Stdout, b"kept\n");
+        let texts: Vec<String> = log.read(None, false).0.into_iter().map(|r| r.log).collect();
+        assert_eq!(texts.len(), 2, "{texts:?}");
+        assert!(
+            texts[0].starts_with("wedged: 2 log records (15 bytes) were dropped: "),
+            "{texts:?}"
+        );
+        assert_eq!(texts[1], "kept\n");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use crate::db::{Db, Record};
 use crate::events::EventBus;
 use crate::lifecycle::{Action, KILLED_BY_CRASH, State};
 use crate::logs::Stream;
-use crate::logs::{Follow, Log, LogConfig};
+use crate::logs::{Dropped, Follow, Log, LogConfig};
 use crate::metrics::Metrics;
 use crate::spec::Spec;
 use crate::supervisor::{self, Run, Workload};
@@ -59,6 +59,8 @@ pub(crate) struct Shared {
     /// WASI-NN models, each loaded once and shared by the containers granted it.
     nn_models: NnModels,
     log_config: LogConfig,
+    /// Log records no container's log could write.
+    log_drops: Arc<Dropped>,
     containers: Mutex<Registry>,
 }
 
@@ -114,7 +116,7 @@ impl Manager {
             DaemonError::Internal(format!("cannot create `{}`: {e}", config.root.display()))
         })?;
         let db = Db::open(&paths::database(&config.root))?;
-        let records = db.all()?;
+        let (records, unreadable) = db.all()?;
         let manager = Manager {
             shared: Arc::new(Shared {
                 apps: Apps::new(&config.root, config.pool_size, config.max_layer_size)?,
@@ -125,9 +127,16 @@ impl Manager {
                 bus: MessageBus::new(config.queue),
                 nn_models: NnModels::default(),
                 log_config: config.log,
+                log_drops: Arc::default(),
                 containers: Mutex::new(Registry::default()),
             }),
         };
+        for row in unreadable {
+            if let Some(record) = dead_record(&manager.shared.db, row) {
+                let spec = placeholder_spec(&record.config.image)?;
+                manager.register(record, spec);
+            }
+        }
         let mut to_start = Vec::new();
         for mut record in records {
             let found = record.state;
@@ -151,12 +160,13 @@ impl Manager {
             let spec = match spec {
                 Ok(spec) => spec,
                 Err(e) => {
+                    eprintln!(
+                        "wedged: container `{}` ({}): unusable config: {e}; marked dead",
+                        record.name, record.id
+                    );
                     record.state = State::Dead;
                     record.error = Some(format!("unusable config: {e}"));
-                    Spec::parse(&CreateRequest {
-                        image: record.config.image.clone(),
-                        ..CreateRequest::default()
-                    })?
+                    placeholder_spec(&record.config.image)?
                 }
             };
             manager.shared.db.update(&record)?;
@@ -191,7 +201,8 @@ impl Manager {
             log: Log::new(
                 paths::container_log(&self.shared.root, &record.id),
                 self.shared.log_config,
-            ),
+            )
+            .counting_drops_in(self.shared.log_drops.clone()),
             ops: tokio::sync::Mutex::new(()),
             live: Mutex::new(Live {
                 record,
@@ -230,8 +241,11 @@ impl Manager {
         }
     }
 
-    /// Creates a container after checking its config and that its app exists.
-    pub fn create(&self, request: CreateRequest) -> Result<Created, DaemonError> {
+    /// Creates a container after checking its config and that its app exists; its
+    /// volumes' host paths are resolved and pinned now ([`crate::spec::pin_volumes`]).
+    pub fn create(&self, mut request: CreateRequest) -> Result<Created, DaemonError> {
+        Spec::parse(&request)?;
+        crate::spec::pin_volumes(&mut request)?;
         let spec = Spec::parse(&request)?;
         self.shared.apps.source(&request.image)?;
         let id = new_id()?;
@@ -288,10 +302,13 @@ impl Manager {
     /// Everything about one container.
     pub fn inspect(&self, key: &str) -> Result<ContainerInfo, DaemonError> {
         let c = self.find(key)?;
+        let (log_dropped_records, log_dropped_bytes) = c.log.dropped();
         Ok(ContainerInfo {
             summary: summary(&c),
             config: c.config.clone(),
             log_path: c.log.path().display().to_string(),
+            log_dropped_records,
+            log_dropped_bytes,
         })
     }
 
@@ -368,6 +385,7 @@ impl Manager {
     }
 
     fn prepare(&self, c: &Container) -> Result<(Workload, Policy), DaemonError> {
+        crate::spec::check_pinned(&c.spec.flags.volumes)?;
         let source = self.shared.apps.source(&c.config.image)?;
         let launch = source.launch(
             c.spec.flags.clone(),
@@ -410,17 +428,24 @@ impl Manager {
         Ok((workload, policy))
     }
 
-    /// Stops a container: closes its stdin, waits up to `grace`, then kills it.
+    /// Stops a container: closes its stdin, waits up to `grace`, then kills it. The
+    /// container's lock is held only to ask for the stop, not while the grace period
+    /// runs: a `kill` or `rm -f` meanwhile wins at once, whatever `grace` is.
     pub async fn stop(&self, key: &str, grace: Duration) -> Result<(), DaemonError> {
         let c = self.find(key)?;
-        let _op = c.ops.lock().await;
-        self.stop_locked(&c, grace).await?;
+        let stopping = {
+            let _op = c.ops.lock().await;
+            self.begin_stop(&c, grace)?
+        };
+        stopping.finish(&c).await;
         self.shared.events.emit("stop", &c.id, &c.name, None, None);
         Ok(())
     }
 
-    async fn stop_locked(&self, c: &Arc<Container>, grace: Duration) -> Result<(), DaemonError> {
-        let mut exits = c.exits.subscribe();
+    /// Asks a running container to stop (the caller holds its lock): marks the stop as
+    /// the operator's, closes its stdin and requests its stop function.
+    fn begin_stop(&self, c: &Arc<Container>, grace: Duration) -> Result<Stopping, DaemonError> {
+        let exits = c.exits.subscribe();
         let control = {
             let mut live = c.live();
             live.record.state.check(Action::Stop, &c.name)?;
@@ -438,16 +463,11 @@ impl Manager {
             control.resume();
             control.request_stop();
         }
-        if tokio::time::timeout(grace, until_inactive(c, &mut exits))
-            .await
-            .is_err()
-        {
-            if let Some(control) = &control {
-                control.kill();
-            }
-            until_inactive(c, &mut exits).await;
-        }
-        Ok(())
+        Ok(Stopping {
+            exits,
+            control,
+            grace,
+        })
     }
 
     /// Kills a container at once.
@@ -475,7 +495,8 @@ impl Manager {
         Ok(())
     }
 
-    /// Stops (when running) and starts a container.
+    /// Stops (when running) and starts a container. As for [`Manager::stop`], the
+    /// grace period runs without the container's lock.
     pub async fn restart(
         &self,
         key: &str,
@@ -483,9 +504,21 @@ impl Manager {
         requested: Instant,
     ) -> Result<(), DaemonError> {
         let c = self.find(key)?;
+        let stopping = {
+            let _op = c.ops.lock().await;
+            if c.state().is_active() {
+                Some(self.begin_stop(&c, grace)?)
+            } else {
+                None
+            }
+        };
+        if let Some(stopping) = stopping {
+            stopping.finish(&c).await;
+        }
         let _op = c.ops.lock().await;
-        if c.state().is_active() {
-            self.stop_locked(&c, grace).await?;
+        if !self.registry().by_id.contains_key(&c.id) {
+            // Removed (`rm -f`) while it was stopping.
+            return Err(DaemonError::NoSuchContainer(key.into()));
         }
         c.state().check(Action::Start, &c.name)?;
         self.shared
@@ -587,6 +620,23 @@ impl Manager {
             .shared
             .metrics
             .render(&self.count_by_state(), self.shared.bus.counters());
+        let (records, bytes) = self.shared.log_drops.get();
+        for (name, help, v) in [
+            (
+                "wedge_log_dropped_records_total",
+                "Container output records that could not be written to their log.",
+                records,
+            ),
+            (
+                "wedge_log_dropped_bytes_total",
+                "Bytes of container output that could not be written to their log.",
+                bytes,
+            ),
+        ] {
+            text.push_str(&format!(
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}\n"
+            ));
+        }
         let registry = self.registry();
         let mut http: Vec<(&str, &HttpMetrics)> = registry
             .by_id
@@ -618,6 +668,78 @@ impl Manager {
     pub fn pool_size(&self) -> Option<u32> {
         self.shared.apps.pool_size()
     }
+}
+
+/// A stop asked for, whose grace period is still to run.
+struct Stopping {
+    exits: watch::Receiver<u64>,
+    control: Option<Control>,
+    grace: Duration,
+}
+
+impl Stopping {
+    /// Waits up to the grace period for the run to end, then kills it and waits for
+    /// that. Holds no lock: a kill or removal meanwhile ends the wait.
+    async fn finish(mut self, c: &Container) {
+        if tokio::time::timeout(self.grace, until_inactive(c, &mut self.exits))
+            .await
+            .is_err()
+        {
+            if let Some(control) = &self.control {
+                control.kill();
+            }
+            until_inactive(c, &mut self.exits).await;
+        }
+    }
+}
+
+/// A container whose row this daemon cannot read, as a dead one that can be inspected
+/// and removed; the row is marked dead (its config is kept as it was). `None` for a row
+/// without an id, which is left alone. Either way a log line names it.
+fn dead_record(db: &Db, row: crate::db::Unreadable) -> Option<Record> {
+    let Some(id) = row.id.filter(|id| !id.is_empty()) else {
+        eprintln!(
+            "wedged: a row of the state database has no id and is ignored: {}",
+            row.error
+        );
+        return None;
+    };
+    let name = row
+        .name
+        .unwrap_or_else(|| id.chars().take(12).collect::<String>());
+    eprintln!(
+        "wedged: container `{name}` ({id}) cannot be read from the state database, marked dead: {}",
+        row.error
+    );
+    let record = Record {
+        config: CreateRequest {
+            image: row.image.unwrap_or_default(),
+            ..CreateRequest::default()
+        },
+        state: State::Dead,
+        exit_code: None,
+        error: Some(format!("unreadable state: {}", row.error)),
+        restart_count: 0,
+        created_at: row.created_at.unwrap_or_default(),
+        started_at: None,
+        finished_at: None,
+        stopped_by_operator: true,
+        id,
+        name,
+    };
+    if let Err(e) = db.mark_dead(&record.id, record.error.as_deref().unwrap_or_default()) {
+        eprintln!("wedged: cannot mark container `{}` dead: {e}", record.name);
+    }
+    Some(record)
+}
+
+/// The spec of a dead container, which never runs: only `image` is kept, for display.
+fn placeholder_spec(image: &str) -> Result<Spec, DaemonError> {
+    let image = if image.is_empty() { "unknown" } else { image };
+    Spec::parse(&CreateRequest {
+        image: image.into(),
+        ..CreateRequest::default()
+    })
 }
 
 /// Completes when the container has no run in progress.

@@ -1,17 +1,16 @@
 //! Default places: the daemon's socket, and the files under its data root.
 
-use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 
 /// Whether this process runs as root.
 fn is_root() -> bool {
-    std::fs::metadata("/proc/self")
-        .map(|m| m.uid() == 0)
-        .unwrap_or(false)
+    crate::perms::euid() == 0
 }
 
 /// The daemon's socket when none is given: `/run/wedge/wedged.sock` as root, otherwise
-/// `$XDG_RUNTIME_DIR/wedge/wedged.sock` (or `/tmp/wedge-$UID/wedged.sock`).
+/// `$XDG_RUNTIME_DIR/wedge/wedged.sock`, or without it `$TMPDIR/wedge-$UID/wedged.sock`
+/// (`/tmp/wedge-$UID/…`): a folder in a shared place, which the daemon and the client
+/// check before trusting ([`crate::perms::check_socket_dir`]).
 pub fn default_socket() -> PathBuf {
     if is_root() {
         return PathBuf::from("/run/wedge/wedged.sock");
@@ -19,8 +18,8 @@ pub fn default_socket() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("wedge/wedged.sock"),
         None => {
-            let uid = std::fs::metadata("/proc/self").map_or(0, |m| m.uid());
-            PathBuf::from(format!("/tmp/wedge-{uid}/wedged.sock"))
+            let uid = crate::perms::euid();
+            std::env::temp_dir().join(format!("wedge-{uid}/wedged.sock"))
         }
     }
 }

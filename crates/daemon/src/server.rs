@@ -1,22 +1,80 @@
 //! Listening: the unix socket (mode 0660) and the optional TCP listener that requires a
-//! bearer token; one daemon per data root.
+//! bearer token, optionally over TLS; one daemon per data root.
+//!
+//! The TCP listener faces the network, so it is bounded: at most
+//! [`TcpLimits::max_connections`] connections at once (more wait in the kernel's
+//! backlog, holding no descriptor of the daemon), request headers (and the wait for
+//! them on an idle connection, and a TLS handshake) within
+//! [`TcpLimits::header_timeout`], a request body within [`TcpLimits::body_timeout`].
+//! The unix socket is served apart and keeps answering whatever TCP clients do.
 
 use crate::DaemonError;
 use crate::api;
 use crate::manager::Manager;
+use axum::Router;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use std::fs::File;
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
 /// Where to listen.
 #[derive(Debug, Clone)]
 pub struct Listeners {
     /// The unix socket.
     pub socket: PathBuf,
-    /// A TCP address, with the token every request must carry.
-    pub tcp: Option<(SocketAddr, String)>,
+    /// The TCP listener, if any.
+    pub tcp: Option<TcpListener>,
 }
+
+/// The TCP listener's settings.
+#[derive(Debug, Clone)]
+pub struct TcpListener {
+    /// The address to listen on.
+    pub addr: SocketAddr,
+    /// The bearer token every request must carry.
+    pub token: String,
+    /// PEM certificate chain and private key: serve HTTPS rather than plain HTTP.
+    pub tls: Option<(PathBuf, PathBuf)>,
+    /// Bounds on what clients may hold.
+    pub limits: TcpLimits,
+}
+
+/// Bounds on the TCP listener's clients.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TcpLimits {
+    /// Connections served at once.
+    pub max_connections: usize,
+    /// Time for a TLS handshake, and for a request's headers, counted from the moment
+    /// the connection waits for them (so also how long an idle connection stays open).
+    pub header_timeout: Duration,
+    /// Time to receive a request's body.
+    pub body_timeout: Duration,
+}
+
+/// Default of [`TcpLimits::max_connections`].
+pub const DEFAULT_MAX_CONNECTIONS: usize = 64;
+/// Default of [`TcpLimits::header_timeout`].
+pub const DEFAULT_HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Default of [`TcpLimits::body_timeout`].
+pub const DEFAULT_BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+impl Default for TcpLimits {
+    fn default() -> Self {
+        TcpLimits {
+            max_connections: DEFAULT_MAX_CONNECTIONS,
+            header_timeout: DEFAULT_HEADER_TIMEOUT,
+            body_timeout: DEFAULT_BODY_TIMEOUT,
+        }
+    }
+}
+
+/// How long to wait before accepting again after an accept failed (out of descriptors).
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// Takes the data root's lock, so two daemons never share a database.
 pub fn lock_root(root: &Path) -> Result<File, DaemonError> {
@@ -45,17 +103,32 @@ pub async fn serve(
         let _ = rx.wait_for(|s| *s).await;
     };
     let tcp = match listeners.tcp {
-        Some((addr, token)) => {
-            let listener = tokio::net::TcpListener::bind(addr)
+        Some(config) => {
+            let listener = tokio::net::TcpListener::bind(config.addr)
                 .await
-                .map_err(|e| DaemonError::Internal(format!("cannot listen on `{addr}`: {e}")))?;
-            let app = api::require_token(router.clone(), token);
+                .map_err(|e| {
+                    DaemonError::Internal(format!("cannot listen on `{}`: {e}", config.addr))
+                })?;
+            let tls = match &config.tls {
+                Some((cert, key)) => Some(tls_acceptor(cert, key)?),
+                None => None,
+            };
+            // The token is checked first: no body is read for a client without it.
+            let app = api::require_token(
+                router.clone().layer(axum::middleware::from_fn_with_state(
+                    config.limits.body_timeout,
+                    api::body_deadline,
+                )),
+                config.token,
+            );
             let rx = stop_rx.clone();
-            Some(tokio::spawn(async move {
-                axum::serve(listener, app)
-                    .with_graceful_shutdown(wait_stop(rx))
-                    .await
-            }))
+            Some(tokio::spawn(serve_tcp(
+                listener,
+                app,
+                tls,
+                config.limits,
+                wait_stop(rx),
+            )))
         }
         None => None,
     };
@@ -73,14 +146,120 @@ pub async fn serve(
     result.map_err(|e| DaemonError::Internal(format!("serving the API: {e}")))
 }
 
+/// The TCP accept loop: a connection is accepted only while fewer than
+/// `limits.max_connections` are open; each is served with the header timeout, behind
+/// a TLS handshake when `tls` is given. Ends when `stop` completes (connections still
+/// open are dropped with the runtime).
+async fn serve_tcp(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    limits: TcpLimits,
+    stop: impl Future<Output = ()>,
+) {
+    let slots = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let permit = tokio::select! {
+            () = &mut stop => return,
+            permit = slots.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
+        let accepted = tokio::select! {
+            () = &mut stop => return,
+            accepted = listener.accept() => accepted,
+        };
+        let tcp = match accepted {
+            Ok((tcp, _)) => tcp,
+            Err(_) => {
+                // Out of descriptors, or a connection reset before it was accepted.
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let _ = tcp.set_nodelay(true);
+        let app = app.clone();
+        let tls = tls.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            match tls {
+                Some(tls) => {
+                    let handshake = tokio::time::timeout(limits.header_timeout, tls.accept(tcp));
+                    if let Ok(Ok(stream)) = handshake.await {
+                        serve_connection(stream, app, limits).await;
+                    }
+                }
+                None => serve_connection(tcp, app, limits).await,
+            }
+        });
+    }
+}
+
+/// Serves HTTP/1.1 on one connection until the client closes it or a timeout does.
+async fn serve_connection<I>(io: I, app: Router, limits: TcpLimits)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let _ = hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout)
+        .keep_alive(true)
+        .serve_connection(TokioIo::new(io), TowerToHyperService::new(app))
+        .await;
+}
+
+/// A rustls acceptor (HTTP/1.1) from a PEM certificate chain and private key.
+fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, DaemonError> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let fail = |path: &Path, e: String| {
+        DaemonError::BadRequest(format!("invalid TLS file `{}`: {e}", path.display()))
+    };
+    let certs = CertificateDer::pem_file_iter(cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| fail(cert, e.to_string()))?;
+    if certs.is_empty() {
+        return Err(fail(cert, "no certificate in the file".into()));
+    }
+    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| fail(key, e.to_string()))?;
+    // Named explicitly: wedge's dependencies carry two rustls providers.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail(cert, e.to_string()))?
+        .with_no_client_auth()
+        .with_single_cert(certs, private_key)
+        .map_err(|e| fail(key, e.to_string()))?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Creates the socket's folder when missing and checks it and any socket already there
+/// ([`crate::perms::check_socket_dir`], [`crate::perms::check_socket`]): done first
+/// at start, and again when binding.
+pub fn check_socket_path(path: &Path) -> Result<(), DaemonError> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| {
+        DaemonError::Internal(format!(
+            "cannot create the folder of `{}`: {e}",
+            path.display()
+        ))
+    })?;
+    crate::perms::check_socket_dir(dir)?;
+    crate::perms::check_socket(path)
+}
+
 /// Binds the socket, replacing a stale one, and sets mode 0660.
 fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, DaemonError> {
     let fail = |what: &str, e: std::io::Error| {
         DaemonError::Internal(format!("cannot {what} `{}`: {e}", path.display()))
     };
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).map_err(|e| fail("create the folder of", e))?;
-    }
+    check_socket_path(path)?;
     if path.exists() {
         if std::os::unix::net::UnixStream::connect(path).is_ok() {
             return Err(DaemonError::Conflict(format!(

@@ -96,6 +96,47 @@ impl Spec {
     }
 }
 
+/// Pins the request's volumes at create: each host path is resolved now (symbolic
+/// links followed) and kept in its canonical form, so a link swapped before a start is
+/// not followed (see [`check_pinned`]).
+pub fn pin_volumes(r: &mut CreateRequest) -> Result<(), DaemonError> {
+    for volume in &mut r.volumes {
+        let mut spec: VolumeSpec = parse_one(volume, "volume")?;
+        if !spec.host.is_absolute() {
+            // Refused with its own message by `Spec::parse`.
+            continue;
+        }
+        spec.host = std::fs::canonicalize(&spec.host).map_err(|e| {
+            DaemonError::BadRequest(format!(
+                "invalid volume `{volume}`: cannot resolve `{}`: {e}",
+                spec.host.display()
+            ))
+        })?;
+        *volume = spec.to_string();
+    }
+    Ok(())
+}
+
+/// Checks at a start that every volume's host path still resolves to itself, the
+/// canonical path pinned at create: a folder on the way replaced by a symbolic link
+/// (to somewhere the container was not granted) is refused.
+pub fn check_pinned(volumes: &[VolumeSpec]) -> Result<(), DaemonError> {
+    for v in volumes {
+        let now = std::fs::canonicalize(&v.host);
+        if now.as_deref().ok() != Some(v.host.as_path()) {
+            let now = match now {
+                Ok(p) => format!("now resolves to `{}`", p.display()),
+                Err(e) => format!("cannot be resolved: {e}"),
+            };
+            return Err(DaemonError::Conflict(format!(
+                "volume host path `{}` changed since the container was created: it {now}",
+                v.host.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Names as Docker allows them: `[a-zA-Z0-9][a-zA-Z0-9_.-]*`, at most 128 characters.
 pub fn check_name(name: &str) -> Result<(), DaemonError> {
     let ok = !name.is_empty()

@@ -167,9 +167,15 @@ pub(crate) async fn supervise(shared: Arc<Shared>, c: Arc<Container>, run: Run) 
             () = control.killed() => {}
         }
         let (writer, reader) = tokio::io::duplex(64);
+        // A volume's folder replaced by a link since create is not followed: no
+        // restart, and the reason in the container's `error`.
+        let unpinned = crate::spec::check_pinned(&c.spec.flags.volumes).err();
         {
             let mut live = c.live();
-            if control.is_killed() || live.record.stopped_by_operator {
+            if let Some(e) = &unpinned {
+                live.record.error = Some(e.to_string());
+            }
+            if control.is_killed() || live.record.stopped_by_operator || unpinned.is_some() {
                 live.record.state = State::Exited;
                 save(&shared, &live.record);
                 drop(live);

@@ -125,6 +125,13 @@ pub struct ContainerInfo {
     pub config: CreateRequest,
     /// Its log file.
     pub log_path: String,
+    /// Output records that could not be written to its log (out of descriptors, disk
+    /// full); the log itself notes them once it can be written again.
+    #[serde(default)]
+    pub log_dropped_records: u64,
+    /// The bytes of those records.
+    #[serde(default)]
+    pub log_dropped_bytes: u64,
 }
 
 /// `POST /v1/containers/{id}/wait`.

@@ -18,9 +18,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "WEDGE_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
 
-    /// Daemon address: `unix:///PATH`, `/PATH` or `tcp://HOST:PORT` (token from
-    /// $WEDGE_TOKEN) [default: unix://$XDG_RUNTIME_DIR/wedge/wedged.sock; as root,
-    /// unix:///run/wedge/wedged.sock]
+    /// Daemon address: `unix:///PATH`, `/PATH`, `tcp://HOST:PORT` or, over TLS,
+    /// `https://HOST:PORT` (token from $WEDGE_TOKEN) [default:
+    /// unix://$XDG_RUNTIME_DIR/wedge/wedged.sock; as root, unix:///run/wedge/wedged.sock]
     #[arg(
         short = 'H',
         long,
@@ -29,6 +29,11 @@ pub struct Cli {
         value_name = "HOST"
     )]
     pub host: Option<String>,
+
+    /// PEM certificates to trust for a daemon's TLS listener; with it a `tcp://` host
+    /// is spoken to over TLS too [default for `https://`: the public web roots]
+    #[arg(long, global = true, env = "WEDGE_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
 
     /// The command to run.
     #[command(subcommand)]

@@ -5,8 +5,12 @@ use std::path::PathBuf;
 /// The data root: `--root` / `WEDGE_ROOT` if given, else the daemon's default
 /// (`/var/lib/wedge` as root, `$XDG_DATA_HOME/wedge` otherwise), so `wedge` and
 /// `wedged` share images and code.
+/// A root that does not exist yet is created private to its user (mode 0700); a
+/// failure here is left to the command that uses the root to report.
 pub fn data_root(flag: Option<PathBuf>) -> PathBuf {
-    flag.unwrap_or_else(wedge_daemon::paths::default_root)
+    let root = flag.unwrap_or_else(wedge_daemon::paths::default_root);
+    let _ = wedge_daemon::perms::create_private_root(&root);
+    root
 }
 
 pub use wedge_daemon::paths::{

@@ -1019,3 +1019,610 @@ fn an_http_container_cuts_a_stalled_request_body() {
     assert_eq!(&head, b"HTTP/1.1 408");
     assert_eq!(http_get(port, "/").0, 200, "the server keeps serving");
 }
+
+// ---- hardening (issue 15): the daemon's own resources, files and state ----
+
+/// Polls `check` until it gives a value (60 s at most).
+#[track_caller]
+fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(v) = check() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Runs `wedge -H <d> ARGS` as a child, giving up (and failing) after 60 s.
+#[track_caller]
+fn wedge_within_a_minute(d: &TestDaemon, args: &[&str]) -> std::process::Output {
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+        .arg("-H")
+        .arg(d.host())
+        .args(args)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("`wedge {}` did not finish within a minute", args.join(" "));
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_stop_with_a_huge_grace_period_lets_kill_and_rm_f_win_at_once() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    for (name, action) in [("s1", &["kill", "s1"][..]), ("s2", &["rm", "-f", "s2"][..])] {
+        run_d(&d, &env, name, &[p1::STUBBORN]);
+        poll("the guest started", || {
+            d.wedge(&env, &["logs", name])
+                .stdout
+                .contains("started")
+                .then_some(())
+        });
+        // The guest's stop function ignores the stop: only the grace period (a month)
+        // or a kill ends it.
+        let host = d.host();
+        let stopper = std::thread::spawn(move || {
+            std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+                .args(["-H", &host, "stop", "-t", "2592000", name])
+                .output()
+                .unwrap()
+        });
+        poll("the stop reached the guest", || {
+            d.wedge(&env, &["logs", name])
+                .stdout
+                .contains("ignoring the stop")
+                .then_some(())
+        });
+        let out = wedge_within_a_minute(&d, action);
+        assert!(
+            out.status.success(),
+            "`{}`: {}",
+            action.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        // The stop ends with the run the kill ended.
+        let stopped = stopper.join().unwrap();
+        assert!(
+            stopped.status.success(),
+            "{}",
+            String::from_utf8_lossy(&stopped.stderr)
+        );
+    }
+    assert_eq!(ps(&d, &env, "s1")["exit_code"], 137);
+    assert_eq!(ps(&d, &env, "s2"), Value::Null, "`rm -f` removed it");
+}
+
+#[test]
+fn an_unreadable_row_marks_its_container_dead_and_the_daemon_still_starts() {
+    let env = Env::new();
+    let mut d = TestDaemon::start(&env, &[]);
+    d.wedge(&env, &["create", "--name", "good", p1::HELLO])
+        .expect_code(0);
+    d.wedge(&env, &["create", "--name", "future", p1::HELLO])
+        .expect_code(0);
+    d.wedge(&env, &["create", "--name", "odd", p1::HELLO])
+        .expect_code(0);
+    d.kill9();
+    // Rows as a later version might write them: a config field this one does not
+    // know, and a state it does not know.
+    let db = rusqlite::Connection::open(env.root().join("wedged.db")).unwrap();
+    let config = format!(r#"{{"image":"{}","checkpoint":"always"}}"#, p1::HELLO);
+    db.execute(
+        "UPDATE containers SET config = ?1 WHERE name = 'future'",
+        [&config],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE containers SET state = 'hibernating' WHERE name = 'odd'",
+        [],
+    )
+    .unwrap();
+    drop(db);
+    d.spawn();
+    let log = d.log_text();
+    for name in ["future", "odd"] {
+        let c = ps(&d, &env, name);
+        assert_eq!(c["state"], "dead", "{c}");
+        let error = c["error"].as_str().unwrap();
+        assert!(error.starts_with("unreadable state: "), "{error}");
+        assert!(
+            log.lines().any(|l| l.starts_with("wedged: container `")
+                && l.contains(&format!("`{name}`"))
+                && l.contains("marked dead")),
+            "{log}"
+        );
+    }
+    assert!(
+        ps(&d, &env, "future")["error"]
+            .as_str()
+            .unwrap()
+            .contains("checkpoint")
+    );
+    assert!(
+        ps(&d, &env, "odd")["error"]
+            .as_str()
+            .unwrap()
+            .contains("unknown state `hibernating`")
+    );
+    // The rest works as before: the good one runs, the dead ones can be removed.
+    d.wedge(&env, &["start", "good"]).expect_code(0);
+    d.wedge(&env, &["wait", "good"]).expect_code(0);
+    assert_eq!(
+        d.wedge(&env, &["logs", "good"]).stdout,
+        "hello from wedge\n"
+    );
+    d.wedge(&env, &["start", "odd"])
+        .expect_code(125)
+        .expect_one_line_error("odd");
+    d.wedge(&env, &["rm", "future", "odd"]).expect_code(0);
+    d.kill9();
+    d.spawn();
+    assert_eq!(ps(&d, &env, "future"), Value::Null);
+    assert_eq!(ps(&d, &env, "good")["state"], "exited");
+}
+
+/// Whether the tests run as root (needed to act as a second user).
+fn is_root() -> bool {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata("/proc/self").unwrap().uid() == 0
+}
+
+/// Every file and folder under `dir` whose mode lets anyone but its owner in.
+fn not_private(dir: &std::path::Path) -> Vec<String> {
+    use std::os::unix::fs::MetadataExt;
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(path) = todo.pop() {
+        let meta = std::fs::symlink_metadata(&path).unwrap();
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        if meta.mode() & 0o077 != 0 {
+            out.push(format!("{} {:o}", path.display(), meta.mode() & 0o7777));
+        }
+        if meta.is_dir() {
+            todo.extend(std::fs::read_dir(&path).unwrap().map(|e| e.unwrap().path()));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_data_root_is_private_to_the_daemons_user() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = Env::new();
+    let mut d = TestDaemon::start(&env, &[]);
+    run_d(
+        &d,
+        &env,
+        "db",
+        &["-e", "DB_PASSWORD=hunter2", "--kv", p1::ARGS_ENV],
+    );
+    d.wedge(&env, &["wait", "db"]).expect_code(0);
+    assert!(d.wedge(&env, &["logs", "db"]).stdout.contains("hunter2"));
+    let root = env.root();
+    assert!(root.join("wedged.db-wal").exists());
+    assert_eq!(not_private(&root), Vec::<String>::new());
+
+    // A second local user cannot read the secret, even where the folders above the
+    // root let everyone through.
+    if is_root() {
+        use std::os::unix::process::CommandExt;
+        std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        for file in ["wedged.db-wal", "wedged.db"] {
+            let out = std::process::Command::new("cat")
+                .arg(root.join(file))
+                .uid(65534)
+                .gid(65534)
+                .output()
+                .unwrap();
+            assert!(!out.status.success(), "uid 65534 read `{file}`");
+            assert!(!String::from_utf8_lossy(&out.stdout).contains("hunter2"));
+        }
+    }
+
+    // A root made loose (an older wedge, another umask) is made private at start.
+    d.kill9();
+    std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(
+        root.join("wedged.db"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    std::fs::write(root.join("containers/stale.log"), "x").unwrap();
+    std::fs::set_permissions(
+        root.join("containers/stale.log"),
+        std::fs::Permissions::from_mode(0o666),
+    )
+    .unwrap();
+    assert!(!not_private(&root).is_empty());
+    d.spawn();
+    assert_eq!(not_private(&root), Vec::<String>::new());
+}
+
+#[test]
+fn a_socket_folder_or_socket_another_user_controls_is_refused() {
+    use std::os::unix::fs::{PermissionsExt, chown};
+    use std::os::unix::process::CommandExt;
+    if !is_root() {
+        eprintln!("skipped: acting as two users needs root");
+        return;
+    }
+    // The victim is uid 65534 without $XDG_RUNTIME_DIR: its socket folder is
+    // $TMPDIR/wedge-65534, in a place every user can write to.
+    let env = Env::new();
+    let tmp = env.path("tmp");
+    std::fs::create_dir(&tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o1777)).unwrap();
+    std::fs::set_permissions(env.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let root = env.path("victim-root");
+    std::fs::create_dir(&root).unwrap();
+    chown(&root, Some(65534), Some(65534)).unwrap();
+    let folder = tmp.join("wedge-65534");
+    let as_victim = |program: &str, args: &[&str]| {
+        std::process::Command::new(program)
+            .args(args)
+            .env_remove("XDG_RUNTIME_DIR")
+            .env_remove("WEDGE_HOST")
+            .env("TMPDIR", &tmp)
+            .env("WEDGE_ROOT", &root)
+            .env("HOME", &root)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    let one_line = |out: &std::process::Output, prefix: &str, needle: &str| {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(stderr.starts_with(prefix), "{stderr}");
+        assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
+    };
+    let wedged = env!("CARGO_BIN_EXE_wedged");
+    let wedge = env!("CARGO_BIN_EXE_wedge");
+
+    // The attacker (uid 4242) made the folder first.
+    std::fs::create_dir(&folder).unwrap();
+    chown(&folder, Some(4242), Some(4242)).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let needle = "it is owned by uid 4242, not by this user (uid 65534)";
+    let out = as_victim(wedged, &["--pool-size", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    one_line(&out, "wedged: refusing the socket folder `", needle);
+    let out = as_victim(wedge, &["ps"]);
+    assert_eq!(out.status.code(), Some(125));
+    one_line(&out, "wedge: refusing the socket folder `", needle);
+
+    // The victim's own folder, but others may write in it.
+    chown(&folder, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let out = as_victim(wedged, &["--pool-size", "0"]);
+    assert_eq!(out.status.code(), Some(1));
+    one_line(&out, "wedged: ", "writable by other users (mode 777)");
+    let out = as_victim(wedge, &["ps"]);
+    one_line(&out, "wedge: ", "writable by other users (mode 777)");
+
+    // A sound folder with the attacker's socket in it (planted while it was open): a
+    // client would hand it a container's secrets.
+    std::fs::set_permissions(&folder, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let fake = std::os::unix::net::UnixListener::bind(folder.join("wedged.sock")).unwrap();
+    fake.set_nonblocking(true).unwrap();
+    chown(folder.join("wedged.sock"), Some(4242), Some(4242)).unwrap();
+    let out = as_victim(wedge, &["run", "-d", "-e", "SECRET=hunter2", p1::HELLO]);
+    assert_eq!(out.status.code(), Some(125));
+    one_line(&out, "wedge: refusing the socket `", "owned by uid 4242");
+    assert!(
+        fake.accept().is_err(),
+        "the client connected to the fake daemon"
+    );
+    let out = as_victim(wedged, &["--pool-size", "0"]);
+    one_line(&out, "wedged: refusing the socket `", "owned by uid 4242");
+}
+
+#[test]
+fn a_volume_is_pinned_at_create_and_a_swapped_link_is_not_followed() {
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    let granted = env.path("granted");
+    let secret = env.path("secret");
+    for (dir, text) in [(&granted, "granted data"), (&secret, "secret data")] {
+        std::fs::create_dir(dir).unwrap();
+        std::fs::write(dir.join("data.txt"), text).unwrap();
+    }
+    let link = env.path("current");
+    std::os::unix::fs::symlink(&granted, &link).unwrap();
+    let volume = format!("{}:/data", link.display());
+    let args = ["-v", &volume, p1::FILES, "read", "/data/data.txt"];
+    let mut create = vec!["create", "--name", "v"];
+    create.extend_from_slice(&args);
+    d.wedge(&env, &create).expect_code(0);
+    let info = json(&d.wedge(&env, &["inspect", "v"]).stdout);
+    let canonical = std::fs::canonicalize(&granted).unwrap();
+    assert_eq!(
+        info[0]["config"]["volumes"][0],
+        format!("{}:/data:ro", canonical.display())
+    );
+    // The link now points at what the container was never granted.
+    std::fs::remove_file(&link).unwrap();
+    std::os::unix::fs::symlink(&secret, &link).unwrap();
+    d.wedge(&env, &["start", "v"]).expect_code(0);
+    d.wedge(&env, &["wait", "v"]).expect_code(0);
+    assert_eq!(d.wedge(&env, &["logs", "v"]).stdout, "granted data\n");
+    // The pinned folder itself replaced by a link: the start is refused.
+    std::fs::rename(&granted, env.path("granted.old")).unwrap();
+    std::os::unix::fs::symlink(&secret, &granted).unwrap();
+    d.wedge(&env, &["start", "v"])
+        .expect_code(125)
+        .expect_one_line_error("changed since the container was created");
+    let logs = d.wedge(&env, &["logs", "v"]);
+    assert!(!logs.stdout.contains("secret"), "{}", logs.stdout);
+    // A volume that does not resolve is refused at create.
+    let missing = format!("{}:/data", env.path("missing").display());
+    d.wedge(&env, &["create", "-v", &missing, p1::HELLO])
+        .expect_code(125)
+        .expect_one_line_error("cannot resolve");
+}
+
+/// Starts `wedged --root <env root> --socket S EXTRA…` under `ulimit -n SOFT:HARD` and
+/// waits until its socket answers; returns the child, the daemon handle to talk to it
+/// through, and its pid.
+fn wedged_with_nofile(
+    env: &Env,
+    soft: u64,
+    hard: u64,
+    extra: &[&str],
+) -> (std::process::Child, std::path::PathBuf) {
+    let socket = env.path("limited.sock");
+    let log = std::fs::File::create(env.path("limited.log")).unwrap();
+    let child = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "ulimit -S -n {soft} && ulimit -H -n {hard} && exec \"$0\" \"$@\""
+        ))
+        .arg(env!("CARGO_BIN_EXE_wedged"))
+        .arg("--root")
+        .arg(env.root())
+        .arg("--socket")
+        .arg(&socket)
+        .args(extra)
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    poll("wedged answers", || {
+        let stream = std::os::unix::net::UnixStream::connect(&socket).ok();
+        (raw_http(stream, "GET", "/v1/_ping", None, None).0 == 200).then_some(())
+    });
+    (child, socket)
+}
+
+/// `Max open files` of a process: (soft, hard).
+fn open_files_limit(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let mut words = line.split_whitespace().skip(3);
+    (
+        words.next().unwrap().to_string(),
+        words.next().unwrap().to_string(),
+    )
+}
+
+#[test]
+fn a_guest_starving_the_daemon_of_descriptors_loses_no_log_line_silently() {
+    let env = Env::new();
+    // The soft limit goes up to the hard one at start.
+    let (mut child, _) = wedged_with_nofile(&env, 64, 4096, &[]);
+    assert_eq!(
+        open_files_limit(child.id()),
+        ("4096".to_string(), "4096".to_string())
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+
+    // Under a hard limit of 128, a guest with a volume opens files until the daemon
+    // has none left, and writes a line meanwhile.
+    let (mut child, socket) = wedged_with_nofile(&env, 128, 128, &[]);
+    let host = format!("unix://{}", socket.display());
+    let vol = env.path("vol");
+    std::fs::create_dir(&vol).unwrap();
+    let volume = format!("{}:/data:rw", vol.display());
+    let wedge = |args: &[&str]| {
+        let mut all = vec!["-H", host.as_str()];
+        all.extend_from_slice(args);
+        env.wedge(&all)
+    };
+    wedge(&[
+        "run",
+        "-d",
+        "--name",
+        "hog",
+        "-v",
+        &volume,
+        p1::FDSTARVE,
+        "/data",
+    ])
+    .expect_code(0);
+    wedge(&["wait", "hog"]).expect_code(0);
+    let logs = wedge(&["logs", "hog"]);
+    // The line written while no descriptor was left is counted and reported.
+    assert!(
+        logs.stderr.contains("wedged: 1 log records (") && logs.stderr.contains("were dropped"),
+        "stdout: {}\nstderr: {}",
+        logs.stdout,
+        logs.stderr
+    );
+    assert_eq!(logs.stdout, "released\n");
+    let info = json(&wedge(&["inspect", "hog"]).stdout);
+    assert_eq!(info[0]["log_dropped_records"], 1, "{info}");
+    assert!(
+        info[0]["log_dropped_bytes"].as_u64().unwrap() > 10,
+        "{info}"
+    );
+    let stream = std::os::unix::net::UnixStream::connect(&socket).ok();
+    let (_, metrics) = raw_http(stream, "GET", "/metrics", None, None);
+    assert!(
+        metrics.contains("wedge_log_dropped_records_total 1\n"),
+        "{metrics}"
+    );
+    let log = std::fs::read_to_string(env.path("limited.log")).unwrap();
+    assert!(log.contains("dropping its records until it can"), "{log}");
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A free loopback port.
+fn tcp_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn idle_tcp_clients_cannot_starve_the_unix_socket() {
+    let env = Env::new();
+    let token = "s3cret-token-0123456789";
+    std::fs::write(env.path("token"), token).unwrap();
+    let addr = format!("127.0.0.1:{}", tcp_port());
+    let token_file = env.path("token").display().to_string();
+    // 256 descriptors for the whole daemon; 400 idle clients would take them all.
+    let (mut child, socket) = wedged_with_nofile(
+        &env,
+        256,
+        256,
+        &[
+            "--listen",
+            &addr,
+            "--token-file",
+            &token_file,
+            "--api-header-timeout",
+            "2s",
+        ],
+    );
+    let idle: Vec<std::net::TcpStream> = (0..400)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    // The unix socket answers, and the CLI through it.
+    for _ in 0..5 {
+        let stream = std::os::unix::net::UnixStream::connect(&socket).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        assert_eq!(
+            raw_http(Some(stream), "GET", "/v1/_ping", None, None).0,
+            200
+        );
+    }
+    let ps = env.wedge(&["-H", &format!("unix://{}", socket.display()), "ps"]);
+    ps.expect_code(0);
+    // Idle connections are closed after the header timeout, and a client with the
+    // token gets in again.
+    let mut first = idle[0].try_clone().unwrap();
+    first
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    let mut buf = [0u8; 16];
+    let read = std::io::Read::read(&mut first, &mut buf);
+    assert!(
+        matches!(read, Ok(0)) || read.is_err(),
+        "an idle connection stayed open: {read:?}"
+    );
+    drop(idle);
+    poll("a TCP client is served again", || {
+        let stream = std::net::TcpStream::connect(&addr).ok();
+        (raw_http(stream, "GET", "/v1/version", None, Some(token)).0 == 200).then_some(())
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+#[test]
+fn the_tcp_listener_speaks_tls_and_the_cli_trusts_a_given_ca() {
+    let env = Env::new();
+    let (cert, key) = common::self_signed_cert(env.dir.path());
+    let token = "s3cret-token-0123456789";
+    std::fs::write(env.path("token"), token).unwrap();
+    let addr = format!("127.0.0.1:{}", tcp_port());
+    let token_file = env.path("token").display().to_string();
+    let d = TestDaemon::start(
+        &env,
+        &[
+            "--listen",
+            &addr,
+            "--token-file",
+            &token_file,
+            "--tls-cert",
+            &cert.display().to_string(),
+            "--tls-key",
+            &key.display().to_string(),
+        ],
+    );
+    assert!(d.log_text().contains(&format!("https://{addr}")));
+    let cli = |host: &str, ca: Option<&std::path::Path>, args: &[&str]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"));
+        command
+            .args(["-H", host])
+            .args(args)
+            .env("WEDGE_TOKEN", token);
+        match ca {
+            Some(ca) => command.env("WEDGE_TLS_CA", ca),
+            None => command.env_remove("WEDGE_TLS_CA"),
+        };
+        command.output().unwrap()
+    };
+    let https = format!("https://{addr}");
+    let tcp = format!("tcp://{addr}");
+    for host in [&https, &tcp] {
+        let out = cli(host, Some(&cert), &["run", "-d", "--name", "t", p1::HELLO]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = cli(host, Some(&cert), &["rm", "-f", "t"]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let out = cli(
+        &https,
+        None,
+        &["--tls-ca", &cert.display().to_string(), "ps"],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // An unknown certificate is refused; plain HTTP gets no answer.
+    let out = cli(&https, None, &["ps"]);
+    assert_eq!(out.status.code(), Some(125));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("TLS"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let plain = raw_http(
+        std::net::TcpStream::connect(&addr).ok(),
+        "GET",
+        "/v1/version",
+        None,
+        Some(token),
+    );
+    assert_ne!(plain.0, 200);
+}

@@ -17,6 +17,7 @@ use crate::cli::{Cli, Command};
 pub fn execute(cli: Cli) -> anyhow::Result<i32> {
     let root = crate::root::data_root(cli.root);
     let host = cli.host.as_deref();
+    daemon_client::set_tls_ca(cli.tls_ca);
     match cli.command {
         Command::Run(args) if args.detach => container::run_detached(host, args.launch),
         Command::Run(args) => run::execute(&root, args),

@@ -7,9 +7,9 @@ use clap::Parser;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use wedge_daemon::logs::LogConfig;
-use wedge_daemon::server::{self, Listeners};
-use wedge_daemon::{Config, Manager, paths};
-use wedge_manifest::ByteSize;
+use wedge_daemon::server::{self, Listeners, TcpLimits};
+use wedge_daemon::{Config, Manager, paths, perms};
+use wedge_manifest::{ByteSize, DurationSpec};
 
 /// wedged: runs and supervises Wasm containers; the `wedge` CLI talks to it.
 #[derive(Debug, Parser)]
@@ -30,6 +30,27 @@ struct Args {
     /// File holding the bearer token that TCP clients must send
     #[arg(long, value_name = "FILE")]
     token_file: Option<PathBuf>,
+
+    /// Serve the TCP listener over TLS with this PEM certificate chain (needs --tls-key)
+    #[arg(long, value_name = "FILE", requires_all = ["tls_key", "listen"])]
+    tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+
+    /// TCP connections served at once (more wait in the kernel's backlog)
+    #[arg(long, value_name = "N", default_value_t = server::DEFAULT_MAX_CONNECTIONS)]
+    api_max_connections: usize,
+
+    /// Time a TCP client has for a TLS handshake and a request's headers, counted from
+    /// when the connection waits for them (so an idle connection is closed after it)
+    #[arg(long, value_name = "DURATION", default_value = "10s")]
+    api_header_timeout: DurationSpec,
+
+    /// Time a TCP client has to send a request's body
+    #[arg(long, value_name = "DURATION", default_value = "30s")]
+    api_body_timeout: DurationSpec,
 
     /// Instance slots of the pooling allocator (0: allocate on demand)
     #[arg(long, value_name = "N", default_value_t = 1000)]
@@ -95,6 +116,11 @@ fn main() {
 }
 
 fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
+    // Everything wedged writes (database, logs, key-value store, images, code, the
+    // socket's folder) is private to its user; the guests' files in volumes too.
+    perms::private_umask();
+    let socket = args.socket.take().unwrap_or_else(paths::default_socket);
+    server::check_socket_path(&socket)?;
     if let Some(url) = &mut args.mqtt {
         let env = std::env::var(wedge_daemon::bridge::PASSWORD_VAR).ok();
         if let Some(warning) = url.resolve_password(args.mqtt_password_file.as_deref(), env)? {
@@ -102,9 +128,18 @@ fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let root = args.root.unwrap_or_else(paths::default_root);
-    std::fs::create_dir_all(&root)
+    perms::create_private_root(&root)
         .map_err(|e| format!("cannot create the data root `{}`: {e}", root.display()))?;
     let _lock = server::lock_root(&root)?;
+    let fixed = perms::make_root_private(&root)?;
+    if fixed > 0 {
+        eprintln!(
+            "wedged: made {fixed} files and folders under `{}` private to their owner",
+            root.display()
+        );
+    }
+    let open_files = perms::raise_open_files_limit()
+        .map_err(|e| format!("cannot raise the open files limit: {e}"))?;
     let token = match &args.token_file {
         Some(path) => {
             let token = std::fs::read_to_string(path)
@@ -123,8 +158,20 @@ fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
         None => None,
     };
     let listeners = Listeners {
-        socket: args.socket.unwrap_or_else(paths::default_socket),
-        tcp: args.listen.zip(token),
+        socket,
+        tcp: args
+            .listen
+            .zip(token)
+            .map(|(addr, token)| server::TcpListener {
+                addr,
+                token,
+                tls: args.tls_cert.clone().zip(args.tls_key.clone()),
+                limits: TcpLimits {
+                    max_connections: args.api_max_connections.max(1),
+                    header_timeout: args.api_header_timeout.0,
+                    body_timeout: args.api_body_timeout.0,
+                },
+            }),
     };
     let config = Config {
         root: root.clone(),
@@ -155,13 +202,14 @@ fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
             wedge_daemon::bridge::start(manager.bus(), url, &client_id, args.mqtt_ca.as_deref())?;
         }
         eprintln!(
-            "wedged: data root {}, listening on unix://{}{}{}",
+            "wedged: data root {}, listening on unix://{}{}{}, {open_files} open files at most",
             root.display(),
             listeners.socket.display(),
-            listeners
-                .tcp
-                .as_ref()
-                .map_or_else(String::new, |(addr, _)| format!(" and tcp://{addr}")),
+            listeners.tcp.as_ref().map_or_else(String::new, |t| format!(
+                " and {}://{}",
+                if t.tls.is_some() { "https" } else { "tcp" },
+                t.addr
+            )),
             manager.pool_size().map_or_else(
                 || ", on-demand allocation".into(),
                 |n| format!(", pool of {n} instances")
