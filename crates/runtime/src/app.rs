@@ -229,8 +229,7 @@ fn module_has_entry(bytes: &[u8]) -> bool {
                         names.push(export.name);
                     }
                 }
-                return crate::run::ModuleEntry::of(|name| names.iter().any(|n| *n == name))
-                    .is_some();
+                return crate::run::ModuleEntry::of(|name| names.contains(&name)).is_some();
             }
             Ok(Payload::CodeSectionStart { .. } | Payload::End(_)) => return false,
             Ok(_) => {}
