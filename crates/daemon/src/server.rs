@@ -212,28 +212,8 @@ where
 
 /// A rustls acceptor (HTTP/1.1) from a PEM certificate chain and private key.
 fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, DaemonError> {
-    use rustls::pki_types::pem::PemObject;
-    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
-    let fail = |path: &Path, e: String| {
-        DaemonError::BadRequest(format!("invalid TLS file `{}`: {e}", path.display()))
-    };
-    let certs = CertificateDer::pem_file_iter(cert)
-        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| fail(cert, e.to_string()))?;
-    if certs.is_empty() {
-        return Err(fail(cert, "no certificate in the file".into()));
-    }
-    let private_key = PrivateKeyDer::from_pem_file(key).map_err(|e| fail(key, e.to_string()))?;
-    // Named explicitly: wedge's dependencies carry two rustls providers.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| fail(cert, e.to_string()))?
-        .with_no_client_auth()
-        .with_single_cert(certs, private_key)
-        .map_err(|e| fail(key, e.to_string()))?;
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    wedge_serve::tls_acceptor(cert, key, &[b"http/1.1"])
+        .map_err(|e| DaemonError::BadRequest(format!("invalid {e}")))
 }
 
 /// Creates the socket's folder when missing and checks it and any socket already there

@@ -21,3 +21,4 @@ pub use config::{DEFAULT_LISTEN, DEFAULT_MAX_BODY, ServeConfig};
 pub use error::ServeError;
 pub use metrics::{Histogram, HttpMetrics, serve_metrics};
 pub use server::Server;
+pub use tls::acceptor as tls_acceptor;

@@ -66,7 +66,7 @@ impl Server {
     ) -> Result<Server, ServeError> {
         config.validate()?;
         let tls = match &config.tls {
-            Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
+            Some((cert, key)) => Some(crate::tls::acceptor(cert, key, &[b"h2", b"http/1.1"])?),
             None => None,
         };
         let listener = listen(&config).map_err(|error| ServeError::Bind {

@@ -1,5 +1,5 @@
-//! HTTPS: a rustls acceptor from a PEM certificate chain and key, offering HTTP/2 and
-//! HTTP/1.1 by ALPN.
+//! HTTPS: a rustls acceptor from a PEM certificate chain and key, offering the given
+//! protocols by ALPN (`wedge serve` HTTP/2 and HTTP/1.1, the daemon's API HTTP/1.1).
 
 use crate::ServeError;
 use rustls_pki_types::pem::PemObject;
@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use tokio_rustls::TlsAcceptor;
 
-/// Reads the certificate chain and private key and builds the acceptor.
-pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeError> {
+/// Reads the certificate chain and private key and builds an acceptor offering `alpn`.
+pub fn acceptor(cert: &Path, key: &Path, alpn: &[&[u8]]) -> Result<TlsAcceptor, ServeError> {
     let tls_error = |path: &Path, message: String| ServeError::Tls {
         path: path.to_path_buf(),
         message,
@@ -30,6 +30,6 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, ServeErro
         .with_no_client_auth()
         .with_single_cert(certs, private_key)
         .map_err(|e| tls_error(key, e.to_string()))?;
-    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
