@@ -100,6 +100,8 @@ impl Outcome {
 
 struct P1State {
     wasi: WasiP1Ctx,
+    /// Files and directories it may hold open ([`crate::files::module_open_limit`]).
+    open_limit: usize,
     limiter: MemoryLimiter,
     nn: wasmtime_wasi_nn::witx::WasiNnCtx,
 }
@@ -208,6 +210,8 @@ impl Prepared {
                 };
                 let mut linker: Linker<P1State> = Linker::new(wt);
                 wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi)
+                    .map_err(link)?;
+                crate::files::cap_path_open(&mut linker, |s| (&mut s.wasi, s.open_limit))
                     .map_err(link)?;
                 wasmtime_wasi_nn::witx::add_to_linker(&mut linker, |s: &mut P1State| &mut s.nn)
                     .map_err(link)?;
@@ -320,6 +324,7 @@ impl Prepared {
                     let mut b = builder;
                     let state = P1State {
                         wasi: b.build_p1(),
+                        open_limit: crate::files::module_open_limit(policy),
                         limiter: MemoryLimiter::new(policy.memory, control.cloned()),
                         nn: crate::nn::witx_ctx(
                             policy.nn.as_ref(),

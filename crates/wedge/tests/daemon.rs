@@ -725,8 +725,16 @@ fn a_guest_opening_files_in_a_loop_stops_at_its_cap_and_spares_the_daemon() {
     std::fs::write(vol.join("f.txt"), "x").unwrap();
     let volume = format!("{}:/data", vol.display());
     run_d(&d, &env, "ticker", &[p1::TICKER]);
+    run_d(&d, &env, "hog1", &["-v", &volume, p1::FDHOG, "/data/f.txt"]);
     run_d(&d, &env, "hog2", &["-v", &volume, p2::FDHOG, "/data/f.txt"]);
 
+    // The core module is refused at the default cap and keeps running with what it holds.
+    eventually_within(&d, &env, "hog1", Duration::from_secs(60), |_| {
+        d.wedge(&env, &["logs", "hog1"]).stdout.contains("opened")
+    });
+    let logs = d.wedge(&env, &["logs", "hog1"]).stdout;
+    assert!(logs.starts_with("opened 256 files: "), "{logs}");
+    assert_eq!(ps(&d, &env, "hog1")["state"], "running");
     // The component fails in itself at its table's cap, or holds at most that many.
     eventually_within(&d, &env, "hog2", Duration::from_secs(60), |c| {
         c["state"] != "running" || {
@@ -754,7 +762,7 @@ fn a_guest_opening_files_in_a_loop_stops_at_its_cap_and_spares_the_daemon() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(ps(&d, &env, "ticker")["state"], "running");
-    for name in ["hog2", "ticker"] {
+    for name in ["hog1", "hog2", "ticker"] {
         d.wedge(&env, &["rm", "-f", name]).expect_code(0);
     }
 }

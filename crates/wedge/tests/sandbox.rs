@@ -141,6 +141,21 @@ fn open_handles_are_capped_per_instance() {
     let env = Env::new();
     let vol = volume(&env);
     let ro = format!("{vol}:/data");
+    // A core module gets `EMFILE` at exactly its cap, and carries on.
+    for (cap, expected) in [("8", "opened 8 files: "), ("0", "opened 0 files: ")] {
+        let run = env.wedge(&[
+            "run",
+            "--max-files",
+            cap,
+            "-v",
+            &ro,
+            p1::FDHOG,
+            "/data/in.txt",
+            "0",
+        ]);
+        run.expect_code(0);
+        assert!(run.stdout.starts_with(expected), "{}", run.stdout);
+    }
     // A component's handles of every kind share its capped resource table (the cap
     // plus 64): opening past it fails in the guest, however the guest reports it.
     let run = env.wedge(&[
