@@ -41,61 +41,63 @@ pub(crate) fn cap_path_open<T: Send + 'static>(
     view: fn(&mut T) -> (&mut WasiP1Ctx, usize),
 ) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
-    let defined = linker.func_wrap_async(
-        "wasi_snapshot_preview1",
-        "path_open",
-        move |mut caller: Caller<'_, T>,
-              (dir, lookup, path, path_len, oflags, base, inheriting, fdflags, opened): (
-            i32,
-            i32,
-            i32,
-            i32,
-            i32,
-            i64,
-            i64,
-            i32,
-            i32,
-        )| {
-            Box::new(async move {
-                let export = caller.get_export("memory");
-                let fuel = caller.as_context_mut().hostcall_fuel();
-                let (mut memory, state) = match &export {
-                    Some(Extern::Memory(m)) => {
-                        let (bytes, state) = m.data_and_store_mut(&mut caller);
-                        (GuestMemory::Unshared(bytes), state)
+    let defined = linker
+        .func_wrap_async(
+            "wasi_snapshot_preview1",
+            "path_open",
+            move |mut caller: Caller<'_, T>,
+                  (dir, lookup, path, path_len, oflags, base, inheriting, fdflags, opened): (
+                i32,
+                i32,
+                i32,
+                i32,
+                i32,
+                i64,
+                i64,
+                i32,
+                i32,
+            )| {
+                Box::new(async move {
+                    let export = caller.get_export("memory");
+                    let fuel = caller.as_context_mut().hostcall_fuel();
+                    let (mut memory, state) = match &export {
+                        Some(Extern::Memory(m)) => {
+                            let (bytes, state) = m.data_and_store_mut(&mut caller);
+                            (GuestMemory::Unshared(bytes), state)
+                        }
+                        Some(Extern::SharedMemory(m)) => {
+                            (GuestMemory::Shared(m.data()), caller.data_mut())
+                        }
+                        _ => wasmtime::bail!("missing required memory export"),
+                    };
+                    let (ctx, limit) = view(state);
+                    p1::WasiSnapshotPreview1::set_hostcall_fuel(ctx, fuel);
+                    let errno = p1::path_open(
+                        ctx,
+                        &mut memory,
+                        dir,
+                        lookup,
+                        path,
+                        path_len,
+                        oflags,
+                        base,
+                        inheriting,
+                        fdflags,
+                        opened,
+                    )
+                    .await?;
+                    if errno != Errno::Success as i32 || open_descriptors(ctx) <= limit {
+                        return Ok(errno);
                     }
-                    Some(Extern::SharedMemory(m)) => {
-                        (GuestMemory::Shared(m.data()), caller.data_mut())
-                    }
-                    _ => wasmtime::bail!("missing required memory export"),
-                };
-                let (ctx, limit) = view(state);
-                p1::WasiSnapshotPreview1::set_hostcall_fuel(ctx, fuel);
-                let errno = p1::path_open(
-                    ctx,
-                    &mut memory,
-                    dir,
-                    lookup,
-                    path,
-                    path_len,
-                    oflags,
-                    base,
-                    inheriting,
-                    fdflags,
-                    opened,
-                )
-                .await?;
-                if errno != Errno::Success as i32 || open_descriptors(ctx) <= limit {
-                    return Ok(errno);
-                }
-                let fd = memory.read(GuestPtr::<u32>::new(opened as u32))?;
-                p1::fd_close(ctx, &mut memory, fd as i32).await?;
-                Ok(Errno::Mfile as i32)
-            })
-        },
-    );
+                    let fd = memory.read(GuestPtr::<u32>::new(opened as u32))?;
+                    p1::fd_close(ctx, &mut memory, fd as i32).await?;
+                    Ok(Errno::Mfile as i32)
+                })
+            },
+        )
+        .map(|_| ());
     linker.allow_shadowing(false);
-    defined.map(|_| ())
+    defined
 }
 
 /// The files and directories (preopens included) open in a core module's context.
