@@ -65,7 +65,7 @@ pub enum RuntimeError {
 
 impl RuntimeError {
     /// True when the app itself is at fault (invalid Wasm, a missing import, an
-    /// unsupported world): DESIGN.md's exit code 126. Otherwise wedge failed: 125.
+    /// unsupported world): exit code 126 (docs/architecture.md). Otherwise wedge failed: 125.
     pub fn is_unrunnable_app(&self) -> bool {
         matches!(
             self,

@@ -62,7 +62,7 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// The outcome as a process exit status, as DESIGN.md documents them: the guest's
+    /// The outcome as a process exit status, as docs/architecture.md documents them: the guest's
     /// own status (0–255; anything else is 1), 124 for a time or fuel limit, 134 for a
     /// trap, 137 for a kill (128 + SIGKILL, as Docker reports it).
     pub fn exit_code(&self) -> i32 {

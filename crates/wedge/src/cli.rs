@@ -13,8 +13,8 @@ use wedge_runtime::EngineKind;
 #[derive(Debug, Parser)]
 #[command(name = "wedge", version, about, max_term_width = 100)]
 pub struct Cli {
-    /// Data root: code cache and, later, images and state
-    /// [default: $XDG_DATA_HOME/wedge, or /var/lib/wedge as root]
+    /// Data root, shared with wedged: images, compiled code, key-value data, credentials
+    /// and the daemon's state [default: $XDG_DATA_HOME/wedge, or /var/lib/wedge as root]
     #[arg(long, global = true, env = "WEDGE_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
 

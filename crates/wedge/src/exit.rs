@@ -1,4 +1,4 @@
-//! Exit codes for wedge's own failures, as DESIGN.md documents them; a guest's outcome
+//! Exit codes for wedge's own failures, as docs/architecture.md documents them; a guest's outcome
 //! maps to its code in `wedge_runtime::Outcome::exit_code`.
 
 use wedge_runtime::RuntimeError;
