@@ -1,4 +1,4 @@
-//! The HTTP/JSON API, version 1 (`api/openapi.yaml` documents it). Every error is a
+//! The HTTP/JSON API, version 2 (`api/openapi.yaml` documents it). Every error is a
 //! status and `{"message": "..."}`. A failed request changes nothing, except that a
 //! failed start records its reason in the container's `error`.
 
@@ -44,11 +44,11 @@ type ApiResult<T> = Result<T, DaemonError>;
 
 /// The API's routes over `manager`.
 pub fn router(manager: Manager) -> Router {
-    const C: &str = "/v1/containers/{id}";
+    const C: &str = "/v2/containers/{id}";
     Router::new()
-        .route("/v1/version", get(version))
-        .route("/v1/_ping", get(|| async { "OK" }))
-        .route("/v1/containers", post(create).get(list))
+        .route("/v2/version", get(version))
+        .route("/v2/_ping", get(|| async { "OK" }))
+        .route("/v2/containers", post(create).get(list))
         .route(C, get(inspect).delete(remove))
         .route(&format!("{C}/start"), post(start))
         .route(&format!("{C}/stop"), post(stop))
@@ -59,8 +59,8 @@ pub fn router(manager: Manager) -> Router {
         .route(&format!("{C}/wait"), post(wait))
         .route(&format!("{C}/logs"), get(logs))
         .route(&format!("{C}/stats"), get(stats))
-        .route("/v1/images/pull", post(pull))
-        .route("/v1/events", get(events))
+        .route("/v2/images/pull", post(pull))
+        .route("/v2/events", get(events))
         .route("/metrics", get(metrics))
         .fallback(|req: Request| async move {
             DaemonError::NotFound(format!(
@@ -152,7 +152,7 @@ pub async fn body_deadline(State(deadline): State<Duration>, req: Request, next:
 async fn version() -> Json<Version> {
     Json(Version {
         version: env!("CARGO_PKG_VERSION").into(),
-        api: "v1".into(),
+        api: "v2".into(),
     })
 }
 
@@ -375,23 +375,23 @@ mod tests {
 
     /// Every (path, method) that [`super::router`] registers; keep in step with it.
     const ROUTES: &[(&str, &str)] = &[
-        ("/v1/version", "get"),
-        ("/v1/_ping", "get"),
-        ("/v1/containers", "post"),
-        ("/v1/containers", "get"),
-        ("/v1/containers/{id}", "get"),
-        ("/v1/containers/{id}", "delete"),
-        ("/v1/containers/{id}/start", "post"),
-        ("/v1/containers/{id}/stop", "post"),
-        ("/v1/containers/{id}/restart", "post"),
-        ("/v1/containers/{id}/kill", "post"),
-        ("/v1/containers/{id}/pause", "post"),
-        ("/v1/containers/{id}/unpause", "post"),
-        ("/v1/containers/{id}/wait", "post"),
-        ("/v1/containers/{id}/logs", "get"),
-        ("/v1/containers/{id}/stats", "get"),
-        ("/v1/images/pull", "post"),
-        ("/v1/events", "get"),
+        ("/v2/version", "get"),
+        ("/v2/_ping", "get"),
+        ("/v2/containers", "post"),
+        ("/v2/containers", "get"),
+        ("/v2/containers/{id}", "get"),
+        ("/v2/containers/{id}", "delete"),
+        ("/v2/containers/{id}/start", "post"),
+        ("/v2/containers/{id}/stop", "post"),
+        ("/v2/containers/{id}/restart", "post"),
+        ("/v2/containers/{id}/kill", "post"),
+        ("/v2/containers/{id}/pause", "post"),
+        ("/v2/containers/{id}/unpause", "post"),
+        ("/v2/containers/{id}/wait", "post"),
+        ("/v2/containers/{id}/logs", "get"),
+        ("/v2/containers/{id}/stats", "get"),
+        ("/v2/images/pull", "post"),
+        ("/v2/events", "get"),
         ("/metrics", "get"),
     ];
 

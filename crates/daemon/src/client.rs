@@ -115,13 +115,13 @@ impl Client {
 
     /// The daemon's version.
     pub async fn version(&self) -> Result<Version, DaemonError> {
-        self.json(Method::GET, "/v1/version", None).await
+        self.json(Method::GET, "/v2/version", None).await
     }
 
     /// Creates a container.
     pub async fn create(&self, request: &CreateRequest) -> Result<Created, DaemonError> {
         let body = serde_json::to_vec(request).map_err(|e| DaemonError::Protocol(e.to_string()))?;
-        self.json(Method::POST, "/v1/containers", Some(body)).await
+        self.json(Method::POST, "/v2/containers", Some(body)).await
     }
 
     /// Pulls an image into the daemon's store; returns its manifest digest.
@@ -130,12 +130,12 @@ impl Client {
             reference: reference.into(),
         })
         .map_err(|e| DaemonError::Protocol(e.to_string()))?;
-        self.json(Method::POST, "/v1/images/pull", Some(body)).await
+        self.json(Method::POST, "/v2/images/pull", Some(body)).await
     }
 
     /// Lists containers; only running ones unless `all`.
     pub async fn list(&self, all: bool) -> Result<Vec<ContainerSummary>, DaemonError> {
-        self.json(Method::GET, &format!("/v1/containers?all={all}"), None)
+        self.json(Method::GET, &format!("/v2/containers?all={all}"), None)
             .await
     }
 
@@ -221,7 +221,7 @@ impl Client {
     /// Streams daemon events to `each` until the connection ends or `each` returns
     /// false.
     pub async fn events(&self, mut each: impl FnMut(Event) -> bool) -> Result<(), DaemonError> {
-        let response = self.send(Method::GET, "/v1/events", None).await?;
+        let response = self.send(Method::GET, "/v2/events", None).await?;
         // Server-sent events: messages end with a blank line; the JSON is on `data:`.
         split_body(response, b"\n\n", |message| {
             for line in String::from_utf8_lossy(message).lines() {
@@ -402,5 +402,5 @@ fn container_path(id: &str, rest: &str) -> String {
             _ => format!("%{b:02X}"),
         })
         .collect();
-    format!("/v1/containers/{id}{rest}")
+    format!("/v2/containers/{id}{rest}")
 }

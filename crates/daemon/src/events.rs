@@ -1,4 +1,4 @@
-//! Container events, fanned out to every `GET /v1/events` subscriber.
+//! Container events, fanned out to every `GET /v2/events` subscriber.
 
 use crate::types::Event;
 use tokio::sync::broadcast;

@@ -2,7 +2,7 @@
 //!
 //! - [`manager`]: containers as async tasks, lifecycle checked by [`lifecycle`],
 //!   state in SQLite ([`db`]), restart policies, recovery after a crash;
-//! - [`api`]: HTTP/JSON v1 over the unix socket and, with a token, TCP ([`server`]);
+//! - [`api`]: HTTP/JSON v2 over the unix socket and, with a token, TCP ([`server`]);
 //!   [`types`] are its documents and [`client`] its client;
 //! - [`logs`], [`events`], [`metrics`]: what an operator watches.
 

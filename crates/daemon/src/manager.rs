@@ -192,7 +192,7 @@ impl Manager {
     }
 
     fn register(&self, record: Record, spec: Spec) -> Arc<Container> {
-        let spec_publishes = spec.publish.is_some();
+        let spec_serves_http = spec.port.is_some();
         let c = Arc::new(Container {
             id: record.id.clone(),
             name: record.name.clone(),
@@ -211,7 +211,7 @@ impl Manager {
                 memory_limit: DEFAULT_MEMORY,
             }),
             exits: watch::channel(0).0,
-            http_metrics: spec_publishes.then(|| Arc::new(HttpMetrics::default())),
+            http_metrics: spec_serves_http.then(|| Arc::new(HttpMetrics::default())),
         });
         let mut reg = self.registry();
         reg.by_name.insert(c.name.clone(), c.id.clone());
@@ -403,7 +403,7 @@ impl Manager {
             .grant_nn(&launch.grants, &self.shared.nn_models)
             .map_err(runtime_error)?;
         let fuel = policy.fuel.is_some();
-        let (Some(listen), Some(metrics)) = (c.spec.publish, &c.http_metrics) else {
+        let (Some(listen), Some(metrics)) = (c.spec.port, &c.http_metrics) else {
             let prepared = self.shared.apps.prepare(&source, c.spec.engine, fuel)?;
             return Ok((Workload::Command(prepared), policy));
         };
@@ -766,7 +766,7 @@ fn summary(c: &Container) -> ContainerSummary {
         error: r.error.clone(),
         restart_count: r.restart_count,
         restart_policy: c.spec.restart.to_string(),
-        ports: c.spec.publish.map(|a| a.to_string()),
+        ports: c.spec.port.map(|a| a.to_string()),
     }
 }
 

@@ -1,15 +1,13 @@
-//! A create request checked and parsed: the operator's grants, the restart policy, the
-//! engine tier. Parsing uses the CLI's grammar, so the same strings mean the same thing.
+//! A create request checked and parsed: the operator's grants (parsed with the request,
+//! in the flags' grammar) checked for what only the daemon needs, the restart policy,
+//! the engine tier.
 
 use crate::DaemonError;
 use crate::lifecycle::RestartPolicy;
 use crate::types::CreateRequest;
 use std::net::SocketAddr;
 use std::str::FromStr;
-use wedge_manifest::{
-    ByteSize, ConfigValue, DurationSpec, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits,
-    NetRule, NnBackend, NnGrant, NnModelSpec, TopicFilter, VolumeSpec,
-};
+use wedge_manifest::{DurationSpec, EnvGrant, Grants, VolumeSpec};
 use wedge_runtime::EngineKind;
 
 /// What a container runs with, from its [`CreateRequest`].
@@ -26,7 +24,7 @@ pub struct Spec {
     /// Compiler tier.
     pub engine: EngineKind,
     /// For an HTTP app: the address its server listens on.
-    pub publish: Option<SocketAddr>,
+    pub port: Option<SocketAddr>,
     /// For an HTTP app: how long it may wait for the next piece of a request body.
     pub body_timeout: Option<std::time::Duration>,
 }
@@ -40,57 +38,34 @@ impl Spec {
         if let Some(name) = &r.name {
             check_name(name)?;
         }
-        let volumes: Vec<VolumeSpec> = parse_all(&r.volumes, "volume")?;
-        if let Some(v) = volumes.iter().find(|v| !v.host.is_absolute()) {
+        let grants = &r.grants;
+        if let Some(v) = grants.volumes.iter().find(|v| !v.host.is_absolute()) {
             return Err(DaemonError::BadRequest(format!(
                 "invalid volume: host path `{}` must be absolute",
                 v.host.display()
             )));
         }
-        let nn_models: Vec<NnModelSpec> = parse_all(&r.nn_models, "model")?;
-        if let Some(m) = nn_models.iter().find(|m| !m.path.is_absolute()) {
+        if let Some(m) = grants.nn.models.iter().find(|m| !m.path.is_absolute()) {
             return Err(DaemonError::BadRequest(format!(
                 "invalid model `{m}`: the path must be absolute"
             )));
         }
-        let env: Vec<EnvGrant> = parse_all(&r.env, "env")?;
-        if let Some(EnvGrant::Inherit(key)) = env.iter().find(|e| matches!(e, EnvGrant::Inherit(_)))
+        if let Some(EnvGrant::Inherit(key)) = grants
+            .env
+            .iter()
+            .find(|e| matches!(e, EnvGrant::Inherit(_)))
         {
             return Err(DaemonError::BadRequest(format!(
                 "invalid env `{key}`: the daemon needs `KEY=VALUE`"
             )));
         }
         Ok(Spec {
-            flags: Grants {
-                env,
-                volumes,
-                connect: parse_all::<NetRule>(&r.allow_net, "network grant")?,
-                listen: parse_all::<NetRule>(&r.allow_listen, "listen grant")?,
-                dns: r.allow_dns,
-                http: parse_all::<HttpOrigin>(&r.allow_outbound, "outbound origin")?,
-                keyvalue: keyvalue(r)?,
-                config: parse_all::<ConfigValue>(&r.config, "config value")?,
-                publish: parse_all::<TopicFilter>(&r.allow_publish, "publish grant")?,
-                subscribe: parse_all::<TopicFilter>(&r.allow_subscribe, "subscribe grant")?,
-                nn: NnGrant {
-                    models: nn_models,
-                    allow_bytes: r.nn_allow_bytes,
-                    threads: r.nn_threads,
-                    max_contexts: r.nn_max_contexts,
-                    backend: parse_opt::<NnBackend>(&r.nn_backend, "WASI-NN backend")?,
-                },
-                limits: Limits {
-                    memory: parse_opt::<ByteSize>(&r.memory, "memory")?,
-                    fuel: r.fuel,
-                    timeout: parse_opt::<DurationSpec>(&r.timeout, "timeout")?,
-                    files: r.max_files,
-                },
-            },
+            flags: grants.clone(),
             grant_requested: r.grant_requested,
             args: r.args.clone(),
             restart: r.restart.as_deref().unwrap_or("no").parse()?,
             engine: parse_opt::<EngineKind>(&r.engine, "engine")?.unwrap_or_default(),
-            publish: r.publish.as_deref().map(parse_publish).transpose()?,
+            port: r.port.as_deref().map(parse_port).transpose()?,
             body_timeout: parse_opt::<DurationSpec>(&r.body_timeout, "body timeout")?.map(|t| t.0),
         })
     }
@@ -100,19 +75,17 @@ impl Spec {
 /// links followed) and kept in its canonical form, so a link swapped before a start is
 /// not followed (see [`check_pinned`]).
 pub fn pin_volumes(r: &mut CreateRequest) -> Result<(), DaemonError> {
-    for volume in &mut r.volumes {
-        let mut spec: VolumeSpec = parse_one(volume, "volume")?;
-        if !spec.host.is_absolute() {
+    for volume in &mut r.grants.volumes {
+        if !volume.host.is_absolute() {
             // Refused with its own message by `Spec::parse`.
             continue;
         }
-        spec.host = std::fs::canonicalize(&spec.host).map_err(|e| {
+        volume.host = std::fs::canonicalize(&volume.host).map_err(|e| {
             DaemonError::BadRequest(format!(
                 "invalid volume `{volume}`: cannot resolve `{}`: {e}",
-                spec.host.display()
+                volume.host.display()
             ))
         })?;
-        *volume = spec.to_string();
     }
     Ok(())
 }
@@ -154,26 +127,8 @@ pub fn check_name(name: &str) -> Result<(), DaemonError> {
     }
 }
 
-/// The key-value grant the `kv*` fields make, if any is set.
-fn keyvalue(r: &CreateRequest) -> Result<Option<KeyValueGrant>, DaemonError> {
-    let any =
-        r.kv || r.kv_namespace.is_some() || r.kv_max_keys.is_some() || r.kv_max_bytes.is_some();
-    if !any {
-        return Ok(None);
-    }
-    if let Some(ns) = &r.kv_namespace {
-        KeyValueGrant::validate_namespace(ns)
-            .map_err(|e| DaemonError::BadRequest(e.to_string()))?;
-    }
-    Ok(Some(KeyValueGrant {
-        namespace: r.kv_namespace.clone(),
-        max_keys: r.kv_max_keys,
-        max_bytes: parse_opt::<ByteSize>(&r.kv_max_bytes, "key-value quota")?,
-    }))
-}
-
 /// `-p PORT` (every interface, as Docker binds) or `-p IP:PORT`.
-pub fn parse_publish(s: &str) -> Result<SocketAddr, DaemonError> {
+pub fn parse_port(s: &str) -> Result<SocketAddr, DaemonError> {
     let addr = match s.parse::<u16>() {
         Ok(port) => Ok(SocketAddr::from(([0, 0, 0, 0], port))),
         Err(_) => s.parse::<SocketAddr>(),
@@ -183,13 +138,6 @@ pub fn parse_publish(s: &str) -> Result<SocketAddr, DaemonError> {
             "invalid port `{s}`: expected PORT or IP:PORT, e.g. `8080` or `127.0.0.1:8080`"
         ))
     })
-}
-
-fn parse_all<T: FromStr>(items: &[String], what: &str) -> Result<Vec<T>, DaemonError>
-where
-    T::Err: std::fmt::Display,
-{
-    items.iter().map(|s| parse_one(s, what)).collect()
 }
 
 fn parse_opt<T: FromStr>(item: &Option<String>, what: &str) -> Result<Option<T>, DaemonError>
@@ -211,6 +159,10 @@ where
 mod tests {
     use super::*;
 
+    fn grants(json: &str) -> Grants {
+        serde_json::from_str(json).unwrap()
+    }
+
     fn request() -> CreateRequest {
         CreateRequest {
             image: "/apps/hello.wasm".into(),
@@ -221,38 +173,37 @@ mod tests {
     #[test]
     fn good_and_bad_fields() {
         let spec = Spec::parse(&CreateRequest {
-            env: vec!["A=1".into()],
-            volumes: vec!["/tmp:/data:rw".into()],
-            memory: Some("16MiB".into()),
+            grants: grants(r#"{"env": ["A=1"], "volumes": ["/tmp:/data:rw"],
+                               "limits": {"memory": "16MiB"}}"#),
             restart: Some("on-failure:3".into()),
             ..request()
         })
         .unwrap();
         assert_eq!(spec.restart, RestartPolicy::OnFailure(Some(3)));
         assert_eq!(spec.flags.limits.memory, Some(ByteSize(16 << 20)));
-        assert_eq!(parse_publish("8080").unwrap().to_string(), "0.0.0.0:8080");
+        assert_eq!(parse_port("8080").unwrap().to_string(), "0.0.0.0:8080");
         assert_eq!(
-            parse_publish("127.0.0.1:9000").unwrap().to_string(),
+            parse_port("127.0.0.1:9000").unwrap().to_string(),
             "127.0.0.1:9000"
         );
         for (bad, message) in [
             (
                 CreateRequest {
-                    memory: Some("lots".into()),
-                    ..request()
-                },
-                "invalid memory `lots`",
-            ),
-            (
-                CreateRequest {
-                    volumes: vec!["rel:/data".into()],
+                    grants: grants(r#"{"volumes": ["rel:/data"]}"#),
                     ..request()
                 },
                 "must be absolute",
             ),
             (
                 CreateRequest {
-                    env: vec!["HOME".into()],
+                    grants: grants(r#"{"nn": {"models": ["m=m.onnx"]}}"#),
+                    ..request()
+                },
+                "must be absolute",
+            ),
+            (
+                CreateRequest {
+                    grants: grants(r#"{"env": ["HOME"]}"#),
                     ..request()
                 },
                 "needs `KEY=VALUE`",
@@ -280,7 +231,7 @@ mod tests {
             ),
             (
                 CreateRequest {
-                    publish: Some("80:8080".into()),
+                    port: Some("80:8080".into()),
                     ..request()
                 },
                 "invalid port `80:8080`",

@@ -2,9 +2,9 @@
 //! at the repository root describes the same shapes.
 
 use serde::{Deserialize, Serialize};
+use wedge_manifest::Grants;
 
-/// `POST /v1/containers`: what to run and what it is granted. Grants use the CLI's
-/// grammar (`-v`, `-e`, `--allow-net` …) and are checked by the daemon.
+/// `POST /v2/containers`: what to run and what it is granted.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct CreateRequest {
@@ -15,27 +15,11 @@ pub struct CreateRequest {
     pub image: String,
     /// Arguments after the app's own.
     pub args: Vec<String>,
-    /// `KEY=VALUE` environment variables.
-    pub env: Vec<String>,
-    /// `HOST:GUEST[:ro|rw]` volumes; host paths absolute.
-    pub volumes: Vec<String>,
-    /// Outbound network grants (`--allow-net`).
-    pub allow_net: Vec<String>,
-    /// Bind/listen grants (`--allow-listen`).
-    pub allow_listen: Vec<String>,
-    /// DNS lookups (`--allow-dns`).
-    pub allow_dns: bool,
-    /// Outbound HTTP origins (`--allow-outbound`).
-    pub allow_outbound: Vec<String>,
-    /// Memory cap, e.g. `16MiB`.
-    pub memory: Option<String>,
-    /// Fuel budget per run.
-    pub fuel: Option<u64>,
-    /// Wall-clock limit per run, e.g. `2s`.
-    pub timeout: Option<String>,
-    /// Handles (files, directories, sockets) an instance may hold open at once
-    /// (default 256).
-    pub max_files: Option<u32>,
+    /// What the operator grants, laid over what the app asks for: [`Grants`] in its
+    /// JSON form. Host paths (volumes, models) must be absolute and environment
+    /// variables `KEY=VALUE`: the daemon has no working directory or environment of
+    /// the caller's.
+    pub grants: Grants,
     /// Grant the env and network access the image requests.
     pub grant_requested: bool,
     /// `no`, `on-failure[:MAX]`, `always` or `unless-stopped` (default `no`).
@@ -43,37 +27,11 @@ pub struct CreateRequest {
     /// Compiler tier: `cranelift` (default), `winch` or `pulley`.
     pub engine: Option<String>,
     /// Serve the app (a `wasi:http` component) over HTTP on `PORT` (all interfaces) or
-    /// `IP:PORT`, a fresh instance per request; limits apply to each request.
-    pub publish: Option<String>,
+    /// `IP:PORT` (`-p`), a fresh instance per request; limits apply to each request.
+    pub port: Option<String>,
     /// For an HTTP app: how long it may wait for the next piece of a request body
     /// before the client is cut off with 408, e.g. `10s` (the default).
     pub body_timeout: Option<String>,
-    /// Grant key-value storage (`--kv`); the `kv_*` fields imply it.
-    pub kv: bool,
-    /// Key-value namespace (default: one the app cannot choose, from its file's
-    /// canonical path or its image's repository); apps share data only through one.
-    pub kv_namespace: Option<String>,
-    /// Most keys the app may store.
-    pub kv_max_keys: Option<u64>,
-    /// Most bytes (keys plus values) the app may store, e.g. `1MiB`.
-    pub kv_max_bytes: Option<String>,
-    /// `KEY=VALUE` runtime config values (`wasi:config`).
-    pub config: Vec<String>,
-    /// MQTT topic filters the app may publish to (`--allow-publish`).
-    pub allow_publish: Vec<String>,
-    /// MQTT topic filters covering what the app may subscribe to (`--allow-subscribe`).
-    pub allow_subscribe: Vec<String>,
-    /// `NAME=PATH` ONNX models the app may load by name through WASI-NN (`--nn-model`);
-    /// paths absolute, on the daemon's host.
-    pub nn_models: Vec<String>,
-    /// Let the app load models from bytes (`--nn-allow-bytes`).
-    pub nn_allow_bytes: bool,
-    /// Threads each inference may use (default 1).
-    pub nn_threads: Option<u32>,
-    /// WASI-NN execution contexts the app may hold at once (default 4).
-    pub nn_max_contexts: Option<u32>,
-    /// The engine that runs its models: `tract` (default) or `onnxruntime`.
-    pub nn_backend: Option<String>,
 }
 
 /// The answer to a create.
@@ -115,7 +73,7 @@ pub struct ContainerSummary {
     pub ports: Option<String>,
 }
 
-/// `GET /v1/containers/{id}`: everything about one container.
+/// `GET /v2/containers/{id}`: everything about one container.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ContainerInfo {
     /// The summary fields.
@@ -134,7 +92,7 @@ pub struct ContainerInfo {
     pub log_dropped_bytes: u64,
 }
 
-/// `POST /v1/containers/{id}/wait`.
+/// `POST /v2/containers/{id}/wait`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct WaitResponse {
     /// The exit code of the run that ended.
@@ -143,7 +101,7 @@ pub struct WaitResponse {
     pub error: Option<String>,
 }
 
-/// `GET /v1/containers/{id}/stats`: resource use of a container.
+/// `GET /v2/containers/{id}/stats`: resource use of a container.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ContainerStats {
     /// 64 hex digits.
@@ -164,7 +122,7 @@ pub struct ContainerStats {
     pub restart_count: u32,
 }
 
-/// One line of a container's output (`GET /v1/containers/{id}/logs`, one JSON object
+/// One line of a container's output (`GET /v2/containers/{id}/logs`, one JSON object
 /// per line; also the format of the log files).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogRecord {
@@ -176,7 +134,7 @@ pub struct LogRecord {
     pub log: String,
 }
 
-/// A container event (`GET /v1/events`, server-sent events named `container`).
+/// A container event (`GET /v2/events`, server-sent events named `container`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
     /// When (RFC 3339).
@@ -201,7 +159,7 @@ pub struct ErrorBody {
     pub message: String,
 }
 
-/// `POST /v1/images/pull`: an image to pull into the daemon's store.
+/// `POST /v2/images/pull`: an image to pull into the daemon's store.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PullRequest {
@@ -218,11 +176,11 @@ pub struct Pulled {
     pub digest: String,
 }
 
-/// `GET /v1/version`.
+/// `GET /v2/version`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Version {
     /// wedged's version.
     pub version: String,
-    /// The API version (`v1`).
+    /// The API version (`v2`).
     pub api: String,
 }

@@ -97,7 +97,7 @@ impl AppSource {
 
     /// Lays `flags` over the manifest's grants or, for an image, over its request: its
     /// requested limits may only lower the operator's (or the defaults; see
-    /// [`Requested::limits_within`](crate::Requested::limits_within)), its requested env
+    /// [`Limits::lowered_by`](wedge_manifest::Limits::lowered_by)), its requested env
     /// and network apply only when `grant_requested`. Puts the program name and packaged
     /// arguments before `args`.
     pub fn launch(&self, flags: Grants, grant_requested: bool, args: Vec<String>) -> Launch {
@@ -115,7 +115,7 @@ impl AppSource {
                 } else {
                     requested.name.clone()
                 };
-                let limits = requested.limits_within(flags.limits, grant_requested);
+                let limits = flags.limits.lowered_by(requested.limits, grant_requested);
                 let mut grants = requested.grants(grant_requested).overlay(flags);
                 grants.limits = limits;
                 (grants, requested.args.clone(), name.clone(), name)

@@ -7,8 +7,8 @@ use crate::ImageError;
 use std::collections::BTreeMap;
 use wedge_manifest::{
     ByteSize, ConfigValue, DEFAULT_MAX_FILES, DEFAULT_MEMORY, DEFAULT_NN_CONTEXTS, DurationSpec,
-    EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits, Manifest, NetRule, NnBackend, NnGrant,
-    TopicFilter, VolumeMode,
+    EnvGrant, Grants, KeyValueGrant, Limits, Manifest, MessagingGrant, NetworkGrant, NnBackend,
+    NnGrant, VolumeMode,
 };
 
 /// Manifest annotation holding [`Requested`] as JSON.
@@ -33,26 +33,18 @@ pub struct Requested {
     pub env: Vec<EnvGrant>,
     /// Guest paths the app expects a volume at, with the mode it needs.
     pub volumes: Vec<RequestedVolume>,
-    /// Outbound destinations.
-    pub connect: Vec<NetRule>,
-    /// Listen addresses.
-    pub listen: Vec<NetRule>,
-    /// Name lookups.
-    pub dns: bool,
-    /// Outbound HTTP origins.
-    pub http: Vec<HttpOrigin>,
+    /// Sockets, name lookups and outbound HTTP.
+    pub network: NetworkGrant,
     /// Key-value storage.
     pub keyvalue: Option<KeyValueGrant>,
     /// Runtime configuration values (the app's defaults; they always apply).
     pub config: Vec<ConfigValue>,
-    /// Topics it publishes to.
-    pub publish: Vec<TopicFilter>,
-    /// Topic filters it subscribes with.
-    pub subscribe: Vec<TopicFilter>,
+    /// Message topics.
+    pub messaging: MessagingGrant,
     /// WASI-NN: the models it loads by name and how it runs them.
     pub nn: RequestedNn,
     /// Limits the app declares; they may lower the operator's limits, never raise them
-    /// (see [`Requested::limits_within`]).
+    /// (see [`Limits::lowered_by`]).
     pub limits: Limits,
 }
 
@@ -99,14 +91,10 @@ impl Requested {
                     mode: v.mode,
                 })
                 .collect(),
-            connect: g.connect.clone(),
-            listen: g.listen.clone(),
-            dns: g.dns,
-            http: g.http.clone(),
+            network: g.network.clone(),
             keyvalue: g.keyvalue.clone(),
             config: g.config.clone(),
-            publish: g.publish.clone(),
-            subscribe: g.subscribe.clone(),
+            messaging: g.messaging.clone(),
             nn: RequestedNn {
                 models: g.nn.models.iter().map(|m| m.name.clone()).collect(),
                 allow_bytes: g.nn.allow_bytes,
@@ -153,7 +141,7 @@ impl Requested {
     }
 
     /// The grants a run gets from the image: its limits within the defaults
-    /// ([`Requested::limits_within`]), config values and a WASI-NN context cap below the
+    /// ([`Limits::lowered_by`]), config values and a WASI-NN context cap below the
     /// default always (they only restrict); its env values, network, key-value,
     /// messaging, model-bytes, inference-thread and backend requests only when the
     /// operator passes `--grant-requested`; never volumes, model files, or a bare `KEY`
@@ -161,7 +149,7 @@ impl Requested {
     /// environment: the operator's `-e KEY` passes one).
     pub fn grants(&self, grant_requested: bool) -> Grants {
         let mut grants = Grants {
-            limits: self.limits_within(Limits::default(), grant_requested),
+            limits: Limits::default().lowered_by(self.limits, grant_requested),
             config: self.config.clone(),
             nn: NnGrant {
                 max_contexts: self
@@ -179,71 +167,19 @@ impl Requested {
                 .filter(|e| matches!(e, EnvGrant::Set(..)))
                 .cloned()
                 .collect();
-            grants.connect = self.connect.clone();
-            grants.listen = self.listen.clone();
-            grants.dns = self.dns;
-            grants.http = self.http.clone();
+            grants.network = self.network.clone();
             // Storage, but never a namespace the image names: sharing another app's
             // data takes the operator's `--kv-namespace`.
             grants.keyvalue = self.keyvalue.clone().map(|kv| KeyValueGrant {
                 namespace: None,
                 ..kv
             });
-            grants.publish = self.publish.clone();
-            grants.subscribe = self.subscribe.clone();
+            grants.messaging = self.messaging.clone();
             grants.nn.allow_bytes = self.nn.allow_bytes;
             grants.nn.threads = self.nn.threads;
             grants.nn.backend = self.nn.backend;
         }
         grants
-    }
-
-    /// The limits a run of the image gets under the operator's `operator` limits (those
-    /// given by flags or the API; unset ones are the defaults: [`DEFAULT_MEMORY`] of
-    /// memory and [`DEFAULT_MAX_FILES`] open handles, no fuel or time limit). A requested limit may lower a limit, never raise
-    /// one; with `grant_requested`, a requested limit replaces a *default* (so an image
-    /// may ask for more memory than the default), but still not a limit the operator set.
-    pub fn limits_within(&self, operator: Limits, grant_requested: bool) -> Limits {
-        fn lower<T: Ord>(
-            operator: Option<T>,
-            requested: Option<T>,
-            default: Option<T>,
-            grant: bool,
-        ) -> Option<T> {
-            match (operator, requested) {
-                (Some(o), Some(r)) => Some(o.min(r)),
-                (o, None) => o,
-                (None, Some(r)) if grant => Some(r),
-                (None, Some(r)) => Some(match default {
-                    Some(d) => r.min(d),
-                    None => r,
-                }),
-            }
-        }
-        let r = &self.limits;
-        Limits {
-            memory: lower(
-                operator.memory.map(|m| m.0),
-                r.memory.map(|m| m.0),
-                Some(DEFAULT_MEMORY),
-                grant_requested,
-            )
-            .map(ByteSize),
-            fuel: lower(operator.fuel, r.fuel, None, grant_requested),
-            timeout: lower(
-                operator.timeout.map(|t| t.0),
-                r.timeout.map(|t| t.0),
-                None,
-                grant_requested,
-            )
-            .map(DurationSpec),
-            files: lower(
-                operator.files,
-                r.files,
-                Some(DEFAULT_MAX_FILES),
-                grant_requested,
-            ),
-        }
     }
 }
 
@@ -286,7 +222,7 @@ mod tests {
     fn only_limits_apply_unless_requested_grants_are_granted() {
         let r = Requested::from_manifest(&manifest());
         let g = r.grants(false);
-        assert!(g.env.is_empty() && g.connect.is_empty() && g.volumes.is_empty());
+        assert!(g.env.is_empty() && g.network.connect.is_empty() && g.volumes.is_empty());
         assert_eq!(g.limits, r.limits);
         assert!(!g.nn.allow_bytes && g.nn.models.is_empty());
         assert_eq!(g.nn.max_contexts, Some(2), "a lower cap only restricts");
@@ -296,7 +232,7 @@ mod tests {
         assert_eq!(greedy.grants(false).nn.max_contexts, None);
         let g = r.grants(true);
         assert_eq!(g.env.len(), 1);
-        assert_eq!(g.connect.len(), 1);
+        assert_eq!(g.network.connect.len(), 1);
         assert!(
             g.volumes.is_empty(),
             "volumes always need the operator's -v"
@@ -316,7 +252,7 @@ mod tests {
         r.limits.memory = mib(4096);
         r.limits.fuel = Some(10);
         let none = Limits::default();
-        let l = r.limits_within(none, false);
+        let l = none.lowered_by(r.limits, false);
         assert_eq!(
             l.memory,
             Some(ByteSize(DEFAULT_MEMORY)),
@@ -327,14 +263,14 @@ mod tests {
             Some(10),
             "fuel has no default: the request restricts"
         );
-        assert_eq!(r.limits_within(none, true).memory, mib(4096));
+        assert_eq!(none.lowered_by(r.limits, true).memory, mib(4096));
         let operator = Limits {
             memory: mib(32),
             fuel: Some(5),
             ..Limits::default()
         };
         for grant in [false, true] {
-            let l = r.limits_within(operator, grant);
+            let l = operator.lowered_by(r.limits, grant);
             assert_eq!(
                 (l.memory, l.fuel),
                 (mib(32), Some(5)),
@@ -342,7 +278,7 @@ mod tests {
             );
         }
         r.limits.memory = mib(16);
-        assert_eq!(r.limits_within(operator, false).memory, mib(16), "lowered");
+        assert_eq!(operator.lowered_by(r.limits, false).memory, mib(16), "lowered");
         assert_eq!(r.grants(false).limits.memory, mib(16));
     }
 

@@ -12,8 +12,9 @@ pub const DEFAULT_MAX_BYTES: u64 = 16 << 20;
 /// Access to `wasi:keyvalue`: a namespace of the host's store, with a quota. Fields left
 /// out take defaults: a namespace the app cannot choose (from its file's canonical path or
 /// its image's repository), [`DEFAULT_MAX_KEYS`], [`DEFAULT_MAX_BYTES`].
+/// The namespace is checked ([`KeyValueGrant::validate_namespace`]) while parsing.
 #[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "KeyValueFields")]
 pub struct KeyValueGrant {
     /// Namespace of the app's data; apps with the same namespace share it.
     pub namespace: Option<String>,
@@ -21,6 +22,30 @@ pub struct KeyValueGrant {
     pub max_keys: Option<u64>,
     /// Most bytes (keys plus values) stored at once.
     pub max_bytes: Option<ByteSize>,
+}
+
+/// A [`KeyValueGrant`] as written, before its namespace is checked.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyValueFields {
+    namespace: Option<String>,
+    max_keys: Option<u64>,
+    max_bytes: Option<ByteSize>,
+}
+
+impl TryFrom<KeyValueFields> for KeyValueGrant {
+    type Error = ManifestError;
+
+    fn try_from(f: KeyValueFields) -> Result<Self, Self::Error> {
+        if let Some(ns) = &f.namespace {
+            KeyValueGrant::validate_namespace(ns)?;
+        }
+        Ok(KeyValueGrant {
+            namespace: f.namespace,
+            max_keys: f.max_keys,
+            max_bytes: f.max_bytes,
+        })
+    }
 }
 
 impl KeyValueGrant {

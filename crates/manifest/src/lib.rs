@@ -2,8 +2,8 @@
 //!
 //! A manifest names an app's Wasm file and the capabilities and limits it needs. The
 //! same [`Grants`] type carries what an operator passes as flags (`-v`, `-e`,
-//! `--allow-net`, `-m` …), so the two merge with [`Grants::overlay`]: flags add to and
-//! override the manifest. Every value is checked while parsing, so an error carries the
+//! `--allow-net`, `-m` …), what an image requests and what the daemon's API is asked
+//! for, so they merge with [`Grants::overlay`]: flags add to and override the manifest. Every value is checked while parsing, so an error carries the
 //! line and column where it is.
 
 mod error;
@@ -18,7 +18,9 @@ mod units;
 mod volume;
 
 pub use error::ManifestError;
-pub use grants::{DEFAULT_MAX_FILES, DEFAULT_MEMORY, EnvGrant, Grants, Limits};
+pub use grants::{
+    DEFAULT_MAX_FILES, DEFAULT_MEMORY, EnvGrant, Grants, Limits, MessagingGrant, NetworkGrant,
+};
 pub use keyvalue::{ConfigValue, DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, KeyValueGrant};
 pub use manifest::{App, CURRENT_VERSION, Manifest};
 pub use net::{HostPattern, NetRule, PortRange};

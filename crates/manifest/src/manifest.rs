@@ -2,8 +2,8 @@
 
 use crate::error::IoMessage;
 use crate::{
-    ConfigValue, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits, ManifestError, NetRule,
-    NnBackend, NnGrant, NnModelSpec, TopicFilter, VolumeMode, VolumeSpec,
+    ConfigValue, EnvGrant, Grants, KeyValueGrant, Limits, ManifestError, MessagingGrant,
+    NetworkGrant, NnBackend, NnGrant, NnModelSpec, VolumeMode, VolumeSpec,
 };
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -89,14 +89,14 @@ struct RawManifest {
     #[serde(default)]
     volumes: VolumeList,
     #[serde(default)]
-    network: RawNetwork,
+    network: NetworkGrant,
     #[serde(default)]
     limits: Limits,
-    keyvalue: Option<RawKeyValue>,
+    keyvalue: Option<KeyValueGrant>,
     #[serde(default)]
     config: ConfigTable,
     #[serde(default)]
-    messaging: RawMessaging,
+    messaging: MessagingGrant,
     #[serde(default)]
     nn: RawNn,
 }
@@ -135,32 +135,6 @@ impl TryFrom<NnTable> for RawNn {
             max_contexts: table.max_contexts,
             backend: table.backend,
         }))
-    }
-}
-
-/// The `[messaging]` table.
-#[derive(Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawMessaging {
-    #[serde(default)]
-    publish: Vec<TopicFilter>,
-    #[serde(default)]
-    subscribe: Vec<TopicFilter>,
-}
-
-/// The `[keyvalue]` table; the namespace is checked while parsing.
-#[derive(serde::Deserialize)]
-#[serde(try_from = "KeyValueGrant")]
-struct RawKeyValue(KeyValueGrant);
-
-impl TryFrom<KeyValueGrant> for RawKeyValue {
-    type Error = ManifestError;
-
-    fn try_from(grant: KeyValueGrant) -> Result<Self, Self::Error> {
-        if let Some(ns) = &grant.namespace {
-            KeyValueGrant::validate_namespace(ns)?;
-        }
-        Ok(RawKeyValue(grant))
     }
 }
 
@@ -236,19 +210,6 @@ impl TryFrom<Vec<RawVolume>> for VolumeList {
     }
 }
 
-#[derive(Default, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawNetwork {
-    #[serde(default)]
-    connect: Vec<NetRule>,
-    #[serde(default)]
-    listen: Vec<NetRule>,
-    #[serde(default)]
-    dns: bool,
-    #[serde(default)]
-    http: Vec<HttpOrigin>,
-}
-
 impl Manifest {
     /// Parses and validates manifest text; `origin` names it in error messages.
     pub fn parse(text: &str, origin: &str) -> Result<Manifest, ManifestError> {
@@ -272,16 +233,12 @@ impl Manifest {
         let grants = Grants {
             env: raw.env.0,
             volumes: raw.volumes.0,
-            connect: raw.network.connect,
-            listen: raw.network.listen,
-            dns: raw.network.dns,
-            http: raw.network.http,
-            limits: raw.limits,
-            keyvalue: raw.keyvalue.map(|kv| kv.0),
+            network: raw.network,
+            keyvalue: raw.keyvalue,
             config: raw.config.0,
-            publish: raw.messaging.publish,
-            subscribe: raw.messaging.subscribe,
+            messaging: raw.messaging,
             nn: raw.nn.0,
+            limits: raw.limits,
         };
         Ok(Manifest {
             manifest_version: raw.manifest_version,

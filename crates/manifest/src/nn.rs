@@ -99,7 +99,8 @@ impl fmt::Display for NnBackend {
 serde_via_str!(NnBackend, "`tract` or `onnxruntime`");
 
 /// Access to WASI-NN. The default grants nothing: no model, no loading of model bytes.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct NnGrant {
     /// Models the app may load by name; a later entry for a name wins.
     pub models: Vec<NnModelSpec>,

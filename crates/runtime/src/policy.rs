@@ -85,10 +85,10 @@ impl Policy {
             args,
             env,
             volumes,
-            connect: resolve_names(&grants.connect)?,
-            listen: resolve_names(&grants.listen)?,
-            dns: grants.dns,
-            http: grants.http.clone(),
+            connect: resolve_names(&grants.network.connect)?,
+            listen: resolve_names(&grants.network.listen)?,
+            dns: grants.network.dns,
+            http: grants.network.http.clone(),
             keyvalue: None,
             messaging: None,
             nn: None,
@@ -138,13 +138,13 @@ impl Policy {
     /// Grants messaging on `bus` when `grants` names any topic to publish to or
     /// subscribe to.
     pub fn grant_messaging(&mut self, grants: &Grants, bus: impl FnOnce() -> MessageBus) {
-        if grants.publish.is_empty() && grants.subscribe.is_empty() {
+        if grants.messaging.publish.is_empty() && grants.messaging.subscribe.is_empty() {
             return;
         }
         self.messaging = Some(Messaging {
             bus: bus(),
-            publish: grants.publish.clone(),
-            subscribe: grants.subscribe.clone(),
+            publish: grants.messaging.publish.clone(),
+            subscribe: grants.messaging.subscribe.clone(),
         });
     }
 }

@@ -4,8 +4,9 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use wedge_manifest::{
-    ByteSize, ConfigValue, DurationSpec, EnvGrant, HttpOrigin, KeyValueGrant, MAX_NN_THREADS,
-    NetRule, NnBackend, NnGrant, NnModelSpec, TopicFilter, VolumeSpec,
+    ByteSize, ConfigValue, DurationSpec, EnvGrant, Grants, HttpOrigin, KeyValueGrant, Limits,
+    MAX_NN_THREADS, MessagingGrant, NetRule, NetworkGrant, NnBackend, NnGrant, NnModelSpec,
+    TopicFilter, VolumeSpec,
 };
 use wedge_runtime::EngineKind;
 
@@ -352,6 +353,44 @@ pub struct LaunchArgs {
     #[arg(long, value_name = "POLICY")]
     pub restart: Option<String>,
 
+    /// Serve the app (a wasi:http component) over HTTP on PORT (all interfaces) or
+    /// IP:PORT, a fresh instance per request (with -d; in the foreground use `wedge serve`)
+    #[arg(short = 'p', long = "publish", value_name = "[IP:]PORT")]
+    pub port: Option<String>,
+
+    /// For an HTTP app (`wedge serve`, or -d with -p): how long it may wait for the next
+    /// piece of a request body before the client is cut off with 408 [default: 10s]
+    #[arg(long, value_name = "DURATION")]
+    pub body_timeout: Option<DurationSpec>,
+
+    /// What the app is granted.
+    #[command(flatten)]
+    pub grants: GrantArgs,
+
+    /// Compiler tier
+    #[arg(long, value_name = "ENGINE", default_value = "cranelift", value_parser = parse_engine)]
+    pub engine: EngineKind,
+
+    /// For an image: grant the env and network access it requests (never host paths)
+    #[arg(long)]
+    pub grant_requested: bool,
+
+    /// The app: a .wasm or .cwasm file, a wedge.toml, a folder holding one, or an image
+    pub app: String,
+
+    /// Arguments for the app (after the app, or after `--`)
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<String>,
+}
+
+/// The flags that grant capabilities and set limits; [`GrantArgs::grants`] turns them
+/// into the [`Grants`] that `wedge run`, `wedge run -d` and `wedge serve` launch with.
+#[derive(Debug, Args)]
+pub struct GrantArgs {
     /// Grant a host directory at a guest path, read-only unless `:rw`
     #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro|rw]")]
     pub volumes: Vec<VolumeSpec>,
@@ -371,16 +410,6 @@ pub struct LaunchArgs {
     /// Allow DNS name lookups
     #[arg(long = "allow-dns")]
     pub allow_dns: bool,
-
-    /// Serve the app (a wasi:http component) over HTTP on PORT (all interfaces) or
-    /// IP:PORT, a fresh instance per request (with -d; in the foreground use `wedge serve`)
-    #[arg(short = 'p', long = "publish", value_name = "[IP:]PORT")]
-    pub publish: Option<String>,
-
-    /// For an HTTP app (`wedge serve`, or -d with -p): how long it may wait for the next
-    /// piece of a request body before the client is cut off with 408 [default: 10s]
-    #[arg(long, value_name = "DURATION")]
-    pub body_timeout: Option<DurationSpec>,
 
     /// Allow outbound HTTP requests (wasi:http) to an origin, e.g. `https://api.example.com`,
     /// `http://127.0.0.1:8081` or `https://*.example.com`
@@ -437,67 +466,46 @@ pub struct LaunchArgs {
     #[arg(long, value_name = "BACKEND")]
     pub nn_backend: Option<NnBackend>,
 
-    /// Linear memory cap, e.g. `32MiB` [default: 512MiB]
-    #[arg(short = 'm', long = "memory", value_name = "SIZE")]
-    pub memory: Option<ByteSize>,
-
-    /// Instruction budget in fuel units; exhausting it ends the app (exit 124)
-    #[arg(long, value_name = "N")]
-    pub fuel: Option<u64>,
-
-    /// Wall-clock limit, e.g. `2s` or `500ms`; passing it ends the app (exit 124); for
-    /// an HTTP app, the limit of each request (504)
-    #[arg(long, value_name = "DURATION")]
-    pub timeout: Option<DurationSpec>,
-
-    /// Files, directories and sockets the app may hold open at once; past it, opening
-    /// fails in the app (`EMFILE`) [default: 256]
-    #[arg(long, value_name = "N")]
-    pub max_files: Option<u32>,
-
-    /// Compiler tier
-    #[arg(long, value_name = "ENGINE", default_value = "cranelift", value_parser = parse_engine)]
-    pub engine: EngineKind,
-
-    /// For an image: grant the env and network access it requests (never host paths)
-    #[arg(long)]
-    pub grant_requested: bool,
-
-    /// The app: a .wasm or .cwasm file, a wedge.toml, a folder holding one, or an image
-    pub app: String,
-
-    /// Arguments for the app (after the app, or after `--`)
-    #[arg(
-        trailing_var_arg = true,
-        allow_hyphen_values = true,
-        value_name = "ARGS"
-    )]
-    pub args: Vec<String>,
+    /// Hard limits.
+    #[command(flatten)]
+    pub limits: Limits,
 }
 
-impl LaunchArgs {
-    /// The WASI-NN grant the `--nn-*` flags make.
-    pub fn nn(&self) -> NnGrant {
-        NnGrant {
-            models: self.nn_models.clone(),
-            allow_bytes: self.nn_allow_bytes,
-            threads: self.nn_threads,
-            max_contexts: self.nn_max_contexts,
-            backend: self.nn_backend,
-        }
-    }
-
-    /// The key-value grant the `--kv*` flags make, if any is given.
-    pub fn keyvalue(&self) -> Option<KeyValueGrant> {
-        let any = self.kv
+impl GrantArgs {
+    /// What the flags grant, as relative paths and `-e KEY` (inherit) as given.
+    pub fn grants(self) -> Grants {
+        let any_kv = self.kv
             || self.kv_namespace.is_some()
             || self.kv_max_keys.is_some()
             || self.kv_max_bytes.is_some();
-        any.then(|| KeyValueGrant {
-            namespace: self.kv_namespace.clone(),
-            max_keys: self.kv_max_keys,
-            max_bytes: self.kv_max_bytes,
-        })
+        Grants {
+            env: self.env,
+            volumes: self.volumes,
+            network: NetworkGrant {
+                connect: self.allow_net,
+                listen: self.allow_listen,
+                dns: self.allow_dns,
+                http: self.allow_outbound,
+            },
+            keyvalue: any_kv.then_some(KeyValueGrant {
+                namespace: self.kv_namespace,
+                max_keys: self.kv_max_keys,
+                max_bytes: self.kv_max_bytes,
+            }),
+            config: self.config,
+            messaging: MessagingGrant {
+                publish: self.allow_publish,
+                subscribe: self.allow_subscribe,
+            },
+            nn: NnGrant {
+                models: self.nn_models,
+                allow_bytes: self.nn_allow_bytes,
+                threads: self.nn_threads,
+                max_contexts: self.nn_max_contexts,
+                backend: self.nn_backend,
+            },
+            limits: self.limits,
+        }
     }
 }
 

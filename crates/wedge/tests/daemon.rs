@@ -159,7 +159,7 @@ fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
     assert!(last.contains("cannot connect"), "{last}");
 
     // Raw HTTP: proper codes and one-line JSON messages.
-    let (status, body) = d.request("POST", "/v1/containers", Some("{not json"));
+    let (status, body) = d.request("POST", "/v2/containers", Some("{not json"));
     assert_eq!(status, 400, "{body}");
     assert!(
         json(&body)["message"]
@@ -169,7 +169,7 @@ fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
     );
     let (status, _) = d.request(
         "POST",
-        "/v1/containers",
+        "/v2/containers",
         Some(r#"{"image":"/x.wasm","bogus":1}"#),
     );
     assert_eq!(status, 400);
@@ -178,19 +178,19 @@ fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
         p1::HELLO,
         "a".repeat(2 << 20)
     );
-    let (status, body) = d.request("POST", "/v1/containers", Some(&big));
+    let (status, body) = d.request("POST", "/v2/containers", Some(&big));
     assert_eq!(status, 413, "{body}");
     assert_eq!(
-        d.request("POST", "/v1/containers/nosuch/start", None).0,
+        d.request("POST", "/v2/containers/nosuch/start", None).0,
         404
     );
-    assert_eq!(d.request("POST", "/v1/containers/job/start", None).0, 409);
-    assert_eq!(d.request("GET", "/v1/nothing", None).0, 404);
+    assert_eq!(d.request("POST", "/v2/containers/job/start", None).0, 409);
+    assert_eq!(d.request("GET", "/v2/nothing", None).0, 404);
     // The framework's own rejections come back in the same JSON shape.
     for (method, path, status) in [
-        ("GET", "/v1/containers?all=yes", 400),
-        ("PUT", "/v1/containers", 405),
-        ("GET", "/v1/containers/job/logs?tail=x", 400),
+        ("GET", "/v2/containers?all=yes", 400),
+        ("PUT", "/v2/containers", 405),
+        ("GET", "/v2/containers/job/logs?tail=x", 400),
     ] {
         let (got, body) = d.request(method, path, None);
         assert_eq!(got, status, "{method} {path}: {body}");
@@ -201,7 +201,7 @@ fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
             "{body}"
         );
     }
-    let (status, body) = d.request("GET", "/v1/containers?all=true", None);
+    let (status, body) = d.request("GET", "/v2/containers?all=true", None);
     assert_eq!(status, 200);
     let list = json(&body);
     assert_eq!(
@@ -447,10 +447,10 @@ fn tcp_listener_requires_the_bearer_token() {
             token,
         )
     };
-    assert_eq!(tcp(None, "/v1/version").0, 401);
-    assert_eq!(tcp(Some("wrong"), "/v1/version").0, 401);
-    assert_eq!(tcp(Some("s3cret-token-012345678"), "/v1/containers").0, 401);
-    assert_eq!(tcp(Some(token), "/v1/version").0, 200);
+    assert_eq!(tcp(None, "/v2/version").0, 401);
+    assert_eq!(tcp(Some("wrong"), "/v2/version").0, 401);
+    assert_eq!(tcp(Some("s3cret-token-012345678"), "/v2/containers").0, 401);
+    assert_eq!(tcp(Some(token), "/v2/version").0, 200);
     assert_eq!(tcp(Some(token), "/metrics").0, 200);
     // The CLI with WEDGE_TOKEN.
     let host = format!("tcp://{addr}");
@@ -472,7 +472,7 @@ fn tcp_listener_requires_the_bearer_token() {
     assert_eq!(out.status.code(), Some(125));
     assert!(String::from_utf8_lossy(&out.stderr).contains("unauthorized"));
     // The socket needs no token.
-    assert_eq!(d.request("GET", "/v1/version", None).0, 200);
+    assert_eq!(d.request("GET", "/v2/version", None).0, 200);
 }
 
 #[test]
@@ -541,9 +541,9 @@ fn a_thousand_containers_in_one_daemon() {
             r#"{{"name":"c{i}","image":"{}","args":["3600"]}}"#,
             p1::SLEEP
         );
-        let (status, answer) = d.request("POST", "/v1/containers", Some(&body));
+        let (status, answer) = d.request("POST", "/v2/containers", Some(&body));
         assert_eq!(status, 201, "{answer}");
-        let (status, answer) = d.request("POST", &format!("/v1/containers/c{i}/start"), None);
+        let (status, answer) = d.request("POST", &format!("/v2/containers/c{i}/start"), None);
         assert_eq!(status, 204, "{answer}");
     }
     let t = Instant::now();
@@ -636,7 +636,7 @@ fn without_room_for_the_instance_pool_the_daemon_allocates_on_demand() {
     while raw_http(
         std::os::unix::net::UnixStream::connect(&socket).ok(),
         "GET",
-        "/v1/_ping",
+        "/v2/_ping",
         None,
         None,
     )
@@ -831,7 +831,7 @@ fn run_detached_pulls_a_missing_image_into_the_daemons_store() {
     assert_eq!(again.stderr, "");
     let (status, body) = d.request(
         "POST",
-        "/v1/images/pull",
+        "/v2/images/pull",
         Some(r#"{"reference":"localhost:1/x:1"}"#),
     );
     assert_eq!(status, 502, "{body}");
@@ -1358,7 +1358,7 @@ fn a_volume_is_pinned_at_create_and_a_swapped_link_is_not_followed() {
     let info = json(&d.wedge(&env, &["inspect", "v"]).stdout);
     let canonical = std::fs::canonicalize(&granted).unwrap();
     assert_eq!(
-        info[0]["config"]["volumes"][0],
+        info[0]["config"]["grants"]["volumes"][0],
         format!("{}:/data:ro", canonical.display())
     );
     // The link now points at what the container was never granted.
@@ -1410,7 +1410,7 @@ fn wedged_with_nofile(
         .unwrap();
     poll("wedged answers", || {
         let stream = std::os::unix::net::UnixStream::connect(&socket).ok();
-        (raw_http(stream, "GET", "/v1/_ping", None, None).0 == 200).then_some(())
+        (raw_http(stream, "GET", "/v2/_ping", None, None).0 == 200).then_some(())
     });
     (child, socket)
 }
@@ -1532,7 +1532,7 @@ fn idle_tcp_clients_cannot_starve_the_unix_socket() {
             .set_read_timeout(Some(Duration::from_secs(30)))
             .unwrap();
         assert_eq!(
-            raw_http(Some(stream), "GET", "/v1/_ping", None, None).0,
+            raw_http(Some(stream), "GET", "/v2/_ping", None, None).0,
             200
         );
     }
@@ -1553,7 +1553,7 @@ fn idle_tcp_clients_cannot_starve_the_unix_socket() {
     drop(idle);
     poll("a TCP client is served again", || {
         let stream = std::net::TcpStream::connect(&addr).ok();
-        (raw_http(stream, "GET", "/v1/version", None, Some(token)).0 == 200).then_some(())
+        (raw_http(stream, "GET", "/v2/version", None, Some(token)).0 == 200).then_some(())
     });
     let _ = child.kill();
     let _ = child.wait();
@@ -1628,7 +1628,7 @@ fn the_tcp_listener_speaks_tls_and_the_cli_trusts_a_given_ca() {
     let plain = raw_http(
         std::net::TcpStream::connect(&addr).ok(),
         "GET",
-        "/v1/version",
+        "/v2/version",
         None,
         Some(token),
     );

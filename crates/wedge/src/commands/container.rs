@@ -64,18 +64,18 @@ fn create_pulling(daemon: &Daemon, request: &CreateRequest) -> anyhow::Result<Cr
 /// this process's working directory and `-e KEY` takes this process's value, since the
 /// daemon has neither.
 fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
-    let keyvalue = launch.keyvalue();
     let image = if AppSource::looks_like_path(&launch.app) {
         absolute(Path::new(&launch.app))?
     } else {
         launch.app
     };
-    let mut env = Vec::new();
-    for grant in launch.env {
+    let mut grants = launch.grants.grants();
+    let mut env = Vec::with_capacity(grants.env.len());
+    for grant in grants.env {
         match grant {
-            EnvGrant::Set(..) => env.push(grant.to_string()),
+            EnvGrant::Set(..) => env.push(grant),
             EnvGrant::Inherit(key) => match std::env::var(&key) {
-                Ok(value) => env.push(format!("{key}={value}")),
+                Ok(value) => env.push(EnvGrant::Set(key, value)),
                 Err(VarError::NotPresent) => {}
                 Err(VarError::NotUnicode(_)) => {
                     anyhow::bail!("environment variable `{key}` is not valid UTF-8")
@@ -83,69 +83,23 @@ fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
             },
         }
     }
-    let volumes = launch
-        .volumes
-        .into_iter()
-        .map(|mut v| {
-            v.host = absolute(&v.host)?.into();
-            Ok(v.to_string())
-        })
-        .collect::<anyhow::Result<_>>()?;
-    let nn_models = launch
-        .nn_models
-        .iter()
-        .map(|m| Ok(format!("{}={}", m.name, absolute(&m.path)?)))
-        .collect::<anyhow::Result<_>>()?;
+    grants.env = env;
+    for volume in &mut grants.volumes {
+        volume.host = absolute(&volume.host)?.into();
+    }
+    for model in &mut grants.nn.models {
+        model.path = absolute(&model.path)?.into();
+    }
     Ok(CreateRequest {
         name: launch.name,
         image,
         args: launch.args,
-        env,
-        volumes,
-        allow_net: launch.allow_net.iter().map(ToString::to_string).collect(),
-        allow_listen: launch
-            .allow_listen
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        allow_dns: launch.allow_dns,
-        allow_outbound: launch
-            .allow_outbound
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        memory: launch.memory.map(|m| m.to_string()),
-        fuel: launch.fuel,
-        timeout: launch.timeout.map(|t| t.to_string()),
-        max_files: launch.max_files,
+        grants,
         grant_requested: launch.grant_requested,
         restart: launch.restart,
         engine: Some(launch.engine.to_string()),
-        publish: launch.publish,
+        port: launch.port,
         body_timeout: launch.body_timeout.map(|t| t.to_string()),
-        kv: keyvalue.is_some(),
-        kv_namespace: keyvalue.as_ref().and_then(|k| k.namespace.clone()),
-        kv_max_keys: keyvalue.as_ref().and_then(|k| k.max_keys),
-        kv_max_bytes: keyvalue
-            .as_ref()
-            .and_then(|k| k.max_bytes)
-            .map(|b| b.to_string()),
-        config: launch.config.iter().map(ToString::to_string).collect(),
-        allow_publish: launch
-            .allow_publish
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        allow_subscribe: launch
-            .allow_subscribe
-            .iter()
-            .map(ToString::to_string)
-            .collect(),
-        nn_models,
-        nn_allow_bytes: launch.nn_allow_bytes,
-        nn_threads: launch.nn_threads,
-        nn_max_contexts: launch.nn_max_contexts,
-        nn_backend: launch.nn_backend.map(|b| b.to_string()),
     })
 }
 

@@ -4,7 +4,6 @@ use super::source::Source;
 use crate::cli::{LaunchArgs, RunArgs};
 use crate::root;
 use std::path::Path;
-use wedge_manifest::{Grants, Limits};
 use wedge_runtime::{
     App, BusLimits, CodeCache, Engine, EngineOptions, KvStore, MessageBus, NnModels, Outcome,
     Policy, Prepared, Stdio,
@@ -45,33 +44,13 @@ pub(crate) fn load(
     if args.restart.is_some() {
         anyhow::bail!("`--restart` needs `-d`: only the daemon restarts containers");
     }
-    if args.publish.is_some() {
+    if args.port.is_some() {
         anyhow::bail!(
             "`-p` needs `-d`: in the foreground, serve an HTTP app with `wedge serve --listen`"
         );
     }
     let source = Source::open_or_image(&args.app, root)?;
-    let keyvalue = args.keyvalue();
-    let nn = args.nn();
-    let flags = Grants {
-        env: args.env,
-        volumes: args.volumes,
-        connect: args.allow_net,
-        listen: args.allow_listen,
-        dns: args.allow_dns,
-        http: args.allow_outbound,
-        keyvalue,
-        config: args.config,
-        publish: args.allow_publish,
-        subscribe: args.allow_subscribe,
-        nn,
-        limits: Limits {
-            memory: args.memory,
-            fuel: args.fuel,
-            timeout: args.timeout,
-            files: args.max_files,
-        },
-    };
+    let flags = args.grants.grants();
     let launch = source.app.launch(flags, args.grant_requested, args.args);
     let mut policy = Policy::resolve(&launch.grants, launch.argv)?;
     policy.grant_keyvalue(&launch.grants, &launch.kv_namespace, || {

@@ -370,7 +370,7 @@ impl TestDaemon {
         self.child = Some(child);
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
         while std::time::Instant::now() < deadline {
-            if self.request("GET", "/v1/_ping", None).0 == 200 {
+            if self.request("GET", "/v2/_ping", None).0 == 200 {
                 return;
             }
             if let Some(status) = self
