@@ -422,4 +422,44 @@ mod tests {
             missing.join(", ")
         );
     }
+
+    /// The `Grants` schema documents every field of [`wedge_manifest::Grants`] and of its
+    /// tables, at the indentation of a property, so a new grant cannot go undocumented.
+    #[test]
+    fn openapi_documents_every_grant() {
+        let schema: Vec<&str> = OPENAPI
+            .lines()
+            .skip_while(|l| l.trim_end() != "    Grants:")
+            .skip(1)
+            .take_while(|l| l.starts_with("     ") || l.is_empty())
+            .collect();
+        let grants = wedge_manifest::Grants {
+            keyvalue: Some(Default::default()),
+            ..Default::default()
+        };
+        let serde_json::Value::Object(fields) = serde_json::to_value(grants).unwrap() else {
+            panic!("grants are an object");
+        };
+        let mut missing = Vec::new();
+        for (field, value) in &fields {
+            let mut keys = vec![(format!("        {field}:"), field.clone())];
+            if let serde_json::Value::Object(table) = value {
+                keys.extend(
+                    table
+                        .keys()
+                        .map(|k| (format!("            {k}:"), format!("{field}.{k}"))),
+                );
+            }
+            for (line, name) in keys {
+                if !schema.iter().any(|l| l.trim_end() == line) {
+                    missing.push(name);
+                }
+            }
+        }
+        assert!(
+            missing.is_empty(),
+            "the Grants schema of api/openapi.yaml does not document: {}",
+            missing.join(", ")
+        );
+    }
 }

@@ -22,8 +22,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use wedge_runtime::{
-    BusLimits, Control, DEFAULT_MEMORY, HttpApp, MessageBus, NnModels, Policy, RequestLimits,
-    SharedOutput,
+    BusLimits, Control, DEFAULT_MEMORY, HostServices, HttpApp, MessageBus, NnModels, Policy,
+    RequestLimits, SharedOutput,
 };
 use wedge_serve::{HttpMetrics, ServeConfig};
 
@@ -392,15 +392,12 @@ impl Manager {
             c.spec.grant_requested,
             c.spec.args.clone(),
         );
-        let mut policy = Policy::resolve(&launch.grants, launch.argv).map_err(runtime_error)?;
-        policy
-            .grant_keyvalue(&launch.grants, &launch.kv_namespace, || {
-                self.shared.apps.keyvalue()
-            })
-            .map_err(runtime_error)?;
-        policy.grant_messaging(&launch.grants, || self.shared.bus.clone());
-        policy
-            .grant_nn(&launch.grants, &self.shared.nn_models)
+        let host = HostServices {
+            keyvalue: &|| self.shared.apps.keyvalue(),
+            bus: &|| self.shared.bus.clone(),
+            nn_models: &self.shared.nn_models,
+        };
+        let policy = Policy::grant(&launch.grants, launch.argv, &launch.kv_namespace, &host)
             .map_err(runtime_error)?;
         let fuel = policy.fuel.is_some();
         let (Some(listen), Some(metrics)) = (c.spec.port, &c.http_metrics) else {

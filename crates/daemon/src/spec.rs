@@ -158,6 +158,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wedge_manifest::ByteSize;
 
     fn grants(json: &str) -> Grants {
         serde_json::from_str(json).unwrap()
@@ -173,8 +174,10 @@ mod tests {
     #[test]
     fn good_and_bad_fields() {
         let spec = Spec::parse(&CreateRequest {
-            grants: grants(r#"{"env": ["A=1"], "volumes": ["/tmp:/data:rw"],
-                               "limits": {"memory": "16MiB"}}"#),
+            grants: grants(
+                r#"{"env": ["A=1"], "volumes": ["/tmp:/data:rw"],
+                               "limits": {"memory": "16MiB"}}"#,
+            ),
             restart: Some("on-failure:3".into()),
             ..request()
         })

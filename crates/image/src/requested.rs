@@ -6,9 +6,8 @@
 use crate::ImageError;
 use std::collections::BTreeMap;
 use wedge_manifest::{
-    ByteSize, ConfigValue, DEFAULT_MAX_FILES, DEFAULT_MEMORY, DEFAULT_NN_CONTEXTS, DurationSpec,
-    EnvGrant, Grants, KeyValueGrant, Limits, Manifest, MessagingGrant, NetworkGrant, NnBackend,
-    NnGrant, VolumeMode,
+    ConfigValue, DEFAULT_NN_CONTEXTS, EnvGrant, Grants, KeyValueGrant, Limits, Manifest,
+    MessagingGrant, NetworkGrant, NnBackend, NnGrant, VolumeMode,
 };
 
 /// Manifest annotation holding [`Requested`] as JSON.
@@ -186,6 +185,7 @@ impl Requested {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use wedge_manifest::{ByteSize, DEFAULT_MEMORY};
 
     fn manifest() -> Manifest {
         Manifest::parse(
@@ -278,7 +278,11 @@ mod tests {
             );
         }
         r.limits.memory = mib(16);
-        assert_eq!(operator.lowered_by(r.limits, false).memory, mib(16), "lowered");
+        assert_eq!(
+            operator.lowered_by(r.limits, false).memory,
+            mib(16),
+            "lowered"
+        );
         assert_eq!(r.grants(false).limits.memory, mib(16));
     }
 

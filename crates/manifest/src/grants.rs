@@ -157,17 +157,30 @@ impl Limits {
     /// `grant_requested`, a requested limit replaces a *default* (so an image may ask for
     /// more memory than the default), but still not a limit the operator set.
     pub fn lowered_by(self, requested: Limits, grant_requested: bool) -> Limits {
-        fn lower<T: Ord>(operator: Option<T>, requested: Option<T>, default: Option<T>, grant: bool) -> Option<T> {
+        fn lower<T: Ord>(
+            operator: Option<T>,
+            requested: Option<T>,
+            default: Option<T>,
+            grant: bool,
+        ) -> Option<T> {
             match (operator, requested) {
                 (Some(o), Some(r)) => Some(o.min(r)),
                 (o, None) => o,
                 (None, Some(r)) if grant => Some(r),
-                (None, Some(r)) => Some(default.map_or(r, |d| r.min(d))),
+                (None, Some(r)) => Some(match default {
+                    Some(d) => r.min(d),
+                    None => r,
+                }),
             }
         }
         let grant = grant_requested;
         Limits {
-            memory: lower(self.memory, requested.memory, Some(ByteSize(DEFAULT_MEMORY)), grant),
+            memory: lower(
+                self.memory,
+                requested.memory,
+                Some(ByteSize(DEFAULT_MEMORY)),
+                grant,
+            ),
             fuel: lower(self.fuel, requested.fuel, None, grant),
             timeout: lower(self.timeout, requested.timeout, None, grant),
             files: lower(self.files, requested.files, Some(DEFAULT_MAX_FILES), grant),
@@ -334,8 +347,7 @@ mod tests {
         assert!(grants.network.dns);
         assert_eq!(grants.messaging.publish[0].to_string(), "a/#");
         assert_eq!(grants.limits.memory, Some(ByteSize(16 << 20)));
-        let again: Grants =
-            serde_json::from_str(&serde_json::to_string(&grants).unwrap()).unwrap();
+        let again: Grants = serde_json::from_str(&serde_json::to_string(&grants).unwrap()).unwrap();
         assert_eq!(again, grants);
         for bad in [
             r#"{"allow_net": ["127.0.0.1:80"]}"#,

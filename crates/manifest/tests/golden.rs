@@ -1,9 +1,10 @@
 //! Golden tests: every `golden/*.toml` parses to the JSON in the `.json` file beside it,
-//! or fails with the one-line message in the `.err` file beside it.
+//! or fails with the one-line message in the `.err` file beside it; the grants of each
+//! valid one read back from their JSON form (the daemon API's).
 //! Re-bless with `WEDGE_BLESS=1 cargo test -p wedge-manifest --test golden`.
 
 use std::path::Path;
-use wedge_manifest::Manifest;
+use wedge_manifest::{Grants, Manifest};
 
 #[test]
 fn golden_manifests() {
@@ -25,10 +26,16 @@ fn golden_manifests() {
             .to_string_lossy()
             .into_owned();
         let (actual, ext) = match Manifest::parse(&text, &name) {
-            Ok(m) => (
-                serde_json::to_string_pretty(&m).expect("json") + "\n",
-                "json",
-            ),
+            Ok(m) => {
+                // The grants' JSON form (the daemon API's) reads back to the same grants.
+                let json = serde_json::to_string(&m.grants).expect("json");
+                let back: Grants = serde_json::from_str(&json).expect("grants read back");
+                assert_eq!(back, m.grants, "{name}: grants do not round-trip: {json}");
+                (
+                    serde_json::to_string_pretty(&m).expect("json") + "\n",
+                    "json",
+                )
+            }
             Err(e) => (e.to_string() + "\n", "err"),
         };
         let expected_path = case.with_extension(ext);

@@ -12,7 +12,8 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 use wedge_manifest::{Grants, NnGrant};
 use wedge_runtime::{
-    App, EngineOptions, NnModel, NnModels, NnTensor, NnTensorType, Outcome, Policy, Prepared, Stdio,
+    App, EngineOptions, HostServices, NnModel, NnModels, NnTensor, NnTensorType, Outcome, Policy,
+    Prepared, Stdio,
 };
 use wedge_test_programs::models::CLASSIFIER;
 use wedge_test_programs::{p1, p2};
@@ -50,9 +51,13 @@ fn bench(c: &mut Criterion) {
         group.bench_function(format!("wasi_nn_{name}"), |b| {
             b.iter_custom(|iters| {
                 let args = ["nn", "bench", "mnist", &iters.to_string()];
-                let mut policy =
-                    Policy::resolve(&grants, args.map(String::from).to_vec()).expect("policy");
-                policy.grant_nn(&grants, &models).expect("grant");
+                let host = HostServices {
+                    keyvalue: &|| unreachable!("no key-value grant"),
+                    bus: &|| unreachable!("no messaging grant"),
+                    nn_models: &models,
+                };
+                let argv = args.map(String::from).to_vec();
+                let policy = Policy::grant(&grants, argv, "", &host).expect("policy");
                 let started = Instant::now();
                 let outcome = rt
                     .block_on(prepared.run(&policy, Stdio::Null))

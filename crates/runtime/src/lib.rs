@@ -52,7 +52,7 @@ pub use messaging::{
 };
 pub use nn::{GrantedModel, NnAccess, NnModel, NnModels};
 pub use output::SharedOutput;
-pub use policy::{DEFAULT_MEMORY, Policy};
+pub use policy::{DEFAULT_MEMORY, HostServices, Policy};
 pub use run::{Outcome, Prepared, STOP_EXPORT, Stdio};
 pub use streaming::{StreamingCompile, compile_ignores};
 pub use wasmtime_wasi::cli::{IsTerminal, StdinStream, StdoutStream};

@@ -33,13 +33,13 @@ pub struct Policy {
     pub dns: bool,
     /// Origins the guest may send outbound HTTP requests to.
     pub http: Vec<HttpOrigin>,
-    /// Key-value storage, when granted (see [`Policy::grant_keyvalue`]).
+    /// Key-value storage, when granted (see [`Policy::grant`]).
     pub keyvalue: Option<KeyValue>,
     /// Runtime config values (`wasi:config`).
     pub config: Vec<(String, String)>,
-    /// Messaging, when any topic is granted (see [`Policy::grant_messaging`]).
+    /// Messaging, when any topic is granted (see [`Policy::grant`]).
     pub messaging: Option<Messaging>,
-    /// WASI-NN models, when granted (see [`Policy::grant_nn`]).
+    /// WASI-NN models, when granted (see [`Policy::grant`]).
     pub nn: Option<NnAccess>,
     /// Linear memory cap in bytes.
     pub memory: u64,
@@ -52,10 +52,40 @@ pub struct Policy {
     pub max_files: u32,
 }
 
+/// The host's shared services that grants draw on, each used only when a grant needs
+/// it: `wedge run` opens its own, the daemon shares one of each between containers.
+pub struct HostServices<'a> {
+    /// Opens the key-value store (called only for a key-value grant, so runs without
+    /// one create no store).
+    pub keyvalue: &'a dyn Fn() -> Result<KvStore, RuntimeError>,
+    /// The message bus (called only for a messaging grant).
+    pub bus: &'a dyn Fn() -> MessageBus,
+    /// The WASI-NN models loaded so far, shared between apps.
+    pub nn_models: &'a NnModels,
+}
+
 impl Policy {
-    /// Resolves grants: `KEY` env entries take the host's value (or are dropped if the
-    /// host has none), volume host paths must be existing directories, and DNS names in
-    /// network grants are resolved now, by the host.
+    /// Everything `grants` allow one run of an app with `args` (`argv[0]` first): the
+    /// launch path of `wedge run`, `wedge serve` and the daemon alike. What
+    /// [`Policy::resolve`] resolves, plus the grants that draw on `host`: key-value
+    /// storage (in `kv_namespace` unless the grant names one), messaging and WASI-NN.
+    pub fn grant(
+        grants: &Grants,
+        args: Vec<String>,
+        kv_namespace: &str,
+        host: &HostServices<'_>,
+    ) -> Result<Policy, RuntimeError> {
+        let mut policy = Policy::resolve(grants, args)?;
+        policy.grant_keyvalue(grants, kv_namespace, host.keyvalue)?;
+        policy.grant_messaging(grants, host.bus);
+        policy.grant_nn(grants, host.nn_models)?;
+        Ok(policy)
+    }
+
+    /// Resolves the grants that need no host service: `KEY` env entries take the host's
+    /// value (or are dropped if the host has none), volume host paths must be existing
+    /// directories, and DNS names in network grants are resolved now, by the host.
+    /// Key-value, messaging and WASI-NN grants are left out ([`Policy::grant`] adds them).
     pub fn resolve(grants: &Grants, args: Vec<String>) -> Result<Policy, RuntimeError> {
         let env = grants
             .env
@@ -109,11 +139,11 @@ impl Policy {
     /// Grants key-value access when `grants` asks for it: the namespace (default
     /// `default_namespace`, one the app cannot choose) and quota of `grants.keyvalue`, on the store `open`
     /// returns (called only then, so runs without the grant create no store).
-    pub fn grant_keyvalue(
+    fn grant_keyvalue(
         &mut self,
         grants: &Grants,
         default_namespace: &str,
-        open: impl FnOnce() -> Result<KvStore, RuntimeError>,
+        open: &dyn Fn() -> Result<KvStore, RuntimeError>,
     ) -> Result<(), RuntimeError> {
         let Some(kv) = &grants.keyvalue else {
             return Ok(());
@@ -137,7 +167,7 @@ impl Policy {
 impl Policy {
     /// Grants messaging on `bus` when `grants` names any topic to publish to or
     /// subscribe to.
-    pub fn grant_messaging(&mut self, grants: &Grants, bus: impl FnOnce() -> MessageBus) {
+    fn grant_messaging(&mut self, grants: &Grants, bus: &dyn Fn() -> MessageBus) {
         if grants.messaging.publish.is_empty() && grants.messaging.subscribe.is_empty() {
             return;
         }
@@ -153,7 +183,7 @@ impl Policy {
     /// Grants WASI-NN when `grants` names a model or allows loading bytes: each named
     /// model is loaded (or taken from `models`, which shares them between apps) now, so
     /// a missing or malformed model file fails here, before the app runs.
-    pub fn grant_nn(&mut self, grants: &Grants, models: &NnModels) -> Result<(), RuntimeError> {
+    fn grant_nn(&mut self, grants: &Grants, models: &NnModels) -> Result<(), RuntimeError> {
         let nn = &grants.nn;
         if !nn.is_granted() {
             return Ok(());

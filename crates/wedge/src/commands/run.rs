@@ -5,8 +5,8 @@ use crate::cli::{LaunchArgs, RunArgs};
 use crate::root;
 use std::path::Path;
 use wedge_runtime::{
-    App, BusLimits, CodeCache, Engine, EngineOptions, KvStore, MessageBus, NnModels, Outcome,
-    Policy, Prepared, Stdio,
+    App, BusLimits, CodeCache, Engine, EngineOptions, HostServices, KvStore, MessageBus, NnModels,
+    Outcome, Policy, Prepared, Stdio,
 };
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
@@ -52,13 +52,13 @@ pub(crate) fn load(
     let source = Source::open_or_image(&args.app, root)?;
     let flags = args.grants.grants();
     let launch = source.app.launch(flags, args.grant_requested, args.args);
-    let mut policy = Policy::resolve(&launch.grants, launch.argv)?;
-    policy.grant_keyvalue(&launch.grants, &launch.kv_namespace, || {
-        KvStore::open(&root::keyvalue_db(root))
-    })?;
     // Without a daemon, an app's messages reach only its own subscriptions.
-    policy.grant_messaging(&launch.grants, || MessageBus::new(BusLimits::default()));
-    policy.grant_nn(&launch.grants, &NnModels::default())?;
+    let host = HostServices {
+        keyvalue: &|| KvStore::open(&root::keyvalue_db(root)),
+        bus: &|| MessageBus::new(BusLimits::default()),
+        nn_models: &NnModels::default(),
+    };
+    let policy = Policy::grant(&launch.grants, launch.argv, &launch.kv_namespace, &host)?;
 
     let cache = (!no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));
     let options = EngineOptions {
