@@ -11,4 +11,4 @@ bash scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-ORT_DYLIB_PATH=$(bash scripts/onnxruntime.sh) cargo test -p wedge --features onnxruntime --locked --test nn
+ORT_DYLIB_PATH=$(bash scripts/onnxruntime.sh) cargo test -p wedge --features onnxruntime --locked --test e2e -- nn::

@@ -1,15 +1,13 @@
 //! `wedge:edge/messaging` end to end: the `msg` guest component publishing and
 //! subscribing in `wedge run` and between containers of a real `wedged`.
 
-mod common;
-
-use common::{Env, TestDaemon, app_folder};
+use crate::common::{Env, TestDaemon, app_folder};
 use std::time::{Duration, Instant};
 use wedge_test_programs::c::PUBLISHER;
 use wedge_test_programs::edge::{HANDLER, MSG};
 
 /// `wedge run FLAGS… msg.wasm ARGS…`.
-fn msg(env: &Env, flags: &[&str], args: &[&str]) -> common::Run {
+fn msg(env: &Env, flags: &[&str], args: &[&str]) -> crate::common::Run {
     let mut all = vec!["run"];
     all.extend_from_slice(flags);
     all.push(MSG);
@@ -651,7 +649,7 @@ fn the_bridge_reaches_a_broker_over_tls_with_a_password_and_feeds_a_push_handler
     let env = Env::new();
     let dir = env.path("tls");
     std::fs::create_dir_all(&dir).unwrap();
-    let (cert, _key) = common::self_signed_cert(&dir);
+    let (cert, _key) = crate::common::self_signed_cert(&dir);
     let secured = Secured {
         cert: cert.clone(),
         user: "edge",
@@ -701,7 +699,7 @@ fn a_wrong_mqtt_password_is_reported_and_retried() {
     let env = Env::new();
     let dir = env.path("tls");
     std::fs::create_dir_all(&dir).unwrap();
-    let (cert, _key) = common::self_signed_cert(&dir);
+    let (cert, _key) = crate::common::self_signed_cert(&dir);
     let secured = Secured {
         cert: cert.clone(),
         user: "edge",
@@ -945,7 +943,7 @@ fn the_broker_password_comes_from_a_file_not_the_command_line() {
     let env = Env::new();
     let dir = env.path("tls");
     std::fs::create_dir_all(&dir).unwrap();
-    let (cert, _key) = common::self_signed_cert(&dir);
+    let (cert, _key) = crate::common::self_signed_cert(&dir);
     let secured = Secured {
         cert: cert.clone(),
         user: "edge",

@@ -1,8 +1,6 @@
 //! Apps described by a `wedge.toml`, flags layered on top, and `wedge inspect`.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use wedge_test_programs::{p1, p2};
 
 fn app_folder(env: &Env, manifest_extra: &str) -> String {

@@ -1,9 +1,7 @@
 //! `wasi:keyvalue` and `wasi:config` end to end: the real `wedge` and `wedged` running the
 //! `kv` guest component against the SQLite store under the data root.
 
-mod common;
-
-use common::{Env, TestDaemon, app_folder};
+use crate::common::{Env, TestDaemon, app_folder};
 use std::time::{Duration, Instant};
 use wedge_test_programs::edge::KV;
 

@@ -1,5 +1,4 @@
 //! Helpers for end-to-end tests: run the real `wedge` binary with its own data root.
-#![allow(dead_code)]
 
 use std::io::Write;
 use std::path::{Path, PathBuf};

@@ -1,9 +1,7 @@
 //! `wedge run` on real guests (Rust for wasip1 and wasip2, C): output, arguments,
 //! stdio, exit codes, traps and limits.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use wedge_test_programs::{c, p1, p2, wat};
 
 #[test]

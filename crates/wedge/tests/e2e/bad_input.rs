@@ -1,9 +1,7 @@
 //! Broken files and bad flags: one clear line on stderr and the documented exit code,
 //! never a panic.
 
-mod common;
-
-use common::{Env, write_file};
+use crate::common::{Env, write_file};
 use wedge_test_programs::p1;
 
 /// A corpus of files that are not runnable apps, with the exit code each must give.

@@ -1,9 +1,7 @@
 //! wedged end to end: a real daemon process with a temp root and a real SQLite file,
 //! driven by the real CLI and by raw HTTP over its socket.
 
-mod common;
-
-use common::{Env, TestDaemon, raw_http};
+use crate::common::{Env, TestDaemon, raw_http};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 use wedge_test_programs::{p1, p2};
@@ -809,9 +807,9 @@ fn stop_calls_the_apps_stop_function_with_its_state_intact() {
 
 #[test]
 fn run_detached_pulls_a_missing_image_into_the_daemons_store() {
-    let registry = common::TestRegistry::start(None);
+    let registry = crate::common::TestRegistry::start(None);
     let builder = Env::new();
-    let dir = common::app_folder(&builder, p1::HELLO, "hello", "");
+    let dir = crate::common::app_folder(&builder, p1::HELLO, "hello", "");
     let image = format!("{}/demo/hello:1", registry.host);
     builder
         .wedge(&["build", "-t", &image, dir.to_str().unwrap()])
@@ -1562,7 +1560,7 @@ fn idle_tcp_clients_cannot_starve_the_unix_socket() {
 #[test]
 fn the_tcp_listener_speaks_tls_and_the_cli_trusts_a_given_ca() {
     let env = Env::new();
-    let (cert, key) = common::self_signed_cert(env.dir.path());
+    let (cert, key) = crate::common::self_signed_cert(env.dir.path());
     let token = "s3cret-token-0123456789";
     std::fs::write(env.path("token"), token).unwrap();
     let addr = format!("127.0.0.1:{}", tcp_port());

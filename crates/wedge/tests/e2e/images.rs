@@ -2,9 +2,7 @@
 //! grants are not granted unless asked), tag, rmi, prune, fsck, and refusal of images
 //! that are not Wasm.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use wedge_image::{Digest, ImageStore};
 use wedge_test_programs::{p1, p2};
 
@@ -324,7 +322,7 @@ fn an_image_never_names_a_host_environment_variable() {
 
     // Nor through the daemon, whose own environment it would otherwise read.
     assert!(std::env::var_os("HOME").is_some());
-    let d = common::TestDaemon::start(&env, &[]);
+    let d = crate::common::TestDaemon::start(&env, &[]);
     d.wedge(
         &env,
         &["run", "-d", "--name", "thief", "--grant-requested", thief],

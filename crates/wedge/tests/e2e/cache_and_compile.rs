@@ -1,9 +1,7 @@
 //! The AOT cache (entries, corruption, staleness) and `wedge compile` to `.cwasm`,
 //! including the Pulley interpreter target.
 
-mod common;
-
-use common::{Env, cache_entries};
+use crate::common::{Env, cache_entries};
 use wedge_test_programs::{p1, p2};
 
 #[test]

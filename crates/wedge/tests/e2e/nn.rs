@@ -2,9 +2,7 @@
 //! component on `wasi:nn`) running the test models through wedge's tract backend,
 //! checked against native tract and against onnxruntime's recorded outputs.
 
-mod common;
-
-use common::{Env, TestDaemon, app_folder};
+use crate::common::{Env, TestDaemon, app_folder};
 use wedge_runtime::{NnModel, NnTensor, NnTensorType};
 use wedge_test_programs::models::{CLASSIFIER, EMBEDDER, REFERENCE};
 use wedge_test_programs::{p1, p2};

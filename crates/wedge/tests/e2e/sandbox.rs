@@ -1,9 +1,7 @@
 //! Deny by default: volumes (read-only unless `:rw`, no escapes) and network grants,
 //! checked with real guests against real files and a real loopback listener.
 
-mod common;
-
-use common::Env;
+use crate::common::Env;
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use wedge_test_programs::{c, p1, p2};

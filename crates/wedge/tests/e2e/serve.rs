@@ -3,10 +3,8 @@
 //! HTTP/2 client connections, rustls for HTTPS, and raw sockets where the exact bytes on
 //! the wire matter.
 
-mod common;
-
+use crate::common::Env;
 use bytes::Bytes;
-use common::Env;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -662,7 +660,7 @@ impl Upstream {
 
 /// Runs `wedge ARGS` (which must exit by itself) with a 60 s limit.
 #[track_caller]
-fn wedge_exits(env: &Env, args: &[&str]) -> common::Run {
+fn wedge_exits(env: &Env, args: &[&str]) -> crate::common::Run {
     let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
         .args(args)
         .env("WEDGE_ROOT", env.root())
@@ -694,7 +692,7 @@ fn wedge_exits(env: &Env, args: &[&str]) -> common::Run {
     let _ = err_reader.join();
     let stdout = stdout.lock().unwrap().clone();
     let stderr = stderr.lock().unwrap().clone();
-    common::Run {
+    crate::common::Run {
         code: status.code().unwrap_or(-1),
         stdout,
         stderr,
@@ -1195,7 +1193,7 @@ fn http2_cleartext_with_prior_knowledge() {
 #[test]
 fn https_with_alpn_h2_and_http1() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = common::self_signed_cert(dir.path());
+    let (cert, key) = crate::common::self_signed_cert(dir.path());
     let hello = Serve::start(
         guests::HELLO,
         &[
@@ -1351,7 +1349,7 @@ fn bad_apps_and_settings_fail_at_startup() {
         .expect_code(125)
         .expect_one_line_error("cannot listen");
 
-    let not_pem = common::write_file(env.dir.path(), "cert.txt", b"not a certificate\n");
+    let not_pem = crate::common::write_file(env.dir.path(), "cert.txt", b"not a certificate\n");
     serve(&["--tls-cert", &not_pem, "--tls-key", &not_pem, guests::HELLO])
         .expect_code(125)
         .expect_one_line_error("TLS");
