@@ -8,14 +8,11 @@
 //! module or component itself. wedge's [`Requested`] grants ride in manifest annotations.
 
 use crate::store::MANIFEST_MEDIA_TYPE;
+use crate::wasm_config::{ARCHITECTURE, COMPONENT_OS, Component, MODULE_OS, WasmConfig};
 use crate::{Digest, ImageError, ImageStore, Requested, StoredImage};
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
-use oci_wasm::WasmConfig;
 
-/// Config media type of a Wasm image.
-pub const CONFIG_MEDIA_TYPE: &str = oci_wasm::WASM_MANIFEST_CONFIG_MEDIA_TYPE;
-/// Layer media type wedge writes.
-pub const LAYER_MEDIA_TYPE: &str = oci_wasm::WASM_LAYER_MEDIA_TYPE;
+pub use crate::wasm_config::{CONFIG_MEDIA_TYPE, LAYER_MEDIA_TYPE};
 /// Layer media types wedge runs: the CNCF one and those of earlier tools.
 pub const ACCEPTED_LAYER_MEDIA_TYPES: [&str; 3] = [
     LAYER_MEDIA_TYPE,
@@ -50,12 +47,8 @@ pub fn build(
         _ if !wasm.starts_with(b"\0asm") => {
             return Err(ImageError::invalid("Wasm file", "no `\\0asm` header"));
         }
-        Some([1, 0, 0, 0]) => (oci_wasm::MODULE_OS, None),
-        Some([0x0d, 0, 1, 0]) => {
-            let component = oci_wasm::Component::from_raw_component(wasm)
-                .map_err(|e| ImageError::invalid("component", format!("{e:#}")))?;
-            (oci_wasm::COMPONENT_OS, Some(component))
-        }
+        Some([1, 0, 0, 0]) => (MODULE_OS, None),
+        Some([0x0d, 0, 1, 0]) => (COMPONENT_OS, Some(Component::of(wasm)?)),
         _ => {
             return Err(ImageError::invalid(
                 "Wasm file",
@@ -67,7 +60,7 @@ pub fn build(
     let config = WasmConfig {
         created,
         author: None,
-        architecture: oci_wasm::WASM_ARCHITECTURE.to_string(),
+        architecture: ARCHITECTURE.to_string(),
         os: os.to_string(),
         layer_digests: vec![layer.to_string()],
         component,

@@ -18,6 +18,7 @@ mod error;
 pub mod registry;
 mod requested;
 mod store;
+mod wasm_config;
 
 pub use digest::Digest;
 pub use error::ImageError;
