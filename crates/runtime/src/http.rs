@@ -487,7 +487,7 @@ impl HttpApp {
             hooks: OutboundHooks {
                 allowed: self.allowed.clone(),
             },
-            limiter: MemoryLimiter::new(self.policy.memory, None),
+            limiter: MemoryLimiter::new(&self.policy, None),
             providers: Providers::new(self.providers.clone()),
         };
         let mut store = Store::new(self.engine.wasmtime(), state);

@@ -20,9 +20,10 @@ pub(crate) struct MemoryLimiter {
 const TABLE_ELEMENT_BYTES: usize = std::mem::size_of::<usize>();
 
 impl MemoryLimiter {
-    pub(crate) fn new(max_bytes: u64, report: Option<crate::Control>) -> MemoryLimiter {
+    /// The limiter of one store under `policy`, reporting to `report` when managed.
+    pub(crate) fn new(policy: &crate::Policy, report: Option<crate::Control>) -> MemoryLimiter {
         MemoryLimiter {
-            max: usize::try_from(max_bytes).unwrap_or(usize::MAX),
+            max: usize::try_from(policy.memory).unwrap_or(usize::MAX),
             total: 0,
             hit: false,
             report,
@@ -75,9 +76,16 @@ mod tests {
     use super::*;
     use wasmtime::ResourceLimiter;
 
+    fn policy(memory: u64) -> crate::Policy {
+        crate::Policy {
+            memory,
+            ..crate::Policy::default()
+        }
+    }
+
     #[test]
     fn growth_past_the_cap_is_refused_and_remembered() {
-        let mut l = MemoryLimiter::new(10 << 16, None);
+        let mut l = MemoryLimiter::new(&policy(10 << 16), None);
         assert!(l.memory_growing(0, 4 << 16, None).unwrap());
         assert!(l.memory_growing(4 << 16, 10 << 16, None).unwrap());
         assert!(!l.hit);
@@ -87,7 +95,7 @@ mod tests {
 
     #[test]
     fn tables_count_against_the_same_cap_as_memories() {
-        let mut l = MemoryLimiter::new(1 << 20, None);
+        let mut l = MemoryLimiter::new(&policy(1 << 20), None);
         assert!(l.memory_growing(0, 512 << 10, None).unwrap());
         // Elements taking the remaining 512 KiB exactly.
         let elements = (512 << 10) / TABLE_ELEMENT_BYTES;

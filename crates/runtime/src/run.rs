@@ -124,7 +124,7 @@ impl P2State {
         P2State {
             ctx,
             table: crate::files::component_table(policy),
-            limiter: MemoryLimiter::new(policy.memory, control.cloned()),
+            limiter: MemoryLimiter::new(policy, control.cloned()),
             providers: Providers::new(setup),
         }
     }
@@ -325,7 +325,7 @@ impl Prepared {
                     let state = P1State {
                         wasi: b.build_p1(),
                         open_limit: crate::files::module_open_limit(policy),
-                        limiter: MemoryLimiter::new(policy.memory, control.cloned()),
+                        limiter: MemoryLimiter::new(policy, control.cloned()),
                         nn: crate::nn::witx_ctx(
                             policy.nn.as_ref(),
                             crate::nn::LoadBounds::starting_now(policy.memory, policy.timeout),
