@@ -297,8 +297,7 @@ mod tests {
             limits: Limits {
                 memory: Some(ByteSize(1 << 20)),
                 fuel: Some(10),
-                timeout: None,
-                files: None,
+                ..Limits::default()
             },
             ..Grants::default()
         };
@@ -328,8 +327,7 @@ mod tests {
             Limits {
                 memory: Some(ByteSize(2 << 20)),
                 fuel: Some(10),
-                timeout: None,
-                files: None,
+                ..Limits::default()
             }
         );
     }
