@@ -86,13 +86,16 @@ impl ImageStore {
         let store = ImageStore { root: root.into() };
         let blobs = store.root.join("blobs/sha256");
         std::fs::create_dir_all(&blobs).map_err(ImageError::io(&blobs))?;
+        // Under the index lock: a prune or fsck removing the root's temp files holds it,
+        // so it cannot take the temp file of a first write from under it.
         let layout = store.root.join("oci-layout");
-        if !layout.exists() {
-            write_atomically(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
-        }
-        if !store.root.join("index.json").exists() {
+        let index = store.root.join("index.json");
+        if !layout.exists() || !index.exists() {
             let _lock = store.lock()?;
-            if !store.root.join("index.json").exists() {
+            if !layout.exists() {
+                write_atomically(&layout, br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+            }
+            if !index.exists() {
                 store.write_index(&empty_index())?;
             }
         }

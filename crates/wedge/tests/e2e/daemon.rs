@@ -1462,6 +1462,8 @@ fn a_guest_starving_the_daemon_of_descriptors_loses_no_log_line_silently() {
         "/data",
     ])
     .expect_code(0);
+    // The guest starts once `run -d` is over and `go` exists.
+    std::fs::write(vol.join("go"), "").unwrap();
     wedge(&["wait", "hog"]).expect_code(0);
     let logs = wedge(&["logs", "hog"]);
     // The line written while no descriptor was left is counted and reported.
