@@ -15,8 +15,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+use wasmtime::Store;
 use wasmtime::component::{Linker, ResourceTable};
-use wasmtime::{Store, UpdateDeadline};
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
@@ -490,27 +490,15 @@ impl HttpApp {
             limiter: MemoryLimiter::new(&self.policy, None),
             providers: Providers::new(self.providers.clone()),
         };
-        let mut store = Store::new(self.engine.wasmtime(), state);
-        store.limiter(|s| &mut s.limiter);
-        if let Some(fuel) = self.policy.fuel {
-            store
-                .set_fuel(fuel)
-                .map_err(|e| HttpFailure::Refused(one_line(&e)))?;
-        }
-        store.set_epoch_deadline(1);
-        let control = control.clone();
-        store.epoch_deadline_callback(move |_| {
-            let late = deadline.is_some_and(|at| Instant::now() >= at);
-            Ok(if late || control.is_killed() {
-                UpdateDeadline::Interrupt
-            } else if control.is_paused() {
-                let control = control.clone();
-                UpdateDeadline::YieldCustom(1, Box::pin(async move { control.runnable().await }))
-            } else {
-                UpdateDeadline::Yield(1)
-            })
-        });
-        Ok(store)
+        crate::store::new(
+            &self.engine,
+            state,
+            &self.policy,
+            deadline,
+            Some(control),
+            |s| &mut s.limiter,
+        )
+        .map_err(|e| HttpFailure::Refused(one_line(&e)))
     }
 }
 

@@ -31,6 +31,7 @@ mod output;
 mod policy;
 mod providers;
 mod run;
+mod store;
 mod streaming;
 mod wasi;
 

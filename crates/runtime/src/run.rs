@@ -1,7 +1,6 @@
 //! Linking an app against WASI once, then running it in fresh stores.
 
 use crate::app::Code;
-use crate::engine::EPOCH_TICK;
 use crate::error::one_line;
 use crate::handler::PushHandlerPre;
 use crate::limits::MemoryLimiter;
@@ -10,7 +9,6 @@ use crate::{App, AppKind, Control, Engine, Policy, RuntimeError, wasi};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::UpdateDeadline;
 use wasmtime::component::ResourceTable;
 use wasmtime::{InstancePre, Linker, Store, Trap, WasmBacktrace};
 use wasmtime_wasi::cli::{StdinStream, StdoutStream};
@@ -420,8 +418,8 @@ impl Prepared {
         }
     }
 
-    /// A store for one instance of the app under `policy`'s limits, steered by
-    /// `control` when there is one.
+    /// A store for one instance of the app under `policy`'s limits (its time limit
+    /// counted from now), steered by `control` when there is one.
     pub(crate) fn store<T: 'static>(
         &self,
         state: T,
@@ -429,43 +427,9 @@ impl Prepared {
         control: Option<&Control>,
         limiter: fn(&mut T) -> &mut MemoryLimiter,
     ) -> Result<Store<T>, RuntimeError> {
-        let mut store = Store::new(self.engine.wasmtime(), state);
-        store.limiter(move |s| limiter(s) as &mut dyn wasmtime::ResourceLimiter);
-        if let Some(fuel) = policy.fuel {
-            store
-                .set_fuel(fuel)
-                .map_err(|e| RuntimeError::Host(one_line(&e)))?;
-        }
-        let ticks = match policy.timeout {
-            Some(limit) => limit.as_nanos().div_ceil(EPOCH_TICK.as_nanos()).max(1) as u64,
-            None => u64::MAX / 2,
-        };
-        match control {
-            None => {
-                store.set_epoch_deadline(ticks);
-                store.epoch_deadline_trap();
-            }
-            Some(control) => {
-                let control = control.clone();
-                let mut left = ticks;
-                store.set_epoch_deadline(1);
-                store.epoch_deadline_callback(move |_| {
-                    left = left.saturating_sub(1);
-                    if control.is_killed() || left == 0 {
-                        return Ok(UpdateDeadline::Interrupt);
-                    }
-                    if control.is_paused() {
-                        let control = control.clone();
-                        return Ok(UpdateDeadline::YieldCustom(
-                            1,
-                            Box::pin(async move { control.runnable().await }),
-                        ));
-                    }
-                    Ok(UpdateDeadline::Yield(1))
-                });
-            }
-        }
-        Ok(store)
+        let deadline = policy.timeout.map(|t| std::time::Instant::now() + t);
+        crate::store::new(&self.engine, state, policy, deadline, control, limiter)
+            .map_err(|e| RuntimeError::Host(one_line(&e)))
     }
 
     /// Where the app was loaded from.
