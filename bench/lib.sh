@@ -24,7 +24,7 @@ build_components() {
 # the component guests named (their paths: component_path NAME).
 prepare_release() {
     bash scripts/setup.sh
-    locked_cargo build --release -p wedge --locked
+    locked_cargo build --release -p wedge -p wedge-daemon --locked
     build_components "$@"
 }
 

@@ -37,7 +37,7 @@ locked_cargo bench -p wedge-runtime --bench nn -- --noplot
 
 # The onnxruntime backend (a build with the feature, the wheel's library): whole `wedge
 # run`s of 50 and 1,050 inferences in one instance, for the time per inference.
-locked_cargo build --release -p wedge --features onnxruntime --locked
+locked_cargo build --release -p wedge -p wedge-daemon --features wedge/onnxruntime,wedge-daemon/onnxruntime --locked
 guest=$out/rust-guests/wasm32-wasip1/release/nn.wasm
 for backend in tract onnxruntime; do
     for n in 50 1050; do

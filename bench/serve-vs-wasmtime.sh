@@ -23,7 +23,7 @@ apt_install wrk
 install_wasmtime
 
 if [ -z "$skip_wedge" ]; then
-    locked_cargo build --release -p wedge --locked
+    locked_cargo build --release -p wedge -p wedge-daemon --locked
 fi
 build_components hello
 hello=target/bench-guests/wasm32-wasip2/release/hello.wasm

@@ -182,7 +182,7 @@ pub fn start(
     }
     if url.tls {
         options.set_transport(Transport::tls_with_config(
-            rumqttc::TlsConfiguration::Rustls(Arc::new(tls_config(ca)?)),
+            rumqttc::TlsConfiguration::Rustls(Arc::new(wedge_client::tls::client_config(ca)?)),
         ));
     }
     let (client, mut eventloop) = AsyncClient::new(options, OUTBOX);
@@ -275,33 +275,6 @@ async fn mirror(bus: MessageBus, client: AsyncClient, subscribed: Arc<Mutex<BTre
         }
         tokio::time::sleep(MIRROR_EVERY).await;
     }
-}
-
-/// A rustls client configuration on ring, trusting `ca` (PEM) or the public web roots.
-pub(crate) fn tls_config(ca: Option<&Path>) -> Result<rustls::ClientConfig, DaemonError> {
-    use rustls::pki_types::pem::PemObject;
-    let mut roots = rustls::RootCertStore::empty();
-    match ca {
-        Some(path) => {
-            let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
-                .and_then(|c| c.collect::<Result<Vec<_>, _>>())
-                .map_err(|e| {
-                    DaemonError::BadRequest(format!("cannot read `{}`: {e}", path.display()))
-                })?;
-            for cert in certs {
-                roots.add(cert).map_err(|e| {
-                    DaemonError::BadRequest(format!("bad certificate in `{}`: {e}", path.display()))
-                })?;
-            }
-        }
-        None => roots.extend(webpki_roots::TLS_SERVER_ROOTS.iter().cloned()),
-    }
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    Ok(rustls::ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .map_err(|e| DaemonError::Internal(e.to_string()))?
-        .with_root_certificates(roots)
-        .with_no_client_auth())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {

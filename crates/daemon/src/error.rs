@@ -1,4 +1,4 @@
-//! The one error type of this crate, for the daemon's API answers and the client.
+//! The one error type of this crate, for the daemon's API answers.
 
 /// What went wrong. Each variant maps to one HTTP status in the API.
 #[derive(Debug, thiserror::Error)]
@@ -33,25 +33,6 @@ pub enum DaemonError {
     /// The daemon failed (500): its database, its files.
     #[error("{0}")]
     Internal(String),
-    /// The client cannot reach the daemon.
-    #[error("cannot connect to the wedge daemon at `{host}`: {reason} (is wedged running?)")]
-    Connect {
-        /// The address tried.
-        host: String,
-        /// Why it failed.
-        reason: String,
-    },
-    /// The daemon answered with an error status.
-    #[error("{message}")]
-    Api {
-        /// The HTTP status.
-        status: u16,
-        /// The daemon's one-line message.
-        message: String,
-    },
-    /// The daemon's answer could not be understood.
-    #[error("unexpected answer from the daemon: {0}")]
-    Protocol(String),
 }
 
 impl DaemonError {
@@ -66,10 +47,7 @@ impl DaemonError {
             DaemonError::TooLarge(_) => 413,
             DaemonError::Unrunnable(_) => 422,
             DaemonError::Registry(_) => 502,
-            DaemonError::Api { status, .. } => *status,
-            DaemonError::Internal(_) | DaemonError::Connect { .. } | DaemonError::Protocol(_) => {
-                500
-            }
+            DaemonError::Internal(_) => 500,
         }
     }
 }
@@ -77,5 +55,18 @@ impl DaemonError {
 impl From<rusqlite::Error> for DaemonError {
     fn from(e: rusqlite::Error) -> Self {
         DaemonError::Internal(format!("state database: {e}"))
+    }
+}
+
+/// The checks and settings shared with the client: a refused socket is a conflict, a
+/// bad setting a bad request.
+impl From<wedge_client::ClientError> for DaemonError {
+    fn from(e: wedge_client::ClientError) -> Self {
+        use wedge_client::ClientError;
+        match e {
+            ClientError::Refused(m) => DaemonError::Conflict(m),
+            ClientError::Invalid(m) => DaemonError::BadRequest(m),
+            other => DaemonError::Internal(other.to_string()),
+        }
     }
 }

@@ -1,15 +1,15 @@
-//! wedged, wedge's container manager daemon, and the client the CLI talks to it with.
+//! wedged, wedge's container manager daemon (its binary is `src/main.rs`). The client
+//! the CLI talks to it with, and the API's documents, are `wedge-client`.
 //!
 //! - [`manager`]: containers as async tasks, lifecycle checked by [`lifecycle`],
 //!   state in SQLite ([`db`]), restart policies, recovery after a crash;
 //! - [`api`]: HTTP/JSON v2 over the unix socket and, with a token, TCP ([`server`]);
-//!   [`types`] are its documents and [`client`] its client;
+//!   `wedge_client::types` are its documents;
 //! - [`logs`], [`events`], [`metrics`]: what an operator watches.
 
 pub mod api;
 mod apps;
 pub mod bridge;
-pub mod client;
 pub mod db;
 mod error;
 pub mod events;
@@ -17,16 +17,14 @@ pub mod lifecycle;
 pub mod logs;
 pub mod manager;
 pub mod metrics;
-pub mod paths;
 pub mod perms;
 pub mod server;
 pub mod spec;
 mod supervisor;
-pub mod types;
 
-pub use client::{Client, Host, LogsQuery};
 pub use error::DaemonError;
 pub use manager::{Config, Manager};
+pub use wedge_client::{paths, types};
 
 /// The current time in RFC 3339 (UTC, nanoseconds), as every timestamp is kept.
 pub fn now() -> String {

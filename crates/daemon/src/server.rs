@@ -217,7 +217,7 @@ fn tls_acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, Da
 }
 
 /// Creates the socket's folder when missing and checks it and any socket already there
-/// ([`crate::perms::check_socket_dir`], [`crate::perms::check_socket`]): done first
+/// ([`wedge_client::local::check_socket_dir`], [`wedge_client::local::check_socket`]): done first
 /// at start, and again when binding.
 pub fn check_socket_path(path: &Path) -> Result<(), DaemonError> {
     let dir = path
@@ -230,8 +230,8 @@ pub fn check_socket_path(path: &Path) -> Result<(), DaemonError> {
             path.display()
         ))
     })?;
-    crate::perms::check_socket_dir(dir)?;
-    crate::perms::check_socket(path)
+    wedge_client::local::check_socket_dir(dir)?;
+    Ok(wedge_client::local::check_socket(path)?)
 }
 
 /// Binds the socket, replacing a stale one, and sets mode 0660.

@@ -8,15 +8,17 @@
 //! 3. density: N sleeping guests in one daemon (default 10,000): daemon RSS per
 //!    container (target <= 200 KiB) and the time `wedge ps` takes (target < 100 ms).
 //!
-//! `cargo bench -p wedge --bench daemon [-- STARTS CYCLE_SECONDS DENSITY]`
+//! `cargo build --release -p wedge-daemon && cargo bench -p wedge --bench daemon [--
+//! STARTS CYCLE_SECONDS DENSITY]` (`wedged` is another package's binary: built first,
+//! found beside `wedge`).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
-use wedge_daemon::types::CreateRequest;
-use wedge_daemon::{Client, Host};
+use wedge_client::types::CreateRequest;
+use wedge_client::{Client, Host};
 use wedge_test_programs::p1;
 
 struct Daemon {
@@ -28,7 +30,7 @@ struct Daemon {
 impl Daemon {
     fn start(root: &Path, extra: &[&str]) -> Daemon {
         let socket = root.join("wedged.sock");
-        let child = Command::new(env!("CARGO_BIN_EXE_wedged"))
+        let child = Command::new(Path::new(env!("CARGO_BIN_EXE_wedge")).with_file_name("wedged"))
             .arg("--root")
             .arg(root)
             .arg("--socket")

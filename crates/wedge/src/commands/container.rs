@@ -15,8 +15,8 @@ use std::fmt::Display;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::Duration;
-use wedge_daemon::types::{ContainerStats, CreateRequest, Created, Event, LogRecord};
-use wedge_daemon::{Client, DaemonError, LogsQuery};
+use wedge_client::types::{ContainerStats, CreateRequest, Created, Event, LogRecord};
+use wedge_client::{Client, ClientError, LogsQuery};
 use wedge_image::app_source::AppSource;
 use wedge_manifest::EnvGrant;
 
@@ -45,7 +45,7 @@ pub fn create(host: Option<&str>, args: CreateArgs) -> anyhow::Result<i32> {
 /// first, as `docker create` does.
 fn create_pulling(daemon: &Daemon, request: &CreateRequest) -> anyhow::Result<Created> {
     match daemon.block_on(daemon.client.create(request)) {
-        Err(DaemonError::Api { status: 404, .. }) if !request.image.starts_with('/') => {
+        Err(ClientError::Api { status: 404, .. }) if !request.image.starts_with('/') => {
             eprintln!(
                 "Unable to find image `{}` in the daemon's store; pulling it",
                 request.image
@@ -174,7 +174,7 @@ pub fn wait(host: Option<&str>, args: ContainersArgs) -> anyhow::Result<i32> {
 fn each<T: Display>(
     host: Option<&str>,
     containers: &[String],
-    action: impl AsyncFn(&Client, &str) -> Result<T, DaemonError>,
+    action: impl AsyncFn(&Client, &str) -> Result<T, ClientError>,
 ) -> anyhow::Result<i32> {
     let daemon = Daemon::new(host)?;
     for container in containers {
@@ -282,7 +282,7 @@ async fn sample(
     client: &Client,
     names: &[String],
     all: bool,
-) -> Result<Vec<ContainerStats>, DaemonError> {
+) -> Result<Vec<ContainerStats>, ClientError> {
     let mut out = Vec::new();
     if !names.is_empty() {
         for name in names {
@@ -294,7 +294,7 @@ async fn sample(
         match client.stats(&c.id).await {
             Ok(stats) => out.push(stats),
             // Removed since the listing.
-            Err(e) if e.status() == 404 => {}
+            Err(ClientError::Api { status: 404, .. }) => {}
             Err(e) => return Err(e),
         }
     }

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 use std::str::FromStr;
-use wedge_daemon::{Client, Host};
+use wedge_client::{Client, Host};
 
 /// `--tls-ca` / `WEDGE_TLS_CA`, set once from the command line.
 static TLS_CA: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
@@ -57,10 +57,10 @@ impl Daemon {
 /// (or root's): in a shared place such as `/tmp`, another user could have made them to
 /// catch what clients send.
 fn checked_default_socket() -> anyhow::Result<PathBuf> {
-    let socket = wedge_daemon::paths::default_socket();
+    let socket = wedge_client::paths::default_socket();
     if let Some(dir) = socket.parent().filter(|d| d.exists()) {
-        wedge_daemon::perms::check_socket_dir(dir)?;
-        wedge_daemon::perms::check_socket(&socket)?;
+        wedge_client::local::check_socket_dir(dir)?;
+        wedge_client::local::check_socket(&socket)?;
     }
     Ok(socket)
 }

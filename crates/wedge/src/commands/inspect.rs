@@ -4,7 +4,7 @@
 use super::daemon_client::Daemon;
 use crate::cli::{Format, InspectArgs};
 use std::path::Path;
-use wedge_daemon::DaemonError;
+use wedge_client::ClientError;
 use wedge_image::app_source::AppSource;
 
 /// Describes an app file (as a table or JSON), or prints a container's or an image's
@@ -21,8 +21,8 @@ pub fn execute(root: &Path, host: Option<&str>, args: InspectArgs) -> anyhow::Re
             println!("{}", serde_json::to_string_pretty(&[info])?);
             return Ok(0);
         }
-        Err(e @ DaemonError::Connect { .. }) => Some(e),
-        Err(e) if e.status() == 404 => None,
+        Err(e @ ClientError::Connect { .. }) => Some(e),
+        Err(ClientError::Api { status: 404, .. }) => None,
         Err(e) => return Err(e.into()),
     };
     if let Some(image) = super::image::find_and_describe(root, target)? {

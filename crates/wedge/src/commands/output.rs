@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 use std::time::Duration;
-use wedge_daemon::types::{ContainerStats, ContainerSummary, Event};
+use wedge_client::types::{ContainerStats, ContainerSummary, Event};
 
 /// The `wedge stats` table.
 pub(super) fn stats_table(sample: &[ContainerStats]) -> String {

@@ -620,7 +620,7 @@ fn without_room_for_the_instance_pool_the_daemon_allocates_on_demand() {
     let env = Env::new();
     let script = format!(
         "ulimit -v 16777216; exec {} --root {} --socket {}",
-        env!("CARGO_BIN_EXE_wedged"),
+        crate::common::wedged().display(),
         env.root().display(),
         env.path("wedged.sock").display()
     );
@@ -1295,7 +1295,8 @@ fn a_socket_folder_or_socket_another_user_controls_is_refused() {
         assert!(stderr.starts_with(prefix), "{stderr}");
         assert!(stderr.contains(needle), "`{needle}` not in: {stderr}");
     };
-    let wedged = env!("CARGO_BIN_EXE_wedged");
+    let wedged = crate::common::wedged();
+    let wedged = wedged.to_str().unwrap();
     let wedge = env!("CARGO_BIN_EXE_wedge");
 
     // The attacker (uid 4242) made the folder first.
@@ -1396,7 +1397,7 @@ fn wedged_with_nofile(
         .arg(format!(
             "ulimit -S -n {soft} && ulimit -H -n {hard} && exec \"$0\" \"$@\""
         ))
-        .arg(env!("CARGO_BIN_EXE_wedged"))
+        .arg(crate::common::wedged())
         .arg("--root")
         .arg(env.root())
         .arg("--socket")

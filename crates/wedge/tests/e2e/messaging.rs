@@ -573,7 +573,7 @@ fn the_mqtt_bridge_carries_messages_to_and_from_a_real_broker() {
 #[test]
 fn a_bad_broker_url_stops_wedged_with_a_clear_error() {
     let env = Env::new();
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wedged"))
+    let out = std::process::Command::new(crate::common::wedged())
         .args(["--root", env.root().to_str().unwrap(), "--mqtt", "http://x"])
         .output()
         .unwrap();
@@ -979,7 +979,7 @@ fn the_broker_password_comes_from_a_file_not_the_command_line() {
     // A password in the URL still works, with a warning.
     let url = format!("mqtts://edge:wrong@localhost:{}", broker.port);
     let log = env.path("other.log");
-    let mut other = std::process::Command::new(env!("CARGO_BIN_EXE_wedged"))
+    let mut other = std::process::Command::new(crate::common::wedged())
         .args([
             "--root",
             env.path("other").to_str().unwrap(),

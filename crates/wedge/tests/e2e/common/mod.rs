@@ -16,6 +16,19 @@ pub struct Env {
     pub dir: tempfile::TempDir,
 }
 
+/// The `wedged` binary: another package's (`wedge-daemon`), so cargo gives the tests no
+/// path for it; it is built beside `wedge` (`cargo test --workspace` builds it, for
+/// wedge-daemon's own integration tests).
+pub fn wedged() -> PathBuf {
+    let path = Path::new(env!("CARGO_BIN_EXE_wedge")).with_file_name("wedged");
+    assert!(
+        path.is_file(),
+        "`{}` is missing: run the tests with `cargo test --workspace`",
+        path.display()
+    );
+    path
+}
+
 impl Env {
     pub fn new() -> Env {
         Env {
@@ -355,7 +368,7 @@ impl TestDaemon {
             .append(true)
             .open(&self.log)
             .expect("daemon log");
-        let child = Command::new(env!("CARGO_BIN_EXE_wedged"))
+        let child = Command::new(wedged())
             .arg("--root")
             .arg(&self.root)
             .arg("--socket")

@@ -4,13 +4,13 @@ use std::path::{Path, PathBuf};
 
 /// Whether this process runs as root.
 fn is_root() -> bool {
-    crate::perms::euid() == 0
+    crate::local::euid() == 0
 }
 
 /// The daemon's socket when none is given: `/run/wedge/wedged.sock` as root, otherwise
 /// `$XDG_RUNTIME_DIR/wedge/wedged.sock`, or without it `$TMPDIR/wedge-$UID/wedged.sock`
 /// (`/tmp/wedge-$UID/…`): a folder in a shared place, which the daemon and the client
-/// check before trusting ([`crate::perms::check_socket_dir`]).
+/// check before trusting ([`crate::local::check_socket_dir`]).
 pub fn default_socket() -> PathBuf {
     if is_root() {
         return PathBuf::from("/run/wedge/wedged.sock");
@@ -18,7 +18,7 @@ pub fn default_socket() -> PathBuf {
     match std::env::var_os("XDG_RUNTIME_DIR").filter(|v| !v.is_empty()) {
         Some(dir) => PathBuf::from(dir).join("wedge/wedged.sock"),
         None => {
-            let uid = crate::perms::euid();
+            let uid = crate::local::euid();
             std::env::temp_dir().join(format!("wedge-{uid}/wedged.sock"))
         }
     }

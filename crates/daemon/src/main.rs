@@ -128,7 +128,7 @@ fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
         }
     }
     let root = args.root.unwrap_or_else(paths::default_root);
-    perms::create_private_root(&root)
+    wedge_client::local::create_private_root(&root)
         .map_err(|e| format!("cannot create the data root `{}`: {e}", root.display()))?;
     let _lock = server::lock_root(&root)?;
     let fixed = perms::make_root_private(&root)?;

@@ -1,6 +1,6 @@
 //! A client for the daemon's API over its unix socket or its TCP listener.
 
-use crate::DaemonError;
+use crate::ClientError;
 use crate::types::{
     ContainerInfo, ContainerStats, ContainerSummary, CreateRequest, Created, ErrorBody, Event,
     LogRecord, PullRequest, Pulled, Version, WaitResponse,
@@ -27,8 +27,8 @@ pub enum Host {
 }
 
 impl std::str::FromStr for Host {
-    type Err = DaemonError;
-    fn from_str(s: &str) -> Result<Host, DaemonError> {
+    type Err = ClientError;
+    fn from_str(s: &str) -> Result<Host, ClientError> {
         if let Some(path) = s.strip_prefix("unix://") {
             Ok(Host::Unix(PathBuf::from(path)))
         } else if let Some((scheme, addr)) = s
@@ -41,7 +41,7 @@ impl std::str::FromStr for Host {
                 .rsplit_once(':')
                 .is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err())
             {
-                return Err(DaemonError::BadRequest(format!(
+                return Err(ClientError::Invalid(format!(
                     "invalid host `{s}`: expected `{scheme}://HOST:PORT`"
                 )));
             }
@@ -53,7 +53,7 @@ impl std::str::FromStr for Host {
         } else if s.starts_with('/') {
             Ok(Host::Unix(PathBuf::from(s)))
         } else {
-            Err(DaemonError::BadRequest(format!(
+            Err(ClientError::Invalid(format!(
                 "invalid host `{s}`: expected `unix:///PATH`, `tcp://HOST:PORT` or `https://HOST:PORT`"
             )))
         }
@@ -100,8 +100,8 @@ impl Client {
 
     /// Trusts the PEM certificates in `ca` (rather than the public web roots) for a
     /// [`Host::Tls`] daemon; a `tcp://` host is then spoken to over TLS too.
-    pub fn with_tls_ca(mut self, ca: &Path) -> Result<Client, DaemonError> {
-        self.tls = Some(Arc::new(crate::bridge::tls_config(Some(ca))?));
+    pub fn with_tls_ca(mut self, ca: &Path) -> Result<Client, ClientError> {
+        self.tls = Some(Arc::new(crate::tls::client_config(Some(ca))?));
         if let Host::Tcp(addr) = &self.host {
             self.host = Host::Tls(addr.clone());
         }
@@ -114,57 +114,57 @@ impl Client {
     }
 
     /// The daemon's version.
-    pub async fn version(&self) -> Result<Version, DaemonError> {
+    pub async fn version(&self) -> Result<Version, ClientError> {
         self.json(Method::GET, "/v2/version", None).await
     }
 
     /// Creates a container.
-    pub async fn create(&self, request: &CreateRequest) -> Result<Created, DaemonError> {
-        let body = serde_json::to_vec(request).map_err(|e| DaemonError::Protocol(e.to_string()))?;
+    pub async fn create(&self, request: &CreateRequest) -> Result<Created, ClientError> {
+        let body = serde_json::to_vec(request).map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.json(Method::POST, "/v2/containers", Some(body)).await
     }
 
     /// Pulls an image into the daemon's store; returns its manifest digest.
-    pub async fn pull(&self, reference: &str) -> Result<Pulled, DaemonError> {
+    pub async fn pull(&self, reference: &str) -> Result<Pulled, ClientError> {
         let body = serde_json::to_vec(&PullRequest {
             reference: reference.into(),
         })
-        .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+        .map_err(|e| ClientError::Protocol(e.to_string()))?;
         self.json(Method::POST, "/v2/images/pull", Some(body)).await
     }
 
     /// Lists containers; only running ones unless `all`.
-    pub async fn list(&self, all: bool) -> Result<Vec<ContainerSummary>, DaemonError> {
+    pub async fn list(&self, all: bool) -> Result<Vec<ContainerSummary>, ClientError> {
         self.json(Method::GET, &format!("/v2/containers?all={all}"), None)
             .await
     }
 
     /// Everything about one container.
-    pub async fn inspect(&self, id: &str) -> Result<ContainerInfo, DaemonError> {
+    pub async fn inspect(&self, id: &str) -> Result<ContainerInfo, ClientError> {
         self.json(Method::GET, &container_path(id, ""), None).await
     }
 
     /// Resource use of one container.
-    pub async fn stats(&self, id: &str) -> Result<ContainerStats, DaemonError> {
+    pub async fn stats(&self, id: &str) -> Result<ContainerStats, ClientError> {
         self.json(Method::GET, &container_path(id, "/stats"), None)
             .await
     }
 
     /// Starts a created or exited container.
-    pub async fn start(&self, id: &str) -> Result<(), DaemonError> {
+    pub async fn start(&self, id: &str) -> Result<(), ClientError> {
         self.empty(Method::POST, &container_path(id, "/start"))
             .await
     }
 
     /// Stops a container: closes its stdin, then kills it after `grace_secs`.
-    pub async fn stop(&self, id: &str, grace_secs: Option<u64>) -> Result<(), DaemonError> {
+    pub async fn stop(&self, id: &str, grace_secs: Option<u64>) -> Result<(), ClientError> {
         let query = grace_secs.map_or_else(String::new, |t| format!("?t={t}"));
         self.empty(Method::POST, &container_path(id, &format!("/stop{query}")))
             .await
     }
 
     /// Stops and starts a container.
-    pub async fn restart(&self, id: &str, grace_secs: Option<u64>) -> Result<(), DaemonError> {
+    pub async fn restart(&self, id: &str, grace_secs: Option<u64>) -> Result<(), ClientError> {
         let query = grace_secs.map_or_else(String::new, |t| format!("?t={t}"));
         self.empty(
             Method::POST,
@@ -174,24 +174,24 @@ impl Client {
     }
 
     /// Kills a container at once.
-    pub async fn kill(&self, id: &str) -> Result<(), DaemonError> {
+    pub async fn kill(&self, id: &str) -> Result<(), ClientError> {
         self.empty(Method::POST, &container_path(id, "/kill")).await
     }
 
     /// Pauses a running container.
-    pub async fn pause(&self, id: &str) -> Result<(), DaemonError> {
+    pub async fn pause(&self, id: &str) -> Result<(), ClientError> {
         self.empty(Method::POST, &container_path(id, "/pause"))
             .await
     }
 
     /// Resumes a paused container.
-    pub async fn unpause(&self, id: &str) -> Result<(), DaemonError> {
+    pub async fn unpause(&self, id: &str) -> Result<(), ClientError> {
         self.empty(Method::POST, &container_path(id, "/unpause"))
             .await
     }
 
     /// Removes a container; `force` kills a running one first.
-    pub async fn remove(&self, id: &str, force: bool) -> Result<(), DaemonError> {
+    pub async fn remove(&self, id: &str, force: bool) -> Result<(), ClientError> {
         self.empty(
             Method::DELETE,
             &container_path(id, &format!("?force={force}")),
@@ -200,7 +200,7 @@ impl Client {
     }
 
     /// Waits until the container's current run ends (at once if it is not running).
-    pub async fn wait(&self, id: &str) -> Result<WaitResponse, DaemonError> {
+    pub async fn wait(&self, id: &str) -> Result<WaitResponse, ClientError> {
         self.json(Method::POST, &container_path(id, "/wait"), None)
             .await
     }
@@ -211,7 +211,7 @@ impl Client {
         id: &str,
         query: LogsQuery,
         each: impl FnMut(LogRecord),
-    ) -> Result<(), DaemonError> {
+    ) -> Result<(), ClientError> {
         let tail = query.tail.map_or_else(|| "all".into(), |n| n.to_string());
         let path = container_path(id, &format!("/logs?follow={}&tail={tail}", query.follow));
         let response = self.send(Method::GET, &path, None).await?;
@@ -220,7 +220,7 @@ impl Client {
 
     /// Streams daemon events to `each` until the connection ends or `each` returns
     /// false.
-    pub async fn events(&self, mut each: impl FnMut(Event) -> bool) -> Result<(), DaemonError> {
+    pub async fn events(&self, mut each: impl FnMut(Event) -> bool) -> Result<(), ClientError> {
         let response = self.send(Method::GET, "/v2/events", None).await?;
         // Server-sent events: messages end with a blank line; the JSON is on `data:`.
         split_body(response, b"\n\n", |message| {
@@ -237,7 +237,7 @@ impl Client {
     }
 
     /// The Prometheus metrics text.
-    pub async fn metrics(&self) -> Result<String, DaemonError> {
+    pub async fn metrics(&self) -> Result<String, ClientError> {
         let response = self.send(Method::GET, "/metrics", None).await?;
         let body = collect(response).await?;
         Ok(String::from_utf8_lossy(&body).into_owned())
@@ -248,27 +248,27 @@ impl Client {
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<T, DaemonError> {
+    ) -> Result<T, ClientError> {
         let response = self.send(method, path, body).await?;
         let body = collect(response).await?;
         parse(&body)
     }
 
-    async fn empty(&self, method: Method, path: &str) -> Result<(), DaemonError> {
+    async fn empty(&self, method: Method, path: &str) -> Result<(), ClientError> {
         collect(self.send(method, path, None).await?)
             .await
             .map(drop)
     }
 
     /// Sends one request on a fresh connection; an error status becomes
-    /// [`DaemonError::Api`] with the daemon's message.
+    /// [`ClientError::Api`] with the daemon's message.
     async fn send(
         &self,
         method: Method,
         path: &str,
         body: Option<Vec<u8>>,
-    ) -> Result<Response<Incoming>, DaemonError> {
-        let connect_error = |reason: String| DaemonError::Connect {
+    ) -> Result<Response<Incoming>, ClientError> {
+        let connect_error = |reason: String| ClientError::Connect {
             host: self.host.to_string(),
             reason,
         };
@@ -284,7 +284,7 @@ impl Client {
         }
         let request = request
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| DaemonError::Protocol(e.to_string()))?;
+            .map_err(|e| ClientError::Protocol(e.to_string()))?;
         let response = match &self.host {
             Host::Unix(path) => {
                 let stream = tokio::net::UnixStream::connect(path)
@@ -302,7 +302,7 @@ impl Client {
             Host::Tls(addr) => {
                 let config = match &self.tls {
                     Some(config) => config.clone(),
-                    None => Arc::new(crate::bridge::tls_config(None)?),
+                    None => Arc::new(crate::tls::client_config(None)?),
                 };
                 let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
                 let host = host.trim_start_matches('[').trim_end_matches(']');
@@ -328,7 +328,7 @@ impl Client {
         let message = serde_json::from_slice::<ErrorBody>(&body)
             .map(|b| b.message)
             .unwrap_or_else(|_| format!("HTTP {status}: {}", String::from_utf8_lossy(&body)));
-        Err(DaemonError::Api { status, message })
+        Err(ClientError::Api { status, message })
     }
 }
 
@@ -341,12 +341,12 @@ where
     sender.send_request(request).await
 }
 
-async fn collect(response: Response<Incoming>) -> Result<Bytes, DaemonError> {
+async fn collect(response: Response<Incoming>) -> Result<Bytes, ClientError> {
     Ok(response
         .into_body()
         .collect()
         .await
-        .map_err(|e| DaemonError::Protocol(e.to_string()))?
+        .map_err(|e| ClientError::Protocol(e.to_string()))?
         .to_bytes())
 }
 
@@ -354,7 +354,7 @@ async fn collect(response: Response<Incoming>) -> Result<Bytes, DaemonError> {
 async fn lines<T: DeserializeOwned>(
     response: Response<Incoming>,
     mut each: impl FnMut(T),
-) -> Result<(), DaemonError> {
+) -> Result<(), ClientError> {
     split_body(response, b"\n", |line| {
         each(parse(line)?);
         Ok(true)
@@ -367,12 +367,12 @@ async fn lines<T: DeserializeOwned>(
 async fn split_body(
     response: Response<Incoming>,
     separator: &[u8],
-    mut each: impl FnMut(&[u8]) -> Result<bool, DaemonError>,
-) -> Result<(), DaemonError> {
+    mut each: impl FnMut(&[u8]) -> Result<bool, ClientError>,
+) -> Result<(), ClientError> {
     let mut body = response.into_body();
     let mut pending = Vec::new();
     while let Some(frame) = body.frame().await {
-        let frame = frame.map_err(|e| DaemonError::Protocol(e.to_string()))?;
+        let frame = frame.map_err(|e| ClientError::Protocol(e.to_string()))?;
         let Some(data) = frame.data_ref() else {
             continue;
         };
@@ -390,8 +390,8 @@ async fn split_body(
     Ok(())
 }
 
-fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T, DaemonError> {
-    serde_json::from_slice(json).map_err(|e| DaemonError::Protocol(e.to_string()))
+fn parse<T: DeserializeOwned>(json: &[u8]) -> Result<T, ClientError> {
+    serde_json::from_slice(json).map_err(|e| ClientError::Protocol(e.to_string()))
 }
 
 fn container_path(id: &str, rest: &str) -> String {
