@@ -11,4 +11,7 @@ bash scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
-ORT_DYLIB_PATH=$(bash scripts/onnxruntime.sh) cargo test -p wedge --features onnxruntime --locked --test e2e -- nn::
+# Both binaries get the backend: `wedge run` loads models itself, `wedged` for `run -d`
+# (`--test wedged` makes cargo rebuild the daemon binary with the feature).
+ORT_DYLIB_PATH=$(bash scripts/onnxruntime.sh) cargo test --workspace --locked \
+  --features wedge/onnxruntime,wedge-daemon/onnxruntime --test e2e --test wedged -- nn::
