@@ -8,6 +8,7 @@
 //!   `path_open`, which [`cap_path_open`] replaces: past the cap it answers `EMFILE`
 //!   ("too many open files"), as a POSIX host does at its descriptor limit.
 
+use crate::sandbox::Sandbox;
 use wasmtime::{AsContextMut, Caller, Extern, Linker};
 use wasmtime_wasi::WasiView;
 use wasmtime_wasi::filesystem::Descriptor;
@@ -34,18 +35,15 @@ pub(crate) fn module_open_limit(policy: &crate::Policy) -> usize {
 
 /// Replaces WASI preview 1's `path_open` in `linker` (already holding wasmtime-wasi's)
 /// with one that closes what it just opened and answers `EMFILE` when the instance
-/// then holds more files and directories than the limit `view` returns with its
-/// context. Counting after the open is exact: the preopens are in the table by then.
-pub(crate) fn cap_path_open<T: Send + 'static>(
-    linker: &mut Linker<T>,
-    view: fn(&mut T) -> (&mut WasiP1Ctx, usize),
-) -> wasmtime::Result<()> {
+/// then holds more files and directories than its sandbox's limit. Counting after the
+/// open is exact: the preopens are in the table by then.
+pub(crate) fn cap_path_open(linker: &mut Linker<Sandbox>) -> wasmtime::Result<()> {
     linker.allow_shadowing(true);
     let defined = linker
         .func_wrap_async(
             "wasi_snapshot_preview1",
             "path_open",
-            move |mut caller: Caller<'_, T>,
+            move |mut caller: Caller<'_, Sandbox>,
                   (dir, lookup, path, path_len, oflags, base, inheriting, fdflags, opened): (
                 i32,
                 i32,
@@ -70,7 +68,7 @@ pub(crate) fn cap_path_open<T: Send + 'static>(
                         }
                         _ => wasmtime::bail!("missing required memory export"),
                     };
-                    let (ctx, limit) = view(state);
+                    let (ctx, limit) = state.module_wasi();
                     p1::WasiSnapshotPreview1::set_hostcall_fuel(ctx, fuel);
                     let errno = p1::path_open(
                         ctx,

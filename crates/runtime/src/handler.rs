@@ -7,7 +7,8 @@
 use crate::messaging::bindings::wedge::edge::types::{Error, Message};
 use crate::output::SharedOutput;
 use crate::providers::ProviderSetup;
-use crate::run::{P2State, Prepared, classify, host_refusal};
+use crate::run::{Prepared, classify, host_refusal};
+use crate::sandbox::Sandbox;
 use crate::{Control, Outcome, Policy, RuntimeError, Stdio, wasi};
 use std::sync::Arc;
 
@@ -34,7 +35,7 @@ pub(crate) use bindings::PushHandlerPre;
 /// in hand: exit 0) or kills it (137).
 pub(crate) async fn serve(
     prepared: &Prepared,
-    pre: &PushHandlerPre<P2State>,
+    pre: &PushHandlerPre<Sandbox>,
     policy: &Policy,
     stdio: Stdio,
     control: &Control,
@@ -90,16 +91,15 @@ pub(crate) async fn serve(
 /// Handles one message in a fresh instance; what went wrong, if anything.
 async fn deliver(
     prepared: &Prepared,
-    pre: &PushHandlerPre<P2State>,
+    pre: &PushHandlerPre<Sandbox>,
     policy: &Policy,
     output: &SharedOutput,
     setup: &Arc<ProviderSetup>,
     control: &Control,
     message: &Message,
 ) -> Result<Option<String>, RuntimeError> {
-    let mut builder = wasi::builder(policy, output.stdio())?;
-    let state = P2State::new(builder.build(), policy, Some(control), setup.clone());
-    let mut store = prepared.store(state, policy, Some(control), |s| &mut s.limiter)?;
+    let sandbox = Sandbox::component(policy, output.stdio(), Some(control), setup.clone())?;
+    let mut store = prepared.store(sandbox, policy, Some(control))?;
     let run = async {
         let handler = pre
             .instantiate_async(&mut store)

@@ -4,10 +4,10 @@
 
 use crate::error::one_line;
 use crate::idle_body::IdleBody;
-use crate::limits::MemoryLimiter;
 use crate::output::SharedOutput;
-use crate::providers::{self, HasProviders, ProviderSetup, Providers};
+use crate::providers::{self, ProviderSetup};
 use crate::run::{HostRefusal, classify, host_refusal};
+use crate::sandbox::Sandbox;
 use crate::{App, AppKind, Control, Engine, Outcome, Policy, RuntimeError, Stdio, wasi};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full, Limited};
@@ -16,14 +16,10 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 use wasmtime::Store;
-use wasmtime::component::{Linker, ResourceTable};
-use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime::component::Linker;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
-use wasmtime_wasi_http::{
-    Error as BodyError, RequestOptions, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
-};
-use wedge_manifest::{HttpOrigin, default_port};
+use wasmtime_wasi_http::{Error as BodyError, WasiHttpView};
 
 /// A response body as the server sends it: the guest's streamed body or a host text.
 pub type HttpBody = wasmtime_wasi_http::WasiBody;
@@ -155,89 +151,13 @@ impl GuestReport {
     }
 }
 
-/// Store data of one request.
-struct HttpState {
-    ctx: WasiCtx,
-    table: ResourceTable,
-    http: WasiHttpCtx,
-    hooks: OutboundHooks,
-    limiter: MemoryLimiter,
-    providers: Providers,
-}
-
-impl HasProviders for HttpState {
-    fn providers(&mut self) -> (&mut Providers, &mut ResourceTable) {
-        (&mut self.providers, &mut self.table)
-    }
-}
-
-impl WasiView for HttpState {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
-}
-
-impl WasiHttpView for HttpState {
-    fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView {
-            ctx: &mut self.http,
-            table: &mut self.table,
-            hooks: &mut self.hooks,
-        }
-    }
-}
-
-/// The outbound check: a guest's request leaves only for an allowed origin; anything
-/// else fails inside the guest with `HTTP-request-denied`.
-struct OutboundHooks {
-    allowed: Arc<[HttpOrigin]>,
-}
-
-type IoFuture = Box<dyn Future<Output = Result<(), BodyError>> + Send>;
-type SendFuture = Box<
-    dyn Future<Output = wasmtime_wasi_http::Result<(http::Response<HttpBody>, IoFuture)>> + Send,
->;
-
-impl WasiHttpHooks for OutboundHooks {
-    fn send_request(
-        &mut self,
-        request: http::Request<HttpBody>,
-        options: Option<RequestOptions>,
-        _fut: IoFuture,
-    ) -> SendFuture {
-        if !outbound_allowed(&self.allowed, request.uri()) {
-            return Box::new(async { Err(BodyError::HttpRequestDenied) });
-        }
-        Box::new(async move {
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as IoFuture,
-            ))
-        })
-    }
-}
-
-/// Whether `uri` (absolute, as the outgoing handler builds it) is covered by a grant.
-fn outbound_allowed(allowed: &[HttpOrigin], uri: &http::Uri) -> bool {
-    let (Some(scheme), Some(host)) = (uri.scheme_str(), uri.host()) else {
-        return false;
-    };
-    let port = uri.port_u16().unwrap_or_else(|| default_port(scheme));
-    allowed.iter().any(|o| o.allows(scheme, host, port))
-}
-
 /// A `wasi:http/proxy` component linked once, ready to handle any number of requests,
 /// each in a fresh instance.
 pub struct HttpApp {
     engine: Engine,
-    pre: ProxyPre<HttpState>,
+    pre: ProxyPre<Sandbox>,
     policy: Arc<Policy>,
     providers: Arc<ProviderSetup>,
-    allowed: Arc<[HttpOrigin]>,
     output: SharedOutput,
     limits: RequestLimits,
     path: PathBuf,
@@ -271,7 +191,7 @@ impl HttpApp {
                 "a fuel limit needs an engine built with fuel metering".into(),
             ));
         }
-        let mut linker = Linker::<HttpState>::new(app.engine.wasmtime());
+        let mut linker = Linker::<Sandbox>::new(app.engine.wasmtime());
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(|e| link(one_line(&e)))?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
             .map_err(|e| link(one_line(&e)))?;
@@ -296,7 +216,6 @@ impl HttpApp {
         Ok(HttpApp {
             engine: app.engine.clone(),
             pre,
-            allowed: policy.http.clone().into(),
             providers: ProviderSetup::new(&policy),
             policy: Arc::new(policy),
             output,
@@ -477,28 +396,18 @@ impl HttpApp {
         &self,
         deadline: Option<Instant>,
         control: &Control,
-    ) -> Result<Store<HttpState>, HttpFailure> {
-        let refused = |e: RuntimeError| HttpFailure::Refused(e.to_string());
-        let mut builder = wasi::builder(&self.policy, self.output.stdio()).map_err(refused)?;
-        let state = HttpState {
-            ctx: builder.build(),
-            table: crate::files::component_table(&self.policy),
-            http: WasiHttpCtx::new(),
-            hooks: OutboundHooks {
-                allowed: self.allowed.clone(),
-            },
-            limiter: MemoryLimiter::new(&self.policy, None),
-            providers: Providers::new(self.providers.clone()),
-        };
-        crate::store::new(
-            &self.engine,
-            state,
+    ) -> Result<Store<Sandbox>, HttpFailure> {
+        // The requests share `control`; none reports its memory there.
+        let sandbox = Sandbox::component(
             &self.policy,
-            deadline,
-            Some(control),
-            |s| &mut s.limiter,
+            self.output.stdio(),
+            None,
+            self.providers.clone(),
         )
-        .map_err(|e| HttpFailure::Refused(one_line(&e)))
+        .map_err(|e| HttpFailure::Refused(e.to_string()))?;
+        sandbox
+            .into_store(&self.engine, &self.policy, deadline, Some(control))
+            .map_err(|e| HttpFailure::Refused(one_line(&e)))
     }
 }
 
@@ -569,27 +478,6 @@ fn error_code_text(code: &ErrorCode) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn origins(list: &[&str]) -> Vec<HttpOrigin> {
-        list.iter().map(|s| s.parse().unwrap()).collect()
-    }
-
-    #[test]
-    fn outbound_needs_a_matching_origin() {
-        let allowed = origins(&["http://127.0.0.1:8081", "https://*.example.com"]);
-        let ok = |u: &str| outbound_allowed(&allowed, &u.parse().unwrap());
-        assert!(ok("http://127.0.0.1:8081/x"));
-        assert!(!ok("http://127.0.0.1:8082/x"));
-        assert!(!ok("https://127.0.0.1:8081/x"));
-        assert!(ok("https://api.example.com/v1"));
-        assert!(!ok("http://api.example.com/v1"));
-        assert!(!ok("https://example.com/"));
-        assert!(!ok("/relative"));
-        assert!(!outbound_allowed(
-            &[],
-            &"http://127.0.0.1/".parse().unwrap()
-        ));
-    }
 
     #[test]
     fn failures_map_to_statuses() {

@@ -27,11 +27,12 @@ mod keyvalue;
 mod limits;
 mod messaging;
 mod nn;
+mod outbound;
 mod output;
 mod policy;
 mod providers;
 mod run;
-mod store;
+mod sandbox;
 mod streaming;
 mod wasi;
 

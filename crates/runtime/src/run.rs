@@ -3,18 +3,15 @@
 use crate::app::Code;
 use crate::error::one_line;
 use crate::handler::PushHandlerPre;
-use crate::limits::MemoryLimiter;
-use crate::providers::{self, HasProviders, ProviderSetup, Providers};
-use crate::{App, AppKind, Control, Engine, Policy, RuntimeError, wasi};
+use crate::providers::{self, ProviderSetup};
+use crate::sandbox::Sandbox;
+use crate::{App, AppKind, Control, Engine, Policy, RuntimeError};
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
-use wasmtime::component::ResourceTable;
 use wasmtime::{InstancePre, Linker, Store, Trap, WasmBacktrace};
+use wasmtime_wasi::I32Exit;
 use wasmtime_wasi::cli::{StdinStream, StdoutStream};
-use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::p2::bindings::CommandPre;
-use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
 /// The function a core module may export (no parameters, no results) to be called
 /// when its run is asked to stop ([`Control::request_stop`]).
@@ -96,53 +93,6 @@ impl Outcome {
     }
 }
 
-struct P1State {
-    wasi: WasiP1Ctx,
-    /// Files and directories it may hold open ([`crate::files::module_open_limit`]).
-    open_limit: usize,
-    limiter: MemoryLimiter,
-    nn: wasmtime_wasi_nn::witx::WasiNnCtx,
-}
-
-/// Store data of a component instance.
-pub(crate) struct P2State {
-    ctx: WasiCtx,
-    table: ResourceTable,
-    pub(crate) limiter: MemoryLimiter,
-    providers: Providers,
-}
-
-impl P2State {
-    pub(crate) fn new(
-        ctx: WasiCtx,
-        policy: &Policy,
-        control: Option<&Control>,
-        setup: Arc<ProviderSetup>,
-    ) -> P2State {
-        P2State {
-            ctx,
-            table: crate::files::component_table(policy),
-            limiter: MemoryLimiter::new(policy, control.cloned()),
-            providers: Providers::new(setup),
-        }
-    }
-}
-
-impl HasProviders for P2State {
-    fn providers(&mut self) -> (&mut Providers, &mut ResourceTable) {
-        (&mut self.providers, &mut self.table)
-    }
-}
-
-impl WasiView for P2State {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView {
-            ctx: &mut self.ctx,
-            table: &mut self.table,
-        }
-    }
-}
-
 /// How a core module is entered, following `wasmtime run`: a WASI command through
 /// `_start`; a reactor through `_initialize`, then its default export `""`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,9 +116,9 @@ impl ModuleEntry {
 }
 
 enum Pre {
-    Module(InstancePre<P1State>, ModuleEntry),
-    Component(CommandPre<P2State>),
-    Handler(PushHandlerPre<P2State>),
+    Module(InstancePre<Sandbox>, ModuleEntry),
+    Component(CommandPre<Sandbox>),
+    Handler(PushHandlerPre<Sandbox>),
 }
 
 /// An app linked against WASI, ready to run any number of times, each run in its own
@@ -206,17 +156,15 @@ impl Prepared {
                         message: crate::app::NO_ENTRY_POINT.into(),
                     });
                 };
-                let mut linker: Linker<P1State> = Linker::new(wt);
-                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| &mut s.wasi)
+                let mut linker: Linker<Sandbox> = Linker::new(wt);
+                wasmtime_wasi::p1::add_to_linker_async(&mut linker, |s| s.module_wasi().0)
                     .map_err(link)?;
-                crate::files::cap_path_open(&mut linker, |s| (&mut s.wasi, s.open_limit))
-                    .map_err(link)?;
-                wasmtime_wasi_nn::witx::add_to_linker(&mut linker, |s: &mut P1State| &mut s.nn)
-                    .map_err(link)?;
+                crate::files::cap_path_open(&mut linker).map_err(link)?;
+                providers::add_to_module_linker(&mut linker).map_err(link)?;
                 Pre::Module(linker.instantiate_pre(module).map_err(link)?, entry)
             }
             Code::Component(component) => {
-                let mut linker = wasmtime::component::Linker::<P2State>::new(wt);
+                let mut linker = wasmtime::component::Linker::<Sandbox>::new(wt);
                 wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
                 providers::add_to_linker(&mut linker).map_err(link)?;
                 let pre = linker.instantiate_pre(component).map_err(link)?;
@@ -315,21 +263,17 @@ impl Prepared {
             let control = control.unwrap_or(&local);
             return crate::handler::serve(self, pre, policy, stdio, control).await;
         }
-        let builder = wasi::builder(policy, stdio)?;
+        let setup = ProviderSetup::new(policy);
+        let sandbox = match &self.pre {
+            Pre::Module(..) => Sandbox::module(policy, stdio, control, setup)?,
+            Pre::Component(_) | Pre::Handler(_) => {
+                Sandbox::component(policy, stdio, control, setup)?
+            }
+        };
+        let mut store = self.store(sandbox, policy, control)?;
         let run = async {
             match &self.pre {
                 Pre::Module(pre, entry) => {
-                    let mut b = builder;
-                    let state = P1State {
-                        wasi: b.build_p1(),
-                        open_limit: crate::files::module_open_limit(policy),
-                        limiter: MemoryLimiter::new(policy, control.cloned()),
-                        nn: crate::nn::witx_ctx(
-                            policy.nn.as_ref(),
-                            crate::nn::LoadBounds::starting_now(policy.memory, policy.timeout),
-                        ),
-                    };
-                    let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = host_panics_as_traps(async {
                         let instance = pre
                             .instantiate_async(&mut store)
@@ -370,10 +314,6 @@ impl Prepared {
                     outcome(result.map(|()| 0), policy, store.data().limiter.hit)
                 }
                 Pre::Component(pre) => {
-                    let mut b = builder;
-                    let state =
-                        P2State::new(b.build(), policy, control, ProviderSetup::new(policy));
-                    let mut store = self.store(state, policy, control, |s| &mut s.limiter)?;
                     let result = host_panics_as_traps(async {
                         let command = pre
                             .instantiate_async(&mut store)
@@ -420,15 +360,15 @@ impl Prepared {
 
     /// A store for one instance of the app under `policy`'s limits (its time limit
     /// counted from now), steered by `control` when there is one.
-    pub(crate) fn store<T: 'static>(
+    pub(crate) fn store(
         &self,
-        state: T,
+        sandbox: Sandbox,
         policy: &Policy,
         control: Option<&Control>,
-        limiter: fn(&mut T) -> &mut MemoryLimiter,
-    ) -> Result<Store<T>, RuntimeError> {
+    ) -> Result<Store<Sandbox>, RuntimeError> {
         let deadline = policy.timeout.map(|t| std::time::Instant::now() + t);
-        crate::store::new(&self.engine, state, policy, deadline, control, limiter)
+        sandbox
+            .into_store(&self.engine, policy, deadline, control)
             .map_err(|e| RuntimeError::Host(one_line(&e)))
     }
 
