@@ -7,6 +7,7 @@ mod common;
 
 mod bad_input;
 mod cache_and_compile;
+mod containerd;
 mod daemon;
 mod guests;
 mod images;

@@ -1,0 +1,220 @@
+//! What a container's OCI runtime spec (the bundle's `config.json`, written by
+//! containerd from the image and the pod) grants its Wasm app, in wedge's one grant
+//! model ([`Grants`]):
+//!
+//! - `process.args`: the app (`args[0]`, a `.wasm` in the container's root filesystem)
+//!   and its arguments; `process.env`: its environment.
+//! - the root filesystem is preopened at `/` (read-only when the spec says so), and
+//!   each bind mount of a directory at its destination (read-only with `ro`);
+//! - `linux.resources.memory.limit` (the pod's memory limit) caps linear memory;
+//! - the [`GRANTS_ANNOTATION`] annotation adds wedge's own grants, in the schema of
+//!   the daemon API's `grants` object: network, HTTP, config and limits. Host volumes
+//!   and host environment are refused there (Kubernetes gives those through the pod
+//!   spec).
+
+use crate::error::ShimError;
+use oci_spec::runtime::Spec;
+use std::path::{Component, Path, PathBuf};
+use wedge_manifest::{ByteSize, EnvGrant, Grants, VolumeMode, VolumeSpec};
+
+/// The pod or container annotation holding wedge's own grants, as JSON.
+pub const GRANTS_ANNOTATION: &str = "wedge.io/grants";
+
+/// The annotation containerd's CRI plugin sets to `sandbox` on a pod's sandbox
+/// (pause) container.
+const CONTAINER_TYPE_ANNOTATION: &str = "io.kubernetes.cri.container-type";
+
+/// Mount destinations that are the host's business, never a guest's directory.
+const SYSTEM_MOUNTS: [&str; 3] = ["/proc", "/dev", "/sys"];
+
+/// One Wasm app to run, resolved from a bundle.
+#[derive(Debug)]
+pub struct Launch {
+    /// The `.wasm` (or `.cwasm`) file, inside the bundle's root filesystem.
+    pub wasm: PathBuf,
+    /// `argv`, `argv[0]` as the spec gives it.
+    pub args: Vec<String>,
+    /// Everything the spec and its annotations grant.
+    pub grants: Grants,
+}
+
+/// Whether the spec is a pod's sandbox container (which holds the pod's namespaces
+/// and runs no app).
+pub fn is_sandbox(spec: &Spec) -> bool {
+    annotation(spec, CONTAINER_TYPE_ANNOTATION) == Some("sandbox")
+}
+
+/// Reads `config.json` from `bundle`.
+pub fn read_spec(bundle: &Path) -> Result<Spec, ShimError> {
+    let path = bundle.join("config.json");
+    Spec::load(&path).map_err(|e| ShimError::Spec(format!("cannot read `{}`: {e}", path.display())))
+}
+
+/// The app of the container whose spec is `spec` and bundle `bundle`.
+pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
+    let rootfs = root_dir(bundle, spec)?;
+    let process = spec
+        .process()
+        .as_ref()
+        .ok_or_else(|| ShimError::Spec("the spec has no process to run".into()))?;
+    let args = process.args().clone().unwrap_or_default();
+    let program = args.first().ok_or_else(|| {
+        ShimError::Spec(
+            "the container has no command: set the image's entrypoint to its .wasm file".into(),
+        )
+    })?;
+    let wasm = inside_rootfs(&rootfs, process.cwd(), program)?;
+    let mut grants = Grants::default();
+    for var in process.env().iter().flatten() {
+        let grant: EnvGrant = var
+            .parse()
+            .map_err(|e| ShimError::Spec(format!("environment variable `{var}`: {e}")))?;
+        grants.env.push(grant);
+    }
+    let readonly = spec
+        .root()
+        .as_ref()
+        .and_then(|r| r.readonly())
+        .unwrap_or(false);
+    grants.volumes.push(VolumeSpec {
+        host: rootfs,
+        guest: "/".into(),
+        mode: mode(readonly),
+    });
+    grants.volumes.extend(mounted_dirs(spec));
+    let memory = spec
+        .linux()
+        .as_ref()
+        .and_then(|l| l.resources().as_ref())
+        .and_then(|r| r.memory().as_ref())
+        .and_then(|m| m.limit())
+        .filter(|limit| *limit > 0)
+        .map(|limit| limit as u64);
+    let grants = grants.overlay(annotated_grants(spec)?);
+    Ok(Launch {
+        wasm,
+        args,
+        grants: cap_memory(grants, memory),
+    })
+}
+
+/// The root filesystem's directory: the spec's `root.path`, relative to the bundle.
+fn root_dir(bundle: &Path, spec: &Spec) -> Result<PathBuf, ShimError> {
+    let root = spec
+        .root()
+        .as_ref()
+        .map(|r| r.path().clone())
+        .unwrap_or_else(|| PathBuf::from("rootfs"));
+    let root = bundle.join(root);
+    root.canonicalize()
+        .map_err(|e| ShimError::Spec(format!("root filesystem `{}`: {e}", root.display())))
+}
+
+/// `program` as a file of the root filesystem: absolute paths from its root, relative
+/// ones from the process's working directory. Symbolic links are followed, but the
+/// result must stay inside the root filesystem.
+fn inside_rootfs(rootfs: &Path, cwd: &Path, program: &str) -> Result<PathBuf, ShimError> {
+    let relative: PathBuf = cwd
+        .join(program)
+        .components()
+        .filter(|c| matches!(c, Component::Normal(_)))
+        .collect();
+    let path = rootfs.join(&relative);
+    let resolved = path.canonicalize().map_err(|e| {
+        ShimError::Spec(format!(
+            "the app `{program}` is not in the image: {e} (the entrypoint must name the .wasm file)"
+        ))
+    })?;
+    if !resolved.starts_with(rootfs) {
+        return Err(ShimError::Spec(format!(
+            "the app `{program}` leads outside the container's root filesystem"
+        )));
+    }
+    Ok(resolved)
+}
+
+/// The bind mounts of directories, as volumes (files such as `/etc/hosts` cannot be
+/// preopened and are left out, as are `/proc`, `/dev` and `/sys`).
+fn mounted_dirs(spec: &Spec) -> Vec<VolumeSpec> {
+    let mut volumes = Vec::new();
+    for mount in spec.mounts().iter().flatten() {
+        let options = mount.options().clone().unwrap_or_default();
+        let bind = mount.typ().as_deref() == Some("bind")
+            || options.iter().any(|o| o == "bind" || o == "rbind");
+        let Some(source) = mount.source() else {
+            continue;
+        };
+        let guest = mount.destination().to_string_lossy().into_owned();
+        let system = SYSTEM_MOUNTS
+            .iter()
+            .any(|s| Path::new(&guest).starts_with(s));
+        if !bind || system || !source.is_dir() {
+            continue;
+        }
+        volumes.push(VolumeSpec {
+            host: source.clone(),
+            guest,
+            mode: mode(options.iter().any(|o| o == "ro")),
+        });
+    }
+    volumes
+}
+
+fn mode(readonly: bool) -> VolumeMode {
+    if readonly {
+        VolumeMode::Ro
+    } else {
+        VolumeMode::Rw
+    }
+}
+
+fn annotation<'a>(spec: &'a Spec, key: &str) -> Option<&'a str> {
+    spec.annotations()
+        .as_ref()
+        .and_then(|a| a.get(key))
+        .map(String::as_str)
+}
+
+/// The grants of the [`GRANTS_ANNOTATION`] annotation, if any.
+fn annotated_grants(spec: &Spec) -> Result<Grants, ShimError> {
+    let Some(json) = annotation(spec, GRANTS_ANNOTATION) else {
+        return Ok(Grants::default());
+    };
+    let refuse = |message: String| ShimError::Annotation {
+        annotation: GRANTS_ANNOTATION,
+        message,
+    };
+    let grants: Grants = serde_json::from_str(json).map_err(|e| refuse(e.to_string()))?;
+    if !grants.volumes.is_empty() {
+        return Err(refuse(
+            "`volumes` name host paths: give the pod a volume and mount it instead".into(),
+        ));
+    }
+    if let Some(EnvGrant::Inherit(key)) = grants
+        .env
+        .iter()
+        .find(|e| matches!(e, EnvGrant::Inherit(_)))
+    {
+        return Err(refuse(format!(
+            "`{key}` would take the node's environment: give it a value"
+        )));
+    }
+    if grants.keyvalue.is_some()
+        || grants.messaging != Default::default()
+        || grants.nn != Default::default()
+    {
+        return Err(refuse(
+            "key-value, messaging and WASI-NN grants are not offered under containerd yet".into(),
+        ));
+    }
+    Ok(grants)
+}
+
+/// `grants` with linear memory capped at the pod's memory limit, when it has one.
+fn cap_memory(mut grants: Grants, limit: Option<u64>) -> Grants {
+    if let Some(limit) = limit {
+        let capped = grants.limits.memory.map_or(limit, |m| m.0.min(limit));
+        grants.limits.memory = Some(ByteSize(capped));
+    }
+    grants
+}

@@ -1,0 +1,132 @@
+//! The process that runs one container, a child of the shim (the shim's own binary,
+//! re-executed with a mode word). containerd's CRI plugin reads a task's pid when it
+//! is created and points the pod's other containers at `/proc/<pid>/ns/*`, so the
+//! process exists from `create` on and waits for `start` on a FIFO in the bundle:
+//!
+//! - [`APP_MODE`]: joins the pod's namespaces, loads and compiles the app, waits for
+//!   `start`, then runs it on wedge's runtime. SIGTERM asks the app to stop (its
+//!   `wedge_stop` export, as `wedge stop` does in the daemon); SIGKILL ends it.
+//! - [`SANDBOX_MODE`]: a pod's sandbox ("pause") container: holds the pod's
+//!   namespaces and waits for SIGTERM or SIGKILL.
+
+use crate::error::ShimError;
+use crate::{launch, namespaces};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use wedge_runtime::{
+    App, BusLimits, CodeCache, Control, EngineOptions, HostServices, MessageBus, NnModels, Outcome,
+    Policy, Prepared, RuntimeError, Stdio,
+};
+
+/// The mode word of a process running an app.
+pub const APP_MODE: &str = "wedge-app";
+/// The mode word of a pod's sandbox process.
+pub const SANDBOX_MODE: &str = "wedge-sandbox";
+/// The FIFO in the bundle that `start` opens to let the app run.
+pub const START_FIFO: &str = "wedge-start";
+
+/// Where the shim keeps what outlives a container (the code cache): `$WEDGE_SHIM_ROOT`,
+/// else `/var/lib/wedge-shim`.
+pub fn state_root() -> PathBuf {
+    std::env::var_os("WEDGE_SHIM_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/var/lib/wedge-shim"))
+}
+
+/// Runs the process of `mode` for `bundle` and returns its exit status.
+pub fn main(mode: &str, bundle: &Path) -> i32 {
+    let result = match mode {
+        SANDBOX_MODE => hold_sandbox(bundle),
+        _ => run_app(bundle),
+    };
+    result.unwrap_or_else(|e| {
+        eprintln!("wedge: {e}");
+        1
+    })
+}
+
+fn hold_sandbox(bundle: &Path) -> Result<i32, ShimError> {
+    let spec = launch::read_spec(bundle)?;
+    namespaces::enter(&spec, true)?;
+    // SAFETY: a signal set on the stack, filled and used by the calls below only.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGTERM);
+        libc::sigaddset(&mut set, libc::SIGINT);
+        libc::sigprocmask(libc::SIG_BLOCK, &set, std::ptr::null_mut());
+        let mut signal = 0;
+        libc::sigwait(&set, &mut signal);
+    }
+    Ok(0)
+}
+
+fn run_app(bundle: &Path) -> Result<i32, ShimError> {
+    let spec = launch::read_spec(bundle)?;
+    namespaces::enter(&spec, false)?;
+    let launch = launch::resolve(bundle, &spec)?;
+    let no_keyvalue = || -> Result<_, RuntimeError> {
+        Err(RuntimeError::Grant(
+            "key-value storage is not offered under containerd yet".into(),
+        ))
+    };
+    let host = HostServices {
+        keyvalue: &no_keyvalue,
+        bus: &|| MessageBus::new(BusLimits::default()),
+        nn_models: &NnModels::default(),
+    };
+    let policy = Policy::grant(&launch.grants, launch.args, "default", &host)?;
+    let cache = CodeCache::new(state_root().join("code-cache"));
+    let options = EngineOptions {
+        fuel: policy.fuel.is_some(),
+        ..EngineOptions::default()
+    };
+    let app = App::open(options, &launch.wasm, Some(&cache))?;
+    let prepared = Prepared::new(&app)?;
+    wait_for_start(bundle)?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ShimError::Host(format!("cannot start the async runtime: {e}")))?;
+    let control = Control::new();
+    let outcome = runtime.block_on(async {
+        let stopper = control.clone();
+        tokio::spawn(async move {
+            if let Ok(mut term) =
+                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            {
+                term.recv().await;
+                stopper.request_stop();
+            }
+        });
+        prepared
+            .run_controlled(&policy, Stdio::Inherit, &control)
+            .await
+    })?;
+    if let Some(reason) = outcome.reason() {
+        eprintln!("wedge: {reason}");
+    }
+    if let Outcome::Trapped {
+        backtrace: Some(backtrace),
+        ..
+    } = &outcome
+    {
+        eprintln!("{}", backtrace.trim_end());
+    }
+    Ok(outcome.exit_code())
+}
+
+/// Blocks until the shim opens the bundle's start FIFO and closes it (`start`).
+fn wait_for_start(bundle: &Path) -> Result<(), ShimError> {
+    let path = bundle.join(START_FIFO);
+    let mut fifo = std::fs::File::open(&path)
+        .map_err(|e| ShimError::Host(format!("start FIFO `{}`: {e}", path.display())))?;
+    let mut byte = [0u8; 1];
+    let read = fifo
+        .read(&mut byte)
+        .map_err(|e| ShimError::Host(format!("start FIFO `{}`: {e}", path.display())))?;
+    if read == 0 {
+        return Err(ShimError::Host("the shim went away before `start`".into()));
+    }
+    Ok(())
+}

@@ -1,0 +1,562 @@
+//! containerd's shim v2 API (task service v2) over wedge: the shim process that
+//! `start` leaves behind serves it for one pod (or one container outside Kubernetes),
+//! runs each container in its own [`crate::process`] and reports exits as events.
+
+use crate::container::{Container, Exit, Streams};
+use crate::error::ShimError;
+use crate::{launch, process};
+use async_trait::async_trait;
+use containerd_shim::api::{self, Status};
+use containerd_shim::asynchronous::monitor::monitor_subscribe;
+use containerd_shim::asynchronous::publisher::RemotePublisher;
+use containerd_shim::asynchronous::util::{mount_rootfs, read_file_to_str, write_str_to_file};
+use containerd_shim::asynchronous::{ExitSignal, Shim, spawn};
+use containerd_shim::monitor::{Subject, Topic};
+use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskStart};
+use containerd_shim::protos::protobuf::MessageDyn;
+use containerd_shim::protos::topics;
+use containerd_shim::protos::ttrpc::{self, Code, context};
+use containerd_shim::util::{convert_to_any, timestamp};
+use containerd_shim::{Config, Error, Flags, StartOpts, Task, TtrpcContext, TtrpcResult};
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// The annotation grouping a pod's containers into one shim process.
+const SANDBOX_ID_ANNOTATION: &str = "io.kubernetes.cri.sandbox-id";
+
+/// The shim: what `start`, `delete` and the serving process share.
+#[derive(Clone)]
+pub struct Service {
+    exit: Arc<ExitSignal>,
+    namespace: String,
+    id: String,
+}
+
+#[async_trait]
+impl Shim for Service {
+    type T = Tasks;
+
+    async fn new(_runtime_id: &str, args: &Flags, _config: &mut Config) -> Self {
+        Service {
+            exit: Arc::new(ExitSignal::default()),
+            namespace: args.namespace.clone(),
+            id: args.id.clone(),
+        }
+    }
+
+    /// Starts (or finds) the serving process of the container's pod, and records its
+    /// address in the bundle, where containerd looks after a restart.
+    async fn start_shim(&mut self, opts: StartOpts) -> Result<String, Error> {
+        let spec = launch::read_spec(Path::new(".")).map_err(|e| Error::Other(e.to_string()))?;
+        let grouping = spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get(SANDBOX_ID_ANNOTATION).cloned())
+            .unwrap_or_else(|| opts.id.clone());
+        let address = spawn(opts, &grouping, Vec::new()).await?;
+        write_str_to_file("address", &address).await?;
+        Ok(address)
+    }
+
+    /// containerd's clean-up after a task is gone (or its shim died): kill what may
+    /// be left of the container's process, unmount its root filesystem.
+    async fn delete_shim(&mut self) -> Result<api::DeleteResponse, Error> {
+        let bundle = std::env::current_dir().map_err(|e| Error::Other(e.to_string()))?;
+        if let Ok(pid) = read_file_to_str(bundle.join(PID_FILE)).await
+            && let Ok(pid) = pid.trim().parse::<i32>()
+        {
+            // SAFETY: a plain signal to the pid the shim recorded for this bundle.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        unmount(&bundle.join("rootfs"));
+        Ok(api::DeleteResponse {
+            exit_status: 137,
+            exited_at: Some(timestamp()?).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn wait(&mut self) {
+        self.exit.wait().await;
+    }
+
+    async fn create_task_service(&self, publisher: RemotePublisher) -> Tasks {
+        let tasks = Tasks {
+            exit: self.exit.clone(),
+            namespace: self.namespace.clone(),
+            publisher: Arc::new(publisher),
+            containers: Arc::default(),
+        };
+        log::info!("serving containers of `{}`", self.id);
+        tasks.watch_exits().await;
+        tasks
+    }
+}
+
+/// The file in a bundle holding its container's pid, for `delete` after a shim crash.
+const PID_FILE: &str = "wedge.pid";
+
+/// The task service: the containers of one shim process.
+#[derive(Clone)]
+pub struct Tasks {
+    exit: Arc<ExitSignal>,
+    namespace: String,
+    publisher: Arc<RemotePublisher>,
+    containers: Arc<Mutex<HashMap<String, Arc<Container>>>>,
+}
+
+impl Tasks {
+    /// Follows the exits of the containers' processes (reaped by the shim library's
+    /// SIGCHLD handler) and publishes them.
+    async fn watch_exits(&self) {
+        let mut exits = match monitor_subscribe(Topic::Pid).await {
+            Ok(subscription) => subscription,
+            Err(e) => {
+                log::error!("cannot follow process exits: {e}");
+                return;
+            }
+        };
+        let tasks = self.clone();
+        tokio::spawn(async move {
+            while let Some(event) = exits.rx.recv().await {
+                let Subject::Pid(pid) = event.subject else {
+                    continue;
+                };
+                let found = tasks
+                    .table()
+                    .values()
+                    .find(|c| c.pid as i32 == pid)
+                    .cloned();
+                if let Some(container) = found {
+                    tasks.exited(&container, event.exit_code as u32).await;
+                }
+            }
+        });
+    }
+
+    async fn exited(&self, container: &Container, status: u32) {
+        let at = timestamp().unwrap_or_default();
+        container.set_exited(Exit {
+            status,
+            at: at.clone(),
+        });
+        let event = TaskExit {
+            container_id: container.id.clone(),
+            id: container.id.clone(),
+            pid: container.pid,
+            exit_status: status,
+            exited_at: Some(at).into(),
+            ..Default::default()
+        };
+        self.publish(topics::TASK_EXIT_EVENT_TOPIC, Box::new(event))
+            .await;
+    }
+
+    async fn publish(&self, topic: &str, event: Box<dyn MessageDyn>) {
+        let ctx = context::with_duration(Duration::from_secs(5));
+        if let Err(e) = self
+            .publisher
+            .publish(ctx, topic, &self.namespace, event)
+            .await
+        {
+            log::warn!("cannot publish {topic}: {e}");
+        }
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, Arc<Container>>> {
+        self.containers.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn find(&self, id: &str) -> TtrpcResult<Arc<Container>> {
+        self.table()
+            .get(id)
+            .cloned()
+            .ok_or_else(|| status(Code::NOT_FOUND, format!("container `{id}` not found")))
+    }
+
+    /// Creates the container's process, waiting for `start`.
+    fn spawn_process(
+        &self,
+        req: &api::CreateTaskRequest,
+        sandbox: bool,
+    ) -> Result<Arc<Container>, ShimError> {
+        let bundle = PathBuf::from(&req.bundle);
+        let fifo = bundle.join(process::START_FIFO);
+        let path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes())
+            .map_err(|e| ShimError::Host(e.to_string()))?;
+        // The shim holds the start FIFO open for reading and writing from now on, so
+        // the process's open never blocks and its read waits for `start`'s byte.
+        let gate = if sandbox {
+            None
+        } else {
+            // SAFETY: `path` is a NUL-terminated path for the duration of the call.
+            if unsafe { libc::mkfifo(path.as_ptr(), 0o600) } != 0 {
+                return Err(ShimError::Host(format!(
+                    "cannot create `{}`: {}",
+                    fifo.display(),
+                    std::io::Error::last_os_error()
+                )));
+            }
+            let gate = OpenOptions::new().read(true).write(true).open(&fifo);
+            Some(gate.map_err(|e| ShimError::Host(format!("`{}`: {e}", fifo.display())))?)
+        };
+        let streams = Streams {
+            stdin: req.stdin.clone(),
+            stdout: req.stdout.clone(),
+            stderr: req.stderr.clone(),
+        };
+        let exe = std::env::current_exe().map_err(|e| ShimError::Host(e.to_string()))?;
+        let mode = if sandbox {
+            process::SANDBOX_MODE
+        } else {
+            process::APP_MODE
+        };
+        let mut table = self.table();
+        let child = Command::new(exe)
+            .arg(mode)
+            .arg(&bundle)
+            .current_dir(&bundle)
+            .stdin(open_stream(&streams.stdin, false)?)
+            .stdout(open_stream(&streams.stdout, true)?)
+            .stderr(open_stream(&streams.stderr, true)?)
+            .spawn()
+            .map_err(|e| ShimError::Host(format!("cannot start the container's process: {e}")))?;
+        let pid = child.id();
+        // The shim library's SIGCHLD handler reaps it and reports the exit.
+        drop(child);
+        std::fs::write(bundle.join(PID_FILE), pid.to_string())
+            .map_err(|e| ShimError::Host(format!("cannot record the pid: {e}")))?;
+        let container = Arc::new(Container::new(req.id.clone(), bundle, streams, pid, gate));
+        table.insert(req.id.clone(), container.clone());
+        Ok(container)
+    }
+}
+
+/// A container stream: the FIFO (or file) containerd named, opened without waiting
+/// for its other end; `/dev/null` when there is none.
+fn open_stream(path: &str, write: bool) -> Result<File, ShimError> {
+    let path = if path.is_empty() { "/dev/null" } else { path };
+    OpenOptions::new()
+        .read(true)
+        .write(write)
+        .custom_flags(if write { 0 } else { libc::O_NONBLOCK })
+        .open(path)
+        .map_err(|e| ShimError::Host(format!("cannot open `{path}`: {e}")))
+        .and_then(|file| {
+            if !write {
+                clear_nonblocking(&file)?;
+            }
+            Ok(file)
+        })
+}
+
+fn clear_nonblocking(file: &File) -> Result<(), ShimError> {
+    use std::os::fd::AsRawFd;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor `file` owns.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(ShimError::Host(format!(
+            "cannot set up the container's stdin: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(())
+}
+
+fn unmount(rootfs: &Path) {
+    if let Some(target) = rootfs.to_str() {
+        // A root filesystem that is not mounted (yet, or any more) is fine.
+        let _ = containerd_shim::mount::umount_recursive(Some(target), 0);
+    }
+}
+
+/// A ttrpc error with `code`.
+fn status(code: Code, message: impl Into<String>) -> ttrpc::Error {
+    ttrpc::Error::RpcStatus(ttrpc::get_status(code, message.into()))
+}
+
+fn invalid(e: ShimError) -> ttrpc::Error {
+    status(Code::INVALID_ARGUMENT, e.to_string())
+}
+
+#[async_trait]
+impl Task for Tasks {
+    async fn create(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::CreateTaskRequest,
+    ) -> TtrpcResult<api::CreateTaskResponse> {
+        if req.terminal {
+            return Err(status(
+                Code::INVALID_ARGUMENT,
+                "a terminal is not supported for Wasm containers",
+            ));
+        }
+        let bundle = PathBuf::from(&req.bundle);
+        let rootfs = bundle.join("rootfs");
+        for mount in &req.rootfs {
+            mount_rootfs(mount, &rootfs).await?;
+        }
+        let spec = launch::read_spec(&bundle).map_err(invalid)?;
+        let sandbox = launch::is_sandbox(&spec);
+        if !sandbox {
+            // Refuse a bad app or grant here, where CRI reports it on the pod.
+            launch::resolve(&bundle, &spec).map_err(invalid)?;
+        }
+        let container = self.spawn_process(&req, sandbox).map_err(|e| {
+            unmount(&rootfs);
+            status(Code::INTERNAL, e.to_string())
+        })?;
+        if sandbox {
+            container.set_running();
+        }
+        let event = TaskCreate {
+            container_id: req.id.clone(),
+            bundle: req.bundle.clone(),
+            rootfs: req.rootfs.clone(),
+            io: Some(containerd_shim::protos::events::task::TaskIO {
+                stdin: req.stdin.clone(),
+                stdout: req.stdout.clone(),
+                stderr: req.stderr.clone(),
+                terminal: false,
+                ..Default::default()
+            })
+            .into(),
+            pid: container.pid,
+            ..Default::default()
+        };
+        self.publish(topics::TASK_CREATE_EVENT_TOPIC, Box::new(event))
+            .await;
+        Ok(api::CreateTaskResponse {
+            pid: container.pid,
+            ..Default::default()
+        })
+    }
+
+    async fn start(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StartRequest,
+    ) -> TtrpcResult<api::StartResponse> {
+        reject_exec(&req.exec_id)?;
+        let container = self.find(&req.id)?;
+        if container.set_running() {
+            if let Err(e) = container.open_gate() {
+                return Err(status(
+                    Code::FAILED_PRECONDITION,
+                    format!("container `{}` cannot start: {e}", req.id),
+                ));
+            }
+        } else if matches!(container.state().0, Status::STOPPED) {
+            return Err(status(
+                Code::FAILED_PRECONDITION,
+                format!("container `{}` has already run", req.id),
+            ));
+        }
+        let event = TaskStart {
+            container_id: req.id.clone(),
+            pid: container.pid,
+            ..Default::default()
+        };
+        self.publish(topics::TASK_START_EVENT_TOPIC, Box::new(event))
+            .await;
+        Ok(api::StartResponse {
+            pid: container.pid,
+            ..Default::default()
+        })
+    }
+
+    async fn state(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StateRequest,
+    ) -> TtrpcResult<api::StateResponse> {
+        reject_exec(&req.exec_id)?;
+        let container = self.find(&req.id)?;
+        let (status, exit) = container.state();
+        Ok(api::StateResponse {
+            id: container.id.clone(),
+            bundle: container.bundle.to_string_lossy().into_owned(),
+            pid: container.pid,
+            status: status.into(),
+            stdin: container.streams.stdin.clone(),
+            stdout: container.streams.stdout.clone(),
+            stderr: container.streams.stderr.clone(),
+            exit_status: exit.as_ref().map_or(0, |e| e.status),
+            exited_at: exit.map(|e| e.at).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn wait(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::WaitRequest,
+    ) -> TtrpcResult<api::WaitResponse> {
+        reject_exec(&req.exec_id)?;
+        let container = self.find(&req.id)?;
+        let exit = container.wait().await;
+        Ok(api::WaitResponse {
+            exit_status: exit.status,
+            exited_at: Some(exit.at).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn kill(&self, _ctx: &TtrpcContext, req: api::KillRequest) -> TtrpcResult<api::Empty> {
+        reject_exec(&req.exec_id)?;
+        let container = self.find(&req.id)?;
+        if container.state().0 == Status::STOPPED {
+            return Err(status(
+                Code::NOT_FOUND,
+                format!("container `{}`: process already finished", req.id),
+            ));
+        }
+        // SAFETY: a plain signal to the container's own process, which is not reaped
+        // yet (it is not stopped), so the pid is still its.
+        if unsafe { libc::kill(container.pid as i32, req.signal as i32) } != 0 {
+            let e = std::io::Error::last_os_error();
+            return Err(status(Code::INTERNAL, format!("kill: {e}")));
+        }
+        Ok(api::Empty::default())
+    }
+
+    async fn delete(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::DeleteRequest,
+    ) -> TtrpcResult<api::DeleteResponse> {
+        reject_exec(&req.exec_id)?;
+        let container = self.find(&req.id)?;
+        let exit = match container.state() {
+            (Status::STOPPED, Some(exit)) => exit,
+            (Status::CREATED, _) => {
+                // Never started: end the waiting process.
+                // SAFETY: as in `kill`.
+                unsafe { libc::kill(container.pid as i32, libc::SIGKILL) };
+                container.wait().await
+            }
+            _ => {
+                return Err(status(
+                    Code::FAILED_PRECONDITION,
+                    format!("container `{}` is running: stop it first", req.id),
+                ));
+            }
+        };
+        self.table().remove(&req.id);
+        unmount(&container.bundle.join("rootfs"));
+        let event = TaskDelete {
+            container_id: req.id.clone(),
+            id: req.id.clone(),
+            pid: container.pid,
+            exit_status: exit.status,
+            exited_at: Some(exit.at.clone()).into(),
+            ..Default::default()
+        };
+        self.publish(topics::TASK_DELETE_EVENT_TOPIC, Box::new(event))
+            .await;
+        Ok(api::DeleteResponse {
+            pid: container.pid,
+            exit_status: exit.status,
+            exited_at: Some(exit.at).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn pids(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::PidsRequest,
+    ) -> TtrpcResult<api::PidsResponse> {
+        let container = self.find(&req.id)?;
+        Ok(api::PidsResponse {
+            processes: vec![containerd_shim::protos::types::task::ProcessInfo {
+                pid: container.pid,
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
+    async fn stats(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::StatsRequest,
+    ) -> TtrpcResult<api::StatsResponse> {
+        let container = self.find(&req.id)?;
+        let cgroup = containerd_shim::cgroup::get_cgroup(container.pid)?;
+        let metrics = containerd_shim::cgroup::collect_metrics(&cgroup)?;
+        Ok(api::StatsResponse {
+            stats: Some(convert_to_any(Box::new(metrics))?).into(),
+            ..Default::default()
+        })
+    }
+
+    async fn connect(
+        &self,
+        _ctx: &TtrpcContext,
+        req: api::ConnectRequest,
+    ) -> TtrpcResult<api::ConnectResponse> {
+        let task_pid = self.table().get(&req.id).map_or(0, |c| c.pid);
+        Ok(api::ConnectResponse {
+            shim_pid: std::process::id(),
+            task_pid,
+            version: env!("CARGO_PKG_VERSION").into(),
+            ..Default::default()
+        })
+    }
+
+    async fn shutdown(
+        &self,
+        _ctx: &TtrpcContext,
+        _req: api::ShutdownRequest,
+    ) -> TtrpcResult<api::Empty> {
+        if self.table().is_empty() {
+            self.exit.signal();
+        }
+        Ok(api::Empty::default())
+    }
+
+    async fn exec(
+        &self,
+        _ctx: &TtrpcContext,
+        _req: api::ExecProcessRequest,
+    ) -> TtrpcResult<api::Empty> {
+        Err(unsupported("exec"))
+    }
+
+    async fn pause(&self, _ctx: &TtrpcContext, _req: api::PauseRequest) -> TtrpcResult<api::Empty> {
+        Err(unsupported("pause"))
+    }
+
+    async fn resume(
+        &self,
+        _ctx: &TtrpcContext,
+        _req: api::ResumeRequest,
+    ) -> TtrpcResult<api::Empty> {
+        Err(unsupported("resume"))
+    }
+}
+
+/// Processes other than the container's own (`exec`) are not offered.
+fn reject_exec(exec_id: &str) -> TtrpcResult<()> {
+    if exec_id.is_empty() {
+        Ok(())
+    } else {
+        Err(unsupported("exec"))
+    }
+}
+
+fn unsupported(what: &str) -> ttrpc::Error {
+    status(
+        Code::UNIMPLEMENTED,
+        format!("{what} is not supported for Wasm containers"),
+    )
+}
