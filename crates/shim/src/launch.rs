@@ -36,6 +36,10 @@ pub struct Launch {
     pub args: Vec<String>,
     /// Everything the spec and its annotations grant.
     pub grants: Grants,
+    /// The container's memory limit (`linux.resources.memory.limit`): its cgroup's, and
+    /// less what the runtime itself holds, the cap on linear memory (see
+    /// [`cap_memory`]).
+    pub memory_limit: Option<u64>,
 }
 
 /// Whether the spec is a pod's sandbox container (which holds the pod's namespaces
@@ -82,7 +86,7 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
         mode: mode(readonly),
     });
     grants.volumes.extend(mounted_dirs(spec));
-    let memory = spec
+    let memory_limit = spec
         .linux()
         .as_ref()
         .and_then(|l| l.resources().as_ref())
@@ -90,11 +94,11 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
         .and_then(|m| m.limit())
         .filter(|limit| *limit > 0)
         .map(|limit| limit as u64);
-    let grants = grants.overlay(annotated_grants(spec)?);
     Ok(Launch {
         wasm,
         args,
-        grants: cap_memory(grants, memory),
+        grants: grants.overlay(annotated_grants(spec)?),
+        memory_limit,
     })
 }
 
@@ -111,27 +115,60 @@ fn root_dir(bundle: &Path, spec: &Spec) -> Result<PathBuf, ShimError> {
 }
 
 /// `program` as a file of the root filesystem: absolute paths from its root, relative
-/// ones from the process's working directory. Symbolic links are followed, but the
-/// result must stay inside the root filesystem.
+/// ones from the process's working directory. Symbolic links are resolved as inside
+/// the container: an absolute target starts again from the root filesystem, and `..`
+/// never climbs above it, so no link in an image reaches the node's files.
 fn inside_rootfs(rootfs: &Path, cwd: &Path, program: &str) -> Result<PathBuf, ShimError> {
-    let relative: PathBuf = cwd
-        .join(program)
-        .components()
-        .filter(|c| matches!(c, Component::Normal(_)))
-        .collect();
-    let path = rootfs.join(&relative);
-    let resolved = path.canonicalize().map_err(|e| {
+    let not_found = |why: String| {
         ShimError::Spec(format!(
-            "the app `{program}` is not in the image: {e} (the entrypoint must name the .wasm file)"
+            "the app `{program}` is not in the image: {why} (the entrypoint must name the .wasm file)"
         ))
-    })?;
-    if !resolved.starts_with(rootfs) {
-        return Err(ShimError::Spec(format!(
-            "the app `{program}` leads outside the container's root filesystem"
-        )));
+    };
+    let mut pending: Vec<PathBuf> = vec![cwd.join(program)];
+    let mut resolved = PathBuf::new();
+    let mut links = 0;
+    while let Some(path) = pending.pop() {
+        let mut components = path.components().peekable();
+        if components.peek() == Some(&Component::RootDir) {
+            resolved.clear();
+        }
+        let rest: Vec<Component> = components.collect();
+        for (i, component) in rest.iter().enumerate() {
+            match component {
+                Component::Normal(name) => {
+                    let candidate = rootfs.join(&resolved).join(name);
+                    let meta = std::fs::symlink_metadata(&candidate)
+                        .map_err(|e| not_found(e.to_string()))?;
+                    if meta.file_type().is_symlink() {
+                        links += 1;
+                        if links > MAX_LINKS {
+                            return Err(not_found("too many levels of symbolic links".into()));
+                        }
+                        let target =
+                            std::fs::read_link(&candidate).map_err(|e| not_found(e.to_string()))?;
+                        let remaining: PathBuf = rest[i + 1..].iter().collect();
+                        pending.push(remaining);
+                        pending.push(target);
+                        break;
+                    }
+                    resolved.push(name);
+                }
+                Component::ParentDir => {
+                    resolved.pop();
+                }
+                _ => {}
+            }
+        }
     }
-    Ok(resolved)
+    let path = rootfs.join(&resolved);
+    if !path.is_file() {
+        return Err(not_found("not a file".into()));
+    }
+    Ok(path)
 }
+
+/// How many symbolic links resolving a path may follow, as Linux's `ELOOP` limit.
+const MAX_LINKS: usize = 40;
 
 /// The bind mounts of directories, as volumes (files such as `/etc/hosts` cannot be
 /// preopened and are left out, as are `/proc`, `/dev` and `/sys`).
@@ -210,11 +247,19 @@ fn annotated_grants(spec: &Spec) -> Result<Grants, ShimError> {
     Ok(grants)
 }
 
-/// `grants` with linear memory capped at the pod's memory limit, when it has one.
-fn cap_memory(mut grants: Grants, limit: Option<u64>) -> Grants {
+/// What the process needs beside its resident memory at start and the guest's linear
+/// memory: stacks, tables, host buffers.
+const RUNTIME_RESERVE: u64 = 4 << 20;
+
+/// Caps linear memory so that the whole process stays under the container's memory
+/// limit, which its cgroup enforces: the limit less what the process holds once the
+/// app is loaded (`resident` bytes) and a reserve. A guest that grows past it sees
+/// `memory.grow` fail (and traps, if it does not check), rather than being killed by
+/// the kernel's OOM killer. A lower cap in the annotation stays.
+pub fn cap_memory(grants: &mut Grants, limit: Option<u64>, resident: u64) {
     if let Some(limit) = limit {
-        let capped = grants.limits.memory.map_or(limit, |m| m.0.min(limit));
+        let room = limit.saturating_sub(resident + RUNTIME_RESERVE);
+        let capped = grants.limits.memory.map_or(room, |m| m.0.min(room));
         grants.limits.memory = Some(ByteSize(capped));
     }
-    grants
 }

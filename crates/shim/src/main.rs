@@ -4,6 +4,7 @@
 //! serving); the shim re-executes itself with a mode word for each container's own
 //! process (see `process.rs`).
 
+mod cgroup;
 mod container;
 mod error;
 mod launch;

@@ -10,7 +10,8 @@
 //!   namespaces and waits for SIGTERM or SIGKILL.
 
 use crate::error::ShimError;
-use crate::{launch, namespaces};
+use crate::{cgroup, launch, namespaces};
+use oci_spec::runtime::Spec;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use wedge_runtime::{
@@ -35,19 +36,21 @@ pub fn state_root() -> PathBuf {
 
 /// Runs the process of `mode` for `bundle` and returns its exit status.
 pub fn main(mode: &str, bundle: &Path) -> i32 {
-    let result = match mode {
-        SANDBOX_MODE => hold_sandbox(bundle),
-        _ => run_app(bundle),
-    };
+    let result = launch::read_spec(bundle).and_then(|spec| {
+        cgroup::join(&spec)?;
+        match mode {
+            SANDBOX_MODE => hold_sandbox(&spec),
+            _ => run_app(bundle, &spec),
+        }
+    });
     result.unwrap_or_else(|e| {
         eprintln!("wedge: {e}");
         1
     })
 }
 
-fn hold_sandbox(bundle: &Path) -> Result<i32, ShimError> {
-    let spec = launch::read_spec(bundle)?;
-    namespaces::enter(&spec, true)?;
+fn hold_sandbox(spec: &Spec) -> Result<i32, ShimError> {
+    namespaces::enter(spec, true)?;
     // SAFETY: a signal set on the stack, filled and used by the calls below only.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
@@ -61,10 +64,9 @@ fn hold_sandbox(bundle: &Path) -> Result<i32, ShimError> {
     Ok(0)
 }
 
-fn run_app(bundle: &Path) -> Result<i32, ShimError> {
-    let spec = launch::read_spec(bundle)?;
-    namespaces::enter(&spec, false)?;
-    let launch = launch::resolve(bundle, &spec)?;
+fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
+    namespaces::enter(spec, false)?;
+    let launch = launch::resolve(bundle, spec)?;
     let no_keyvalue = || -> Result<_, RuntimeError> {
         Err(RuntimeError::Grant(
             "key-value storage is not offered under containerd yet".into(),
@@ -75,14 +77,17 @@ fn run_app(bundle: &Path) -> Result<i32, ShimError> {
         bus: &|| MessageBus::new(BusLimits::default()),
         nn_models: &NnModels::default(),
     };
-    let policy = Policy::grant(&launch.grants, launch.args, "default", &host)?;
     let cache = CodeCache::new(state_root().join("code-cache"));
     let options = EngineOptions {
-        fuel: policy.fuel.is_some(),
+        fuel: launch.grants.limits.fuel.is_some(),
         ..EngineOptions::default()
     };
     let app = App::open(options, &launch.wasm, Some(&cache))?;
     let prepared = Prepared::new(&app)?;
+    let mut grants = launch.grants;
+    let held = resident_bytes()?.max(cgroup::memory_usage(spec).unwrap_or(0));
+    launch::cap_memory(&mut grants, launch.memory_limit, held);
+    let policy = Policy::grant(&grants, launch.args, "default", &host)?;
     wait_for_start(bundle)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -114,6 +119,20 @@ fn run_app(bundle: &Path) -> Result<i32, ShimError> {
         eprintln!("{}", backtrace.trim_end());
     }
     Ok(outcome.exit_code())
+}
+
+/// The process's resident memory, from `/proc/self/statm`.
+fn resident_bytes() -> Result<u64, ShimError> {
+    let statm = std::fs::read_to_string("/proc/self/statm")
+        .map_err(|e| ShimError::Host(format!("/proc/self/statm: {e}")))?;
+    let pages: u64 = statm
+        .split_whitespace()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .ok_or_else(|| ShimError::Host(format!("/proc/self/statm: `{statm}`")))?;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Ok(pages * page.max(4096) as u64)
 }
 
 /// Blocks until the shim opens the bundle's start FIFO and closes it (`start`).

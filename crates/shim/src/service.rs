@@ -4,7 +4,7 @@
 
 use crate::container::{Container, Exit, Streams};
 use crate::error::ShimError;
-use crate::{launch, process};
+use crate::{cgroup, launch, process};
 use async_trait::async_trait;
 use containerd_shim::api::{self, Status};
 use containerd_shim::asynchronous::monitor::monitor_subscribe;
@@ -74,6 +74,7 @@ impl Shim for Service {
             unsafe { libc::kill(pid, libc::SIGKILL) };
         }
         unmount(&bundle.join("rootfs"));
+        remove_cgroup(&bundle);
         Ok(api::DeleteResponse {
             exit_status: 137,
             exited_at: Some(timestamp()?).into(),
@@ -277,6 +278,13 @@ fn unmount(rootfs: &Path) {
     }
 }
 
+/// Removes the cgroup of the container in `bundle`, whose process is gone.
+fn remove_cgroup(bundle: &Path) {
+    if let Ok(spec) = launch::read_spec(bundle) {
+        cgroup::remove(&spec);
+    }
+}
+
 /// A ttrpc error with `code`.
 fn status(code: Code, message: impl Into<String>) -> ttrpc::Error {
     ttrpc::Error::RpcStatus(ttrpc::get_status(code, message.into()))
@@ -452,6 +460,7 @@ impl Task for Tasks {
         };
         self.table().remove(&req.id);
         unmount(&container.bundle.join("rootfs"));
+        remove_cgroup(&container.bundle);
         let event = TaskDelete {
             container_id: req.id.clone(),
             id: req.id.clone(),

@@ -8,6 +8,7 @@ mod common;
 mod bad_input;
 mod cache_and_compile;
 mod containerd;
+mod cri;
 mod daemon;
 mod guests;
 mod images;

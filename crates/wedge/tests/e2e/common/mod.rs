@@ -1,5 +1,7 @@
 //! Helpers for end-to-end tests: run the real `wedge` binary with its own data root.
 
+pub mod containerd;
+
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};

@@ -1,0 +1,549 @@
+//! Pods through containerd's CRI plugin, driven over its gRPC socket as the kubelet
+//! drives it (crate `k8s-cri`, CRI `runtime.v1`): RunPodSandbox with the runtime
+//! handler `wedge`, CreateContainer with args, env, mounts, a memory limit and
+//! annotations, StartContainer, ContainerStatus, the container's log file in CRI
+//! format, StopContainer, RemovePodSandbox.
+
+use crate::common::containerd::{CRI_NAMESPACE, Containerd};
+use k8s_cri::v1::image_service_client::ImageServiceClient;
+use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
+use k8s_cri::v1::*;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+use tonic::transport::Channel;
+use wedge_test_programs::p1;
+
+/// A kubelet's view of one containerd: its CRI clients and the pods' log directory.
+struct Kubelet {
+    runtime: RuntimeServiceClient<Channel>,
+    images: ImageServiceClient<Channel>,
+    logs: PathBuf,
+}
+
+impl Kubelet {
+    async fn connect(ctd: &Containerd) -> Kubelet {
+        let socket = ctd.socket();
+        let channel = tonic::transport::Endpoint::try_from("http://[::]:50051")
+            .unwrap()
+            .connect_with_connector(tower::service_fn(move |_: tonic::transport::Uri| {
+                let socket = socket.clone();
+                async move {
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(
+                        tokio::net::UnixStream::connect(socket).await?,
+                    ))
+                }
+            }))
+            .await
+            .expect("connect to containerd's CRI socket");
+        let logs = ctd.dir.path().join("pods");
+        std::fs::create_dir_all(&logs).unwrap();
+        Kubelet {
+            runtime: RuntimeServiceClient::new(channel.clone()),
+            images: ImageServiceClient::new(channel),
+            logs,
+        }
+    }
+
+    /// A host-network pod's config (no CNI here), with `annotations`.
+    fn pod(&self, name: &str, annotations: &[(&str, &str)]) -> PodSandboxConfig {
+        PodSandboxConfig {
+            metadata: Some(PodSandboxMetadata {
+                name: name.into(),
+                uid: format!("uid-{name}"),
+                namespace: "default".into(),
+                attempt: 0,
+            }),
+            log_directory: self.logs.join(name).to_string_lossy().into_owned(),
+            annotations: owned(annotations),
+            linux: Some(LinuxPodSandboxConfig {
+                security_context: Some(LinuxSandboxSecurityContext {
+                    namespace_options: Some(NamespaceOption {
+                        network: NamespaceMode::Node as i32,
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    /// RunPodSandbox with the `wedge` runtime handler; returns the sandbox id.
+    async fn run_pod(&mut self, config: &PodSandboxConfig) -> String {
+        let response = self
+            .runtime
+            .run_pod_sandbox(RunPodSandboxRequest {
+                config: Some(config.clone()),
+                runtime_handler: "wedge".into(),
+            })
+            .await
+            .expect("RunPodSandbox");
+        response.into_inner().pod_sandbox_id
+    }
+
+    /// CreateContainer, then StartContainer; returns the container id.
+    async fn start(
+        &mut self,
+        pod: &str,
+        sandbox: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> String {
+        let id = self
+            .create(pod, sandbox, config)
+            .await
+            .expect("CreateContainer");
+        self.runtime
+            .start_container(StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .expect("StartContainer");
+        id
+    }
+
+    async fn create(
+        &mut self,
+        pod: &str,
+        sandbox: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> Result<String, tonic::Status> {
+        let response = self
+            .runtime
+            .create_container(CreateContainerRequest {
+                pod_sandbox_id: pod.into(),
+                config: Some(config),
+                sandbox_config: Some(sandbox.clone()),
+            })
+            .await?;
+        Ok(response.into_inner().container_id)
+    }
+
+    async fn status(&mut self, id: &str) -> ContainerStatus {
+        self.runtime
+            .container_status(ContainerStatusRequest {
+                container_id: id.into(),
+                verbose: false,
+            })
+            .await
+            .expect("ContainerStatus")
+            .into_inner()
+            .status
+            .expect("a status")
+    }
+
+    /// Polls ContainerStatus until the container has exited.
+    async fn exited(&mut self, id: &str) -> ContainerStatus {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let status = self.status(id).await;
+            if status.state == ContainerState::ContainerExited as i32 {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "never exited: {status:?}");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// The container's log file (CRI format) as `(stream, line)` pairs.
+    fn log(&self, pod: &str, container: &str) -> Vec<(String, String)> {
+        let path = self.logs.join(pod).join(format!("{container}.log"));
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("`{}`: {e}", path.display()));
+        text.lines()
+            .map(|line| {
+                // `<RFC 3339 time> <stdout|stderr> <F|P> <text>`
+                let mut fields = line.splitn(4, ' ');
+                let time = fields.next().unwrap_or_default();
+                assert!(time.contains('T'), "not a CRI log line: {line}");
+                let stream = fields.next().unwrap_or_default().to_string();
+                let tag = fields.next().unwrap_or_default();
+                assert!(tag == "F" || tag == "P", "not a CRI log line: {line}");
+                (stream, fields.next().unwrap_or_default().to_string())
+            })
+            .collect()
+    }
+
+    /// The container's log file's text so far (empty until it exists).
+    fn log_text(&self, pod: &str, container: &str) -> String {
+        std::fs::read_to_string(self.logs.join(pod).join(format!("{container}.log")))
+            .unwrap_or_default()
+    }
+
+    /// StopPodSandbox and RemovePodSandbox.
+    async fn remove_pod(&mut self, pod: &str) {
+        self.runtime
+            .stop_pod_sandbox(StopPodSandboxRequest {
+                pod_sandbox_id: pod.into(),
+            })
+            .await
+            .expect("StopPodSandbox");
+        self.runtime
+            .remove_pod_sandbox(RemovePodSandboxRequest {
+                pod_sandbox_id: pod.into(),
+            })
+            .await
+            .expect("RemovePodSandbox");
+    }
+}
+
+/// A container's config: `image`, `args` after its entrypoint, `env`, its log file
+/// `<name>.log`.
+fn container(name: &str, image: &str, args: &[&str], env: &[(&str, &str)]) -> ContainerConfig {
+    ContainerConfig {
+        metadata: Some(ContainerMetadata {
+            name: name.into(),
+            attempt: 0,
+        }),
+        image: Some(ImageSpec {
+            image: image.into(),
+            ..Default::default()
+        }),
+        args: args.iter().map(|a| a.to_string()).collect(),
+        envs: env
+            .iter()
+            .map(|(key, value)| KeyValue {
+                key: key.to_string(),
+                value: value.to_string(),
+            })
+            .collect(),
+        log_path: format!("{name}.log"),
+        ..Default::default()
+    }
+}
+
+fn owned(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+/// Waits until the shim processes of `ctd` are gone (a pod's shim exits once its
+/// sandbox is removed).
+fn wait_no_shims(ctd: &Containerd) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !ctd.shims().is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "shims left behind: {:?}",
+            ctd.shims()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_pod_runs_through_the_cri_api_as_the_kubelet_drives_it() {
+    let ctd = Containerd::start_with_cri();
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/args:1", p1::ARGS_ENV);
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/exit42:1", p1::EXIT42);
+    runtime().block_on(async {
+        let mut kubelet = Kubelet::connect(&ctd).await;
+        let version = kubelet
+            .runtime
+            .version(VersionRequest::default())
+            .await
+            .expect("Version")
+            .into_inner();
+        assert_eq!(version.runtime_name, "containerd");
+        let image = kubelet
+            .images
+            .image_status(ImageStatusRequest {
+                image: Some(ImageSpec {
+                    image: "localhost/wedge-test/args:1".into(),
+                    ..Default::default()
+                }),
+                verbose: false,
+            })
+            .await
+            .expect("ImageStatus")
+            .into_inner();
+        assert!(image.image.is_some(), "the imported image is not visible");
+
+        let config = kubelet.pod("hello", &[]);
+        let pod = kubelet.run_pod(&config).await;
+        let sandbox = kubelet
+            .runtime
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: pod.clone(),
+                verbose: false,
+            })
+            .await
+            .expect("PodSandboxStatus")
+            .into_inner()
+            .status
+            .expect("a status");
+        assert_eq!(sandbox.state, PodSandboxState::SandboxReady as i32);
+        assert_eq!(sandbox.runtime_handler, "wedge");
+
+        let args = container(
+            "args",
+            "localhost/wedge-test/args:1",
+            &["one", "--two"],
+            &[("LOG", "debug")],
+        );
+        let id = kubelet.start(&pod, &config, args).await;
+        let status = kubelet.exited(&id).await;
+        assert_eq!(status.exit_code, 0, "{status:?}");
+        assert_eq!(status.reason, "Completed");
+        let log = kubelet.log("hello", "args");
+        for line in [
+            "arg[0]=/app.wasm",
+            "arg[1]=one",
+            "arg[2]=--two",
+            "env GREETING=hello",
+            "env LOG=debug",
+        ] {
+            assert!(
+                log.iter().any(|(s, l)| s == "stdout" && l == line),
+                "no `{line}` in {log:?}"
+            );
+        }
+
+        let exit = container("exit42", "localhost/wedge-test/exit42:1", &[], &[]);
+        let id = kubelet.start(&pod, &config, exit).await;
+        let status = kubelet.exited(&id).await;
+        assert_eq!(status.exit_code, 42, "{status:?}");
+        assert_eq!(status.reason, "Error");
+        kubelet
+            .runtime
+            .remove_container(RemoveContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .expect("RemoveContainer");
+        kubelet.remove_pod(&pod).await;
+    });
+    assert_eq!(
+        ctd.ctr(&["--namespace", CRI_NAMESPACE, "task", "ls", "-q"])
+            .stdout
+            .trim(),
+        "",
+        "tasks left behind"
+    );
+    wait_no_shims(&ctd);
+}
+
+#[test]
+fn a_pod_gets_its_mounts_memory_limit_and_annotated_grants() {
+    let ctd = Containerd::start_with_cri();
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/files:1", p1::FILES);
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/memhog:1", p1::MEMHOG);
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/spin:1", p1::SPIN);
+    let data = ctd.dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    std::fs::write(data.join("note.txt"), "from a volume").unwrap();
+    runtime().block_on(async {
+        let mut kubelet = Kubelet::connect(&ctd).await;
+        // A pod annotation reaches every container of the pod.
+        let config = kubelet.pod(
+            "grants",
+            &[("wedge.io/grants", r#"{"limits": {"fuel": 50000000}}"#)],
+        );
+        let pod = kubelet.run_pod(&config).await;
+
+        let mount = |readonly| Mount {
+            container_path: "/data".into(),
+            host_path: data.to_string_lossy().into_owned(),
+            readonly,
+            ..Default::default()
+        };
+        let mut read = container(
+            "read",
+            "localhost/wedge-test/files:1",
+            &["read", "/data/note.txt"],
+            &[],
+        );
+        read.mounts = vec![mount(true)];
+        let id = kubelet.start(&pod, &config, read).await;
+        assert_eq!(kubelet.exited(&id).await.exit_code, 0);
+        let log = kubelet.log("grants", "read");
+        assert!(
+            log.iter().any(|(_, l)| l.contains("from a volume")),
+            "{log:?}"
+        );
+
+        let mut write = container(
+            "write",
+            "localhost/wedge-test/files:1",
+            &["write", "/data/new.txt", "x"],
+            &[],
+        );
+        write.mounts = vec![mount(true)];
+        let id = kubelet.start(&pod, &config, write).await;
+        assert_eq!(kubelet.exited(&id).await.exit_code, 1);
+        assert!(
+            !data.join("new.txt").exists(),
+            "wrote through a read-only mount"
+        );
+
+        // The memory limit holds the whole container: linear memory traps below it.
+        let mut memhog = container("memhog", "localhost/wedge-test/memhog:1", &[], &[]);
+        memhog.linux = Some(LinuxContainerConfig {
+            resources: Some(LinuxContainerResources {
+                memory_limit_in_bytes: 64 << 20,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let id = kubelet.start(&pod, &config, memhog).await;
+        let status = kubelet.exited(&id).await;
+        assert_eq!(status.exit_code, 134, "{status:?}");
+        let log = kubelet.log("grants", "memhog");
+        assert!(
+            log.iter().any(|(s, l)| s == "stderr"
+                && l.contains("guest trapped after reaching its memory limit")),
+            "{log:?}"
+        );
+
+        // The pod's fuel budget (annotation) ends a spinning guest.
+        let spin = container("spin", "localhost/wedge-test/spin:1", &[], &[]);
+        let id = kubelet.start(&pod, &config, spin).await;
+        let status = kubelet.exited(&id).await;
+        assert_eq!(status.exit_code, 124, "{status:?}");
+        let log = kubelet.log("grants", "spin");
+        assert!(
+            log.iter().any(|(_, l)| l.contains("fuel exhausted")),
+            "{log:?}"
+        );
+        kubelet.remove_pod(&pod).await;
+    });
+    wait_no_shims(&ctd);
+}
+
+#[test]
+fn stop_container_asks_the_app_to_stop_and_a_stubborn_one_is_killed() {
+    let ctd = Containerd::start_with_cri();
+    ctd.import_wasm_into(
+        CRI_NAMESPACE,
+        "localhost/wedge-test/graceful:1",
+        p1::GRACEFUL,
+    );
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/sleep:1", p1::SLEEP);
+    runtime().block_on(async {
+        let mut kubelet = Kubelet::connect(&ctd).await;
+        let config = kubelet.pod("stop", &[]);
+        let pod = kubelet.run_pod(&config).await;
+        let graceful = container("graceful", "localhost/wedge-test/graceful:1", &[], &[]);
+        let id = kubelet.start(&pod, &config, graceful).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !kubelet.log_text("stop", "graceful").contains("working 1") {
+            assert!(Instant::now() < deadline, "the app never worked");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            kubelet.status(&id).await.state,
+            ContainerState::ContainerRunning as i32
+        );
+        // The kubelet's accounting sees the container's own cgroup.
+        let stats = kubelet
+            .runtime
+            .container_stats(ContainerStatsRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .expect("ContainerStats")
+            .into_inner()
+            .stats
+            .expect("stats");
+        let memory = stats
+            .memory
+            .and_then(|m| m.working_set_bytes)
+            .map_or(0, |v| v.value);
+        assert!(memory > 1 << 20, "working set {memory} bytes: {stats:?}");
+        kubelet
+            .runtime
+            .stop_container(StopContainerRequest {
+                container_id: id.clone(),
+                timeout: 30,
+            })
+            .await
+            .expect("StopContainer");
+        let status = kubelet.exited(&id).await;
+        assert_eq!(status.exit_code, 0, "{status:?}");
+        assert!(
+            kubelet
+                .log_text("stop", "graceful")
+                .contains("stopping after")
+        );
+
+        // An app that does not stop is killed when the grace period ends.
+        let sleeper = container("sleeper", "localhost/wedge-test/sleep:1", &["3600"], &[]);
+        let id = kubelet.start(&pod, &config, sleeper).await;
+        kubelet
+            .runtime
+            .stop_container(StopContainerRequest {
+                container_id: id.clone(),
+                timeout: 1,
+            })
+            .await
+            .expect("StopContainer");
+        let status = kubelet.exited(&id).await;
+        assert!(
+            status.exit_code == 137 || status.exit_code == 143,
+            "{status:?}"
+        );
+        kubelet.remove_pod(&pod).await;
+    });
+    wait_no_shims(&ctd);
+}
+
+#[test]
+fn a_hostile_annotation_fails_the_container_with_a_clear_reason() {
+    let ctd = Containerd::start_with_cri();
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/files:1", p1::FILES);
+    runtime().block_on(async {
+        let mut kubelet = Kubelet::connect(&ctd).await;
+        let config = kubelet.pod("hostile", &[]);
+        let pod = kubelet.run_pod(&config).await;
+        for (grants, reason) in [
+            (
+                r#"{"volumes": ["/:/host:rw"]}"#,
+                "`volumes` name host paths",
+            ),
+            (r#"{"env": ["HOME"]}"#, "would take the node's environment"),
+            (r#"{"limits": {"memory": "lots"}}"#, "wedge.io/grants"),
+            ("not json", "wedge.io/grants"),
+        ] {
+            let mut files = container(
+                "files",
+                "localhost/wedge-test/files:1",
+                &["ls", "/host"],
+                &[],
+            );
+            files.annotations = owned(&[("wedge.io/grants", grants)]);
+            // CRI creates the task, where the shim reads the spec, at StartContainer.
+            let id = kubelet.create(&pod, &config, files).await.expect(grants);
+            let error = kubelet
+                .runtime
+                .start_container(StartContainerRequest {
+                    container_id: id.clone(),
+                })
+                .await
+                .expect_err(grants);
+            assert!(
+                error.message().contains(reason)
+                    && error.message().contains("annotation `wedge.io/grants`"),
+                "{grants}: {}",
+                error.message()
+            );
+            kubelet
+                .runtime
+                .remove_container(RemoveContainerRequest { container_id: id })
+                .await
+                .expect("RemoveContainer");
+        }
+        kubelet.remove_pod(&pod).await;
+    });
+    wait_no_shims(&ctd);
+}
