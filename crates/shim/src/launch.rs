@@ -14,6 +14,7 @@
 
 use crate::error::ShimError;
 use oci_spec::runtime::Spec;
+use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use wedge_manifest::{ByteSize, EnvGrant, Grants, VolumeMode, VolumeSpec};
 
@@ -40,7 +41,16 @@ pub struct Launch {
     /// less what the runtime itself holds, the cap on linear memory (see
     /// [`cap_memory`]).
     pub memory_limit: Option<u64>,
+    /// Where a `wasi:http/proxy` component is served: the [`LISTEN_ANNOTATION`], else
+    /// [`DEFAULT_LISTEN`] in the pod's network namespace.
+    pub listen: SocketAddr,
 }
+
+/// The annotation giving the address an HTTP component listens on.
+pub const LISTEN_ANNOTATION: &str = "wedge.io/listen";
+/// Where an HTTP component listens without [`LISTEN_ANNOTATION`]: port 8080 on every
+/// address of the pod (its `containerPort`).
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:8080";
 
 /// Whether the spec is a pod's sandbox container (which holds the pod's namespaces
 /// and runs no app).
@@ -70,10 +80,13 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
     let wasm = inside_rootfs(&rootfs, process.cwd(), program)?;
     let mut grants = Grants::default();
     for var in process.env().iter().flatten() {
-        let grant: EnvGrant = var
-            .parse()
-            .map_err(|e| ShimError::Spec(format!("environment variable `{var}`: {e}")))?;
-        grants.env.push(grant);
+        // Always `KEY=VALUE` (never the node's own variable); a later entry replaces
+        // an earlier one, as the pod's `env` replaces the image's.
+        let (key, value) = var
+            .split_once('=')
+            .ok_or_else(|| ShimError::Spec(format!("environment variable `{var}` has no `=`")))?;
+        grants.env.retain(|e| e.key() != key);
+        grants.env.push(EnvGrant::Set(key.into(), value.into()));
     }
     let readonly = spec
         .root()
@@ -99,6 +112,7 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
         args,
         grants: grants.overlay(annotated_grants(spec)?),
         memory_limit,
+        listen: listen_address(spec)?,
     })
 }
 
@@ -210,6 +224,17 @@ fn annotation<'a>(spec: &'a Spec, key: &str) -> Option<&'a str> {
         .as_ref()
         .and_then(|a| a.get(key))
         .map(String::as_str)
+}
+
+/// The [`LISTEN_ANNOTATION`]'s address, else [`DEFAULT_LISTEN`].
+fn listen_address(spec: &Spec) -> Result<SocketAddr, ShimError> {
+    let Some(listen) = annotation(spec, LISTEN_ANNOTATION) else {
+        return Ok(DEFAULT_LISTEN.parse().expect("a valid default address"));
+    };
+    listen.parse().map_err(|e| ShimError::Annotation {
+        annotation: LISTEN_ANNOTATION,
+        message: format!("`{listen}` is not an address such as `0.0.0.0:8080`: {e}"),
+    })
 }
 
 /// The grants of the [`GRANTS_ANNOTATION`] annotation, if any.

@@ -5,7 +5,9 @@
 //!
 //! - [`APP_MODE`]: joins the pod's namespaces, loads and compiles the app, waits for
 //!   `start`, then runs it on wedge's runtime. SIGTERM asks the app to stop (its
-//!   `wedge_stop` export, as `wedge stop` does in the daemon); SIGKILL ends it.
+//!   `wedge_stop` export, as `wedge stop` does in the daemon); SIGKILL ends it. A
+//!   `wasi:http/proxy` component is served instead, with wedge's HTTP server, on the
+//!   container's listen address; SIGTERM drains it.
 //! - [`SANDBOX_MODE`]: a pod's sandbox ("pause") container: holds the pod's
 //!   namespaces and waits for SIGTERM or SIGKILL.
 
@@ -14,10 +16,12 @@ use crate::{cgroup, launch, namespaces};
 use oci_spec::runtime::Spec;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use wedge_runtime::{
-    App, BusLimits, CodeCache, Control, EngineOptions, HostServices, MessageBus, NnModels, Outcome,
-    Policy, Prepared, RuntimeError, Stdio,
+    App, BusLimits, CodeCache, Control, EngineOptions, HostServices, HttpApp, MessageBus, NnModels,
+    Outcome, Policy, Prepared, RequestLimits, RuntimeError, SharedOutput, Stdio,
 };
+use wedge_serve::{AccessLog, DEFAULT_MAX_BODY, HttpMetrics, ServeConfig, Server};
 
 /// The mode word of a process running an app.
 pub const APP_MODE: &str = "wedge-app";
@@ -77,17 +81,42 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
         bus: &|| MessageBus::new(BusLimits::default()),
         nn_models: &NnModels::default(),
     };
+    let serves_http = wedge_runtime::inspect(&launch.wasm)?
+        .exports
+        .iter()
+        .any(|export| export.starts_with("wasi:http/incoming-handler@"));
+    let http_config = ServeConfig {
+        listen: launch.listen,
+        ..ServeConfig::default()
+    };
     let cache = CodeCache::new(state_root().join("code-cache"));
     let options = EngineOptions {
         fuel: launch.grants.limits.fuel.is_some(),
+        // A server's instances come from a pool sized for its concurrency, as in
+        // `wedge serve`.
+        pooling: serves_http.then(|| {
+            u32::try_from(http_config.max_concurrency)
+                .unwrap_or(u32::MAX)
+                .saturating_add(POOL_SLACK)
+        }),
         ..EngineOptions::default()
     };
     let app = App::open(options, &launch.wasm, Some(&cache))?;
-    let prepared = Prepared::new(&app)?;
     let mut grants = launch.grants;
     let held = resident_bytes()?.max(cgroup::memory_usage(spec).unwrap_or(0));
     launch::cap_memory(&mut grants, launch.memory_limit, held);
     let policy = Policy::grant(&grants, launch.args, "default", &host)?;
+    if serves_http {
+        let http = HttpApp::new(
+            &app,
+            policy,
+            SharedOutput::Inherit,
+            RequestLimits::new(DEFAULT_MAX_BODY),
+        )?;
+        wait_for_start(bundle)?;
+        return serve(http, http_config);
+    }
+    let prepared = Prepared::new(&app)?;
     wait_for_start(bundle)?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -97,12 +126,8 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
     let outcome = runtime.block_on(async {
         let stopper = control.clone();
         tokio::spawn(async move {
-            if let Ok(mut term) =
-                tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-            {
-                term.recv().await;
-                stopper.request_stop();
-            }
+            terminated().await;
+            stopper.request_stop();
         });
         prepared
             .run_controlled(&policy, Stdio::Inherit, &control)
@@ -119,6 +144,47 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
         eprintln!("{}", backtrace.trim_end());
     }
     Ok(outcome.exit_code())
+}
+
+/// Instances kept in a server's pool beyond its concurrency: requests whose response
+/// was sent but whose instance is still finishing (as `wedge serve`).
+const POOL_SLACK: u32 = 16;
+
+/// Serves a `wasi:http/proxy` component with wedge's HTTP server (its queue,
+/// connection and header limits, and the policy's per-request limits) until SIGTERM,
+/// then drains: in-flight requests get the grace period.
+fn serve(app: HttpApp, config: ServeConfig) -> Result<i32, ShimError> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ShimError::Host(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let server = Server::bind(
+            Arc::new(app),
+            config,
+            AccessLog::off(),
+            Arc::new(HttpMetrics::default()),
+            Control::new(),
+        )
+        .await
+        .map_err(|e| ShimError::Host(e.to_string()))?;
+        eprintln!("wedge: serving on http://{}/", server.local_addr());
+        server
+            .run(terminated())
+            .await
+            .map_err(|e| ShimError::Host(e.to_string()))?;
+        Ok(0)
+    })
+}
+
+/// Resolves on SIGTERM (never, if the handler cannot be installed).
+async fn terminated() {
+    match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(mut term) => {
+            term.recv().await;
+        }
+        Err(_) => std::future::pending().await,
+    }
 }
 
 /// The process's resident memory, from `/proc/self/statm`.

@@ -12,7 +12,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
-use wedge_test_programs::p1;
+use wedge_test_programs::{http, p1};
 
 /// A kubelet's view of one containerd: its CRI clients and the pods' log directory.
 struct Kubelet {
@@ -543,6 +543,90 @@ fn a_hostile_annotation_fails_the_container_with_a_clear_reason() {
                 .await
                 .expect("RemoveContainer");
         }
+        kubelet.remove_pod(&pod).await;
+    });
+    wait_no_shims(&ctd);
+}
+
+/// `GET path` over HTTP/1.0 on a new connection: status and body, or `None` while
+/// nothing listens.
+fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
+    use std::io::{Read, Write};
+    let mut tcp = std::net::TcpStream::connect(addr).ok()?;
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
+    // HTTP/1.0: the whole body, not chunked, then the server closes.
+    let request = format!("GET {path} HTTP/1.0\r\nHost: pod\r\n\r\n");
+    tcp.write_all(request.as_bytes()).ok()?;
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).ok()?;
+    let status = response.get(9..12)?.parse().ok()?;
+    let body = response.split_once("\r\n\r\n")?.1.to_string();
+    Some((status, body))
+}
+
+/// A `wasi:http/proxy` component is served on the container's listen address
+/// (annotation `wedge.io/listen`) with the pod's environment, a fresh instance per
+/// request; StopContainer drains it and it exits 0.
+#[test]
+fn an_http_component_serves_on_the_pods_port() {
+    let ctd = Containerd::start_with_cri();
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/probe:1", http::PROBE);
+    let addr = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    runtime().block_on(async {
+        let mut kubelet = Kubelet::connect(&ctd).await;
+        let config = kubelet.pod("web", &[]);
+        let pod = kubelet.run_pod(&config).await;
+        let mut web = container(
+            "web",
+            "localhost/wedge-test/probe:1",
+            &[],
+            &[("GREETING", "hi from the pod")],
+        );
+        let listen = addr.to_string();
+        web.annotations = owned(&[("wedge.io/listen", &listen)]);
+        let id = kubelet.start(&pod, &config, web).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let reply = loop {
+            if let Some(reply) =
+                tokio::task::spawn_blocking(move || http_get(addr, "/env?GREETING"))
+                    .await
+                    .unwrap()
+            {
+                break reply;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never served: {}",
+                kubelet.log_text("web", "web")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(reply, (200, "hi from the pod".to_string()));
+        for _ in 0..3 {
+            let counter = tokio::task::spawn_blocking(move || http_get(addr, "/counter"))
+                .await
+                .unwrap();
+            assert_eq!(counter, Some((200, "count 1\n".to_string())));
+        }
+        kubelet
+            .runtime
+            .stop_container(StopContainerRequest {
+                container_id: id.clone(),
+                timeout: 30,
+            })
+            .await
+            .expect("StopContainer");
+        assert_eq!(kubelet.exited(&id).await.exit_code, 0);
+        assert!(
+            kubelet
+                .log_text("web", "web")
+                .contains("serving on http://"),
+            "{}",
+            kubelet.log_text("web", "web")
+        );
         kubelet.remove_pod(&pod).await;
     });
     wait_no_shims(&ctd);
