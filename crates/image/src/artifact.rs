@@ -43,19 +43,7 @@ pub fn build(
     requested: &Requested,
 ) -> Result<(Digest, i64), ImageError> {
     let created = build_time()?;
-    let (os, component) = match wasm.get(4..8) {
-        _ if !wasm.starts_with(b"\0asm") => {
-            return Err(ImageError::invalid("Wasm file", "no `\\0asm` header"));
-        }
-        Some([1, 0, 0, 0]) => (MODULE_OS, None),
-        Some([0x0d, 0, 1, 0]) => (COMPONENT_OS, Some(Component::of(wasm)?)),
-        _ => {
-            return Err(ImageError::invalid(
-                "Wasm file",
-                "unsupported binary version",
-            ));
-        }
-    };
+    let (os, component) = os_of(wasm)?;
     let layer = store.put_blob(wasm, None)?;
     let config = WasmConfig {
         created,
@@ -67,6 +55,40 @@ pub fn build(
     };
     let config_bytes = serde_json::to_vec(&config).map_err(|e| ImageError::invalid("config", e))?;
     let config_digest = store.put_blob(&config_bytes, None)?;
+    put_manifest(
+        store,
+        descriptor(CONFIG_MEDIA_TYPE, &config_digest, config_bytes.len()),
+        descriptor(LAYER_MEDIA_TYPE, &layer, wasm.len()),
+        requested,
+        created,
+    )
+}
+
+/// The WASI version a Wasm binary targets (`wasip1` for a core module, `wasip2` for a
+/// component, with the component's description).
+pub(crate) fn os_of(wasm: &[u8]) -> Result<(&'static str, Option<Component>), ImageError> {
+    match wasm.get(4..8) {
+        _ if !wasm.starts_with(b"\0asm") => {
+            Err(ImageError::invalid("Wasm file", "no `\\0asm` header"))
+        }
+        Some([1, 0, 0, 0]) => Ok((MODULE_OS, None)),
+        Some([0x0d, 0, 1, 0]) => Ok((COMPONENT_OS, Some(Component::of(wasm)?))),
+        _ => Err(ImageError::invalid(
+            "Wasm file",
+            "unsupported binary version",
+        )),
+    }
+}
+
+/// Stores the manifest of one `config` and one `layer`, annotated with `requested`
+/// and the build time; returns its digest and size.
+pub(crate) fn put_manifest(
+    store: &ImageStore,
+    config: OciDescriptor,
+    layer: OciDescriptor,
+    requested: &Requested,
+    created: chrono::DateTime<chrono::Utc>,
+) -> Result<(Digest, i64), ImageError> {
     let mut annotations = requested.to_annotations()?;
     annotations.insert(
         CREATED.to_string(),
@@ -75,8 +97,8 @@ pub fn build(
     let manifest = OciImageManifest {
         schema_version: 2,
         media_type: Some(MANIFEST_MEDIA_TYPE.to_string()),
-        config: descriptor(CONFIG_MEDIA_TYPE, &config_digest, config_bytes.len()),
-        layers: vec![descriptor(LAYER_MEDIA_TYPE, &layer, wasm.len())],
+        config,
+        layers: vec![layer],
         subject: None,
         artifact_type: None,
         annotations: Some(annotations),
@@ -110,6 +132,12 @@ pub fn check(reference: &str, manifest: &OciImageManifest) -> Result<(), ImageEr
     };
     match manifest.layers.as_slice() {
         [layer] if ACCEPTED_LAYER_MEDIA_TYPES.contains(&layer.media_type.as_str()) => Ok(()),
+        _ if crate::container_image::is_one(manifest) => Err(not_wasm(
+            "it is the container form for containerd (`wedge build --for containerd`): \
+             run it with containerd or Kubernetes (runtime `io.containerd.wedge.v1`), \
+             or build it without `--for`"
+                .into(),
+        )),
         [layer] => Err(not_wasm(format!(
             "its layer has media type `{}`",
             layer.media_type
@@ -122,7 +150,7 @@ pub fn check(reference: &str, manifest: &OciImageManifest) -> Result<(), ImageEr
     }
 }
 
-fn descriptor(media_type: &str, digest: &Digest, size: usize) -> OciDescriptor {
+pub(crate) fn descriptor(media_type: &str, digest: &Digest, size: usize) -> OciDescriptor {
     OciDescriptor {
         media_type: media_type.to_string(),
         digest: digest.to_string(),
@@ -133,7 +161,7 @@ fn descriptor(media_type: &str, digest: &Digest, size: usize) -> OciDescriptor {
     }
 }
 
-fn build_time() -> Result<chrono::DateTime<chrono::Utc>, ImageError> {
+pub(crate) fn build_time() -> Result<chrono::DateTime<chrono::Utc>, ImageError> {
     match std::env::var("SOURCE_DATE_EPOCH") {
         Ok(epoch) => epoch
             .trim()

@@ -12,6 +12,7 @@
 pub mod app_source;
 pub mod archive;
 pub mod artifact;
+pub mod container_image;
 pub mod credentials;
 mod digest;
 mod error;

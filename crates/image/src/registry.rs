@@ -9,7 +9,7 @@
 //! nothing half-written. A layer's foreign `urls` are never fetched. Transient failures
 //! (connection errors, 5xx) are retried with exponential backoff.
 
-use crate::artifact::{self, WasmImage};
+use crate::artifact;
 use crate::store::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::{Digest, ImageError, ImageStore, StoredImage};
 use futures_util::StreamExt;
@@ -135,18 +135,22 @@ impl Registry {
     }
 
     /// Uploads a stored image (its blobs, then its manifest, byte for byte) under
-    /// `reference`. Returns the manifest digest.
+    /// `reference`: a Wasm artifact or its container form. Returns the manifest digest.
     pub async fn push(
         &self,
         store: &ImageStore,
-        image: &WasmImage,
+        image: &StoredImage,
         reference: &Reference,
         progress: &dyn Progress,
     ) -> Result<Digest, ImageError> {
+        let manifest = store.read_manifest(&image.digest)?;
+        if !crate::container_image::is_one(&manifest) {
+            crate::artifact::check(&image.reference, &manifest)?;
+        }
         let registry = reference.resolve_registry();
         self.client.store_auth_if_needed(registry, &self.auth).await;
-        let manifest_bytes = store.read_blob(&image.image.digest)?;
-        for descriptor in std::iter::once(&image.manifest.config).chain(&image.manifest.layers) {
+        let manifest_bytes = store.read_blob(&image.digest)?;
+        for descriptor in std::iter::once(&manifest.config).chain(&manifest.layers) {
             let digest: Digest = descriptor.digest.parse()?;
             let exists = retry(reference, || {
                 self.client.blob_exists(reference, &descriptor.digest)
@@ -170,7 +174,7 @@ impl Registry {
                 .push_manifest_raw(reference, manifest_bytes.clone(), content_type.clone())
         })
         .await?;
-        Ok(image.image.digest.clone())
+        Ok(image.digest.clone())
     }
 
     /// Downloads `reference` into the store and tags it (by its tag, if it has one).

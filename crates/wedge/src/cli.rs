@@ -203,6 +203,21 @@ pub struct BuildArgs {
     /// The app: a folder with a wedge.toml, or the wedge.toml itself
     #[arg(default_value = ".")]
     pub app: PathBuf,
+
+    /// Who runs the image: `wedge` (the CNCF Wasm artifact: one `application/wasm`
+    /// layer), or `containerd` (an ordinary OCI image whose tar layer holds
+    /// `/app.wasm`, its entrypoint: for containerd-shim-wedge-v1 and Kubernetes)
+    #[arg(long = "for", value_enum, default_value = "wedge")]
+    pub runner: Runner,
+}
+
+/// The form of image `wedge build` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Runner {
+    /// The Wasm artifact, for wedge.
+    Wedge,
+    /// An OCI container image, for containerd.
+    Containerd,
 }
 
 /// `wedge images`.

@@ -2,15 +2,15 @@
 //! `save`, `load`.
 
 use crate::cli::{
-    BuildArgs, Format, FsckArgs, ImageCommand, ImageRefArgs, ImagesArgs, LoadArgs, RmiArgs,
+    BuildArgs, Format, FsckArgs, ImageCommand, ImageRefArgs, ImagesArgs, LoadArgs, RmiArgs, Runner,
     SaveArgs, TagArgs,
 };
 use crate::root::image_store_dir;
 use anyhow::Context;
 use std::path::Path;
 use wedge_image::app_source::AppSource;
-use wedge_image::artifact;
 use wedge_image::{ImageError, ImageStore, Requested, StoredImage, parse_reference};
+use wedge_image::{artifact, container_image};
 
 fn store(root: &Path) -> anyhow::Result<ImageStore> {
     Ok(ImageStore::open(image_store_dir(root))?)
@@ -42,7 +42,11 @@ pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<i32> {
     let store = store(root)?;
     // Until the image is tagged, no prune may delete its blobs.
     let _writing = store.writing()?;
-    let (digest, size) = artifact::build(&store, &wasm, &Requested::from_manifest(&manifest))?;
+    let requested = Requested::from_manifest(&manifest);
+    let (digest, size) = match args.runner {
+        Runner::Wedge => artifact::build(&store, &wasm, &requested)?,
+        Runner::Containerd => container_image::build(&store, &wasm, &requested)?,
+    };
     for reference in &references {
         store.tag(&reference.whole(), &digest, size)?;
         eprintln!("tagged {}", reference.whole());
@@ -56,21 +60,26 @@ pub fn list(root: &Path, args: ImagesArgs) -> anyhow::Result<i32> {
     let store = store(root)?;
     let mut rows = Vec::new();
     for image in store.list()? {
-        let (kind, size, created) = match artifact::open(&store, image.clone()) {
-            Ok(w) => {
-                let layer = &w.manifest.layers[0];
-                let annotations = w.manifest.annotations.unwrap_or_default();
-                let created = annotations
-                    .get("org.opencontainers.image.created")
+        let manifest = match store.read_manifest(&image.digest) {
+            Ok(m) if container_image::is_one(&m) => Some((m, " (containerd)")),
+            Ok(m) if artifact::check(&image.reference, &m).is_ok() => Some((m, "")),
+            _ => None,
+        };
+        let (kind, size, created) = match manifest {
+            Some((manifest, form)) => {
+                let created = manifest
+                    .annotations
+                    .as_ref()
+                    .and_then(|a| a.get("org.opencontainers.image.created"))
                     .cloned()
                     .unwrap_or_default();
                 (
-                    kind_of(&store, &w.manifest.config.digest),
-                    layer.size,
+                    kind_of(&store, &manifest.config.digest) + form,
+                    manifest.layers[0].size,
                     created,
                 )
             }
-            Err(_) => ("invalid".to_string(), 0, String::new()),
+            None => ("invalid".to_string(), 0, String::new()),
         };
         rows.push((image, kind, size, created));
     }

@@ -33,7 +33,7 @@ fn connect(root: &Path, reference: &Reference, insecure: bool) -> anyhow::Result
 pub fn push(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
     let reference = parse_reference(&args.image)?;
     let store = ImageStore::open(image_store_dir(root))?;
-    let image = artifact::open(&store, store.resolve(&reference)?)?;
+    let image = store.resolve(&reference)?;
     let registry = connect(root, &reference, args.insecure)?;
     let digest = block_on(registry.push(
         &store,

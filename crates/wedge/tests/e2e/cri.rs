@@ -5,6 +5,7 @@
 //! format, StopContainer, RemovePodSandbox.
 
 use crate::common::containerd::{CRI_NAMESPACE, Containerd};
+use crate::common::{Env, TestRegistry, app_folder};
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::*;
@@ -627,6 +628,65 @@ fn an_http_component_serves_on_the_pods_port() {
             "{}",
             kubelet.log_text("web", "web")
         );
+        kubelet.remove_pod(&pod).await;
+    });
+    wait_no_shims(&ctd);
+}
+
+/// What `wedge build --for containerd` makes and `wedge push` pushes, the kubelet
+/// pulls (PullImage from a real registry) and runs through the shim; wedge itself
+/// says clearly that this form is containerd's.
+#[test]
+fn an_app_built_and_pushed_by_wedge_is_pulled_and_run_by_the_kubelet() {
+    let env = Env::new();
+    let registry = TestRegistry::start(None);
+    let app = app_folder(&env, p1::ARGS_ENV, "args", "");
+    let reference = format!("{}/wedge-test/args:1", registry.host);
+    env.wedge(&[
+        "build",
+        "--for",
+        "containerd",
+        "-t",
+        &reference,
+        app.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    env.wedge(&["push", &reference]).expect_code(0);
+    let images = env.wedge(&["images"]);
+    assert!(
+        images.stdout.contains("wasip1 (containerd)"),
+        "{}",
+        images.stdout
+    );
+    let run = env.wedge(&["run", &reference]);
+    assert_ne!(run.code, 0);
+    run.expect_one_line_error("the container form for containerd");
+
+    let ctd = Containerd::start_with_cri();
+    ctd.allow_plain_http(&registry.host);
+    runtime().block_on(async {
+        let mut kubelet = Kubelet::connect(&ctd).await;
+        kubelet
+            .images
+            .pull_image(PullImageRequest {
+                image: Some(ImageSpec {
+                    image: reference.clone(),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await
+            .expect("PullImage");
+        let config = kubelet.pod("pulled", &[]);
+        let pod = kubelet.run_pod(&config).await;
+        let args = container("args", &reference, &["from", "the registry"], &[]);
+        let id = kubelet.start(&pod, &config, args).await;
+        let status = kubelet.exited(&id).await;
+        assert_eq!(status.exit_code, 0, "{status:?}");
+        let log = kubelet.log("pulled", "args");
+        for line in ["arg[0]=/app.wasm", "arg[1]=from", "arg[2]=the registry"] {
+            assert!(log.iter().any(|(_, l)| l == line), "no `{line}` in {log:?}");
+        }
         kubelet.remove_pod(&pod).await;
     });
     wait_no_shims(&ctd);

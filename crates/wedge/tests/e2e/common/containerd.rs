@@ -53,6 +53,8 @@ impl Containerd {
   # As on any node: runc stays the default runtime.
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
+  [plugins."io.containerd.grpc.v1.cri".registry]
+    config_path = "{{dir}}/certs.d"
   [plugins."io.containerd.grpc.v1.cri".cni]
     bin_dir = "/usr/lib/cni"
     conf_dir = "{{dir}}/cni"
@@ -125,6 +127,20 @@ state = "{d}/state"
             std::thread::sleep(Duration::from_millis(100));
         }
         containerd
+    }
+
+    /// Lets the CRI plugin pull from the plain-HTTP registry at `host` (a
+    /// `certs.d/<host>/hosts.toml`, read at each pull).
+    pub fn allow_plain_http(&self, host: &str) {
+        let dir = self.dir.path().join("certs.d").join(host);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(
+            dir.join("hosts.toml"),
+            format!(
+                "server = \"http://{host}\"\n[host.\"http://{host}\"]\n  capabilities = [\"pull\", \"resolve\"]\n"
+            ),
+        )
+        .unwrap();
     }
 
     /// containerd's own log.
