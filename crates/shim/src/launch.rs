@@ -16,7 +16,7 @@ use crate::error::ShimError;
 use oci_spec::runtime::Spec;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
-use wedge_manifest::{ByteSize, EnvGrant, Grants, VolumeMode, VolumeSpec};
+use wedge_manifest::{ByteSize, EnvGrant, Grants, KeyValueGrant, VolumeMode, VolumeSpec};
 
 /// The pod or container annotation holding wedge's own grants, as JSON.
 pub const GRANTS_ANNOTATION: &str = "wedge.io/grants";
@@ -41,6 +41,8 @@ pub struct Launch {
     /// less what the runtime itself holds, the cap on linear memory (see
     /// [`cap_memory`]).
     pub memory_limit: Option<u64>,
+    /// The key-value namespace when the grant names none (see [`kv_scope`]).
+    pub kv_namespace: String,
     /// Where a `wasi:http/proxy` component is served: the [`LISTEN_ANNOTATION`], else
     /// [`DEFAULT_LISTEN`] in the pod's network namespace.
     pub listen: SocketAddr,
@@ -94,7 +96,7 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
         .and_then(|r| r.readonly())
         .unwrap_or(false);
     grants.volumes.push(VolumeSpec {
-        host: rootfs,
+        host: rootfs.clone(),
         guest: "/".into(),
         mode: mode(readonly),
     });
@@ -107,11 +109,41 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
         .and_then(|m| m.limit())
         .filter(|limit| *limit > 0)
         .map(|limit| limit as u64);
+    let mut grants = grants.overlay(annotated_grants(spec)?);
+    for model in &mut grants.nn.models {
+        model.path =
+            container_file(&rootfs, spec, &model.path).map_err(|why| ShimError::Annotation {
+                annotation: GRANTS_ANNOTATION,
+                message: format!(
+                    "model `{}`: `{}` is not in the container: {why}",
+                    model.name,
+                    model.path.display()
+                ),
+            })?;
+    }
+    let scope = kv_scope(spec);
+    if let Some(namespace) = grants
+        .keyvalue
+        .as_mut()
+        .and_then(|kv| kv.namespace.as_mut())
+    {
+        *namespace = format!("{scope}.{namespace}");
+        KeyValueGrant::validate_namespace(namespace).map_err(|e| ShimError::Annotation {
+            annotation: GRANTS_ANNOTATION,
+            message: e.to_string(),
+        })?;
+    }
+    let container = annotation(spec, CONTAINER_NAME_ANNOTATION)
+        .map(str::to_string)
+        .or_else(|| Some(bundle.file_name()?.to_string_lossy().into_owned()))
+        .unwrap_or_default();
+    let kv_namespace = format!("{scope}.{container}");
     Ok(Launch {
         wasm,
         args,
-        grants: grants.overlay(annotated_grants(spec)?),
+        grants,
         memory_limit,
+        kv_namespace,
         listen: listen_address(spec)?,
     })
 }
@@ -129,16 +161,20 @@ fn root_dir(bundle: &Path, spec: &Spec) -> Result<PathBuf, ShimError> {
 }
 
 /// `program` as a file of the root filesystem: absolute paths from its root, relative
-/// ones from the process's working directory. Symbolic links are resolved as inside
-/// the container: an absolute target starts again from the root filesystem, and `..`
-/// never climbs above it, so no link in an image reaches the node's files.
+/// ones from the process's working directory.
 fn inside_rootfs(rootfs: &Path, cwd: &Path, program: &str) -> Result<PathBuf, ShimError> {
-    let not_found = |why: String| {
+    rooted(rootfs, &cwd.join(program)).map_err(|why| {
         ShimError::Spec(format!(
             "the app `{program}` is not in the image: {why} (the entrypoint must name the .wasm file)"
         ))
-    };
-    let mut pending: Vec<PathBuf> = vec![cwd.join(program)];
+    })
+}
+
+/// `path` resolved as inside a container whose root is `root`: symbolic links are
+/// followed, an absolute target starts again from `root`, and `..` never climbs above
+/// it, so no link reaches the node's files. The result is a regular file.
+fn rooted(root: &Path, path: &Path) -> Result<PathBuf, String> {
+    let mut pending: Vec<PathBuf> = vec![path.to_path_buf()];
     let mut resolved = PathBuf::new();
     let mut links = 0;
     while let Some(path) = pending.pop() {
@@ -150,18 +186,15 @@ fn inside_rootfs(rootfs: &Path, cwd: &Path, program: &str) -> Result<PathBuf, Sh
         for (i, component) in rest.iter().enumerate() {
             match component {
                 Component::Normal(name) => {
-                    let candidate = rootfs.join(&resolved).join(name);
-                    let meta = std::fs::symlink_metadata(&candidate)
-                        .map_err(|e| not_found(e.to_string()))?;
+                    let candidate = root.join(&resolved).join(name);
+                    let meta = std::fs::symlink_metadata(&candidate).map_err(|e| e.to_string())?;
                     if meta.file_type().is_symlink() {
                         links += 1;
                         if links > MAX_LINKS {
-                            return Err(not_found("too many levels of symbolic links".into()));
+                            return Err("too many levels of symbolic links".into());
                         }
-                        let target =
-                            std::fs::read_link(&candidate).map_err(|e| not_found(e.to_string()))?;
-                        let remaining: PathBuf = rest[i + 1..].iter().collect();
-                        pending.push(remaining);
+                        let target = std::fs::read_link(&candidate).map_err(|e| e.to_string())?;
+                        pending.push(rest[i + 1..].iter().collect());
                         pending.push(target);
                         break;
                     }
@@ -174,11 +207,28 @@ fn inside_rootfs(rootfs: &Path, cwd: &Path, program: &str) -> Result<PathBuf, Sh
             }
         }
     }
-    let path = rootfs.join(&resolved);
+    let path = root.join(&resolved);
     if !path.is_file() {
-        return Err(not_found("not a file".into()));
+        return Err("not a file".into());
     }
     Ok(path)
+}
+
+/// A file the container sees at `path`: in a mounted directory (the longest mount
+/// destination holding it) or else in the image, resolved as [`rooted`].
+fn container_file(rootfs: &Path, spec: &Spec, path: &Path) -> Result<PathBuf, String> {
+    let absolute = Path::new("/").join(path);
+    let mount = mounted_dirs(spec)
+        .into_iter()
+        .filter(|v| absolute.starts_with(&v.guest))
+        .max_by_key(|v| v.guest.len());
+    match mount {
+        Some(volume) => {
+            let rest = absolute.strip_prefix(&volume.guest).unwrap_or(&absolute);
+            rooted(&volume.host, &Path::new("/").join(rest))
+        }
+        None => rooted(rootfs, &absolute),
+    }
 }
 
 /// How many symbolic links resolving a path may follow, as Linux's `ELOOP` limit.
@@ -226,6 +276,17 @@ fn annotation<'a>(spec: &'a Spec, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
+/// The annotations naming the pod's Kubernetes namespace and the container.
+const NAMESPACE_ANNOTATION: &str = "io.kubernetes.cri.sandbox-namespace";
+const CONTAINER_NAME_ANNOTATION: &str = "io.kubernetes.cri.container-name";
+
+/// The prefix of every key-value namespace a container uses: its pod's Kubernetes
+/// namespace (`containerd` outside Kubernetes), so that no pod reaches another
+/// Kubernetes namespace's data on the node, whatever its annotation names.
+fn kv_scope(spec: &Spec) -> &str {
+    annotation(spec, NAMESPACE_ANNOTATION).unwrap_or("containerd")
+}
+
 /// The [`LISTEN_ANNOTATION`]'s address, else [`DEFAULT_LISTEN`].
 fn listen_address(spec: &Spec) -> Result<SocketAddr, ShimError> {
     let Some(listen) = annotation(spec, LISTEN_ANNOTATION) else {
@@ -261,12 +322,9 @@ fn annotated_grants(spec: &Spec) -> Result<Grants, ShimError> {
             "`{key}` would take the node's environment: give it a value"
         )));
     }
-    if grants.keyvalue.is_some()
-        || grants.messaging != Default::default()
-        || grants.nn != Default::default()
-    {
+    if grants.messaging != Default::default() {
         return Err(refuse(
-            "key-value, messaging and WASI-NN grants are not offered under containerd yet".into(),
+            "messaging grants are not offered under containerd yet".into(),
         ));
     }
     Ok(grants)

@@ -18,8 +18,8 @@ use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wedge_runtime::{
-    App, BusLimits, CodeCache, Control, EngineOptions, HostServices, HttpApp, MessageBus, NnModels,
-    Outcome, Policy, Prepared, RequestLimits, RuntimeError, SharedOutput, Stdio,
+    App, BusLimits, CodeCache, Control, EngineOptions, HostServices, HttpApp, KvStore, MessageBus,
+    NnModels, Outcome, Policy, Prepared, RequestLimits, SharedOutput, Stdio,
 };
 use wedge_serve::{AccessLog, DEFAULT_MAX_BODY, HttpMetrics, ServeConfig, Server};
 
@@ -71,13 +71,10 @@ fn hold_sandbox(spec: &Spec) -> Result<i32, ShimError> {
 fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
     namespaces::enter(spec, false)?;
     let launch = launch::resolve(bundle, spec)?;
-    let no_keyvalue = || -> Result<_, RuntimeError> {
-        Err(RuntimeError::Grant(
-            "key-value storage is not offered under containerd yet".into(),
-        ))
-    };
+    // One store per node, shared by its containers (SQLite, safe across processes).
+    let keyvalue = || KvStore::open(&state_root().join("keyvalue.db"));
     let host = HostServices {
-        keyvalue: &no_keyvalue,
+        keyvalue: &keyvalue,
         bus: &|| MessageBus::new(BusLimits::default()),
         nn_models: &NnModels::default(),
     };
@@ -105,7 +102,7 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
     let mut grants = launch.grants;
     let held = resident_bytes()?.max(cgroup::memory_usage(spec).unwrap_or(0));
     launch::cap_memory(&mut grants, launch.memory_limit, held);
-    let policy = Policy::grant(&grants, launch.args, "default", &host)?;
+    let policy = Policy::grant(&grants, launch.args, &launch.kv_namespace, &host)?;
     if serves_http {
         let http = HttpApp::new(
             &app,

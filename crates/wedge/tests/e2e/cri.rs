@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 use tonic::transport::Channel;
-use wedge_test_programs::{http, p1};
+use wedge_test_programs::{edge, http, models, p1};
 
 /// A kubelet's view of one containerd: its CRI clients and the pods' log directory.
 struct Kubelet {
@@ -689,5 +689,95 @@ fn an_app_built_and_pushed_by_wedge_is_pulled_and_run_by_the_kubelet() {
         }
         kubelet.remove_pod(&pod).await;
     });
+    wait_no_shims(&ctd);
+}
+
+/// Key-value and WASI-NN grants from the pod's annotation: the store is the node's
+/// (one SQLite file under the shim's root), every namespace is scoped by the pod's
+/// Kubernetes namespace, and models are files the container sees (a mounted volume
+/// here), never the node's paths.
+#[test]
+fn keyvalue_and_nn_grants_come_from_annotations_inside_the_pods_namespace() {
+    let ctd = Containerd::start_with_cri();
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/kv:1", edge::KV);
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/nn:1", p1::NN);
+    let models_dir = std::path::Path::new(models::CLASSIFIER).parent().unwrap();
+    runtime().block_on(async {
+        let mut kubelet = Kubelet::connect(&ctd).await;
+        let config = kubelet.pod("data", &[]);
+        let pod = kubelet.run_pod(&config).await;
+        let shared = r#"{"keyvalue": {"namespace": "shared"}}"#;
+        let mut runs = Vec::new();
+        for (name, args, grants) in [
+            ("writer", vec!["set", "greeting", "hi"], shared),
+            ("reader", vec!["get", "greeting"], shared),
+            ("own", vec!["get", "greeting"], r#"{"keyvalue": {}}"#),
+        ] {
+            let mut kv = container(name, "localhost/wedge-test/kv:1", &args, &[]);
+            kv.annotations = owned(&[("wedge.io/grants", grants)]);
+            let id = kubelet.start(&pod, &config, kv).await;
+            assert_eq!(kubelet.exited(&id).await.exit_code, 0, "{name}");
+            runs.push(kubelet.log_text("data", name));
+        }
+        assert!(runs[1].contains("stdout F hi"), "{}", runs[1]);
+        assert!(runs[2].contains("(none)"), "{}", runs[2]);
+
+        let mount = Mount {
+            container_path: "/models".into(),
+            host_path: models_dir.to_string_lossy().into_owned(),
+            readonly: true,
+            ..Default::default()
+        };
+        let mut nn = container(
+            "nn",
+            "localhost/wedge-test/nn:1",
+            &["classify", "mnist"],
+            &[],
+        );
+        nn.mounts = vec![mount.clone()];
+        nn.annotations = owned(&[(
+            "wedge.io/grants",
+            r#"{"nn": {"models": ["mnist=/models/classifier.onnx"]}}"#,
+        )]);
+        let id = kubelet.start(&pod, &config, nn).await;
+        assert_eq!(kubelet.exited(&id).await.exit_code, 0);
+        assert!(kubelet.log_text("data", "nn").contains("class 1"));
+
+        // A model path out of the volume, or a node path, is not the container's.
+        for (name, model) in [
+            ("climb", "m=/models/../../../../../../etc/passwd"),
+            ("node", &*format!("m={}", models::CLASSIFIER)),
+        ] {
+            let mut nn = container(name, "localhost/wedge-test/nn:1", &["classify", "m"], &[]);
+            nn.mounts = vec![mount.clone()];
+            let grants = format!(r#"{{"nn": {{"models": ["{model}"]}}}}"#);
+            nn.annotations = owned(&[("wedge.io/grants", &grants)]);
+            let id = kubelet
+                .create(&pod, &config, nn)
+                .await
+                .expect("CreateContainer");
+            let error = kubelet
+                .runtime
+                .start_container(StartContainerRequest { container_id: id })
+                .await
+                .expect_err(model);
+            assert!(
+                error.message().contains("is not in the container"),
+                "{model}: {}",
+                error.message()
+            );
+        }
+        kubelet.remove_pod(&pod).await;
+    });
+    // The node's store holds the data under the pod's Kubernetes namespace.
+    let db = rusqlite::Connection::open(ctd.dir.path().join("shim/keyvalue.db")).unwrap();
+    let namespaces: Vec<String> = db
+        .prepare("SELECT DISTINCT ns FROM kv")
+        .unwrap()
+        .query_map([], |row| row.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(namespaces, ["default.shared"]);
     wait_no_shims(&ctd);
 }
