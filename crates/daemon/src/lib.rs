@@ -9,7 +9,6 @@
 
 pub mod api;
 mod apps;
-pub mod bridge;
 pub mod db;
 mod error;
 pub mod events;

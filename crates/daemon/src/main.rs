@@ -91,7 +91,7 @@ struct Args {
     /// `mqtts://` for TLS; the password from --mqtt-password-file or WEDGE_MQTT_PASSWORD
     /// (one in the URL still works, but any local user can read it)
     #[arg(long, value_name = "URL")]
-    mqtt: Option<wedge_daemon::bridge::BrokerUrl>,
+    mqtt: Option<wedge_bridge::BrokerUrl>,
 
     /// File whose first line is the broker password (instead of one in the URL)
     #[arg(long, value_name = "FILE", requires = "mqtt")]
@@ -122,7 +122,7 @@ fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
     let socket = args.socket.take().unwrap_or_else(paths::default_socket);
     server::check_socket_path(&socket)?;
     if let Some(url) = &mut args.mqtt {
-        let env = std::env::var(wedge_daemon::bridge::PASSWORD_VAR).ok();
+        let env = std::env::var(wedge_bridge::PASSWORD_VAR).ok();
         if let Some(warning) = url.resolve_password(args.mqtt_password_file.as_deref(), env)? {
             eprintln!("wedged: warning: {warning}");
         }
@@ -199,7 +199,7 @@ fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
                 format!("wedged-{}", host.trim())
             });
-            wedge_daemon::bridge::start(manager.bus(), url, &client_id, args.mqtt_ca.as_deref())?;
+            wedge_bridge::start(manager.bus(), url, &client_id, args.mqtt_ca.as_deref())?;
         }
         eprintln!(
             "wedged: data root {}, listening on unix://{}{}{}, {open_files} open files at most",

@@ -1,6 +1,8 @@
 //! `wedge save` / `wedge load`: images as an OCI image-layout tar, for moving them to
 //! air-gapped devices. The tar holds `oci-layout`, an `index.json` naming the saved
-//! references, and their blobs; any OCI tool (e.g. `skopeo copy oci-archive:…`) reads it.
+//! references, and their blobs; any OCI tool (e.g. `skopeo copy oci-archive:…`) reads it,
+//! and `ctr image import --all-platforms` imports the container form of an app
+//! (`wedge build --for containerd`) into containerd.
 
 use crate::artifact;
 use crate::registry::MAX_MANIFEST_BYTES;
@@ -9,6 +11,8 @@ use crate::{Digest, ImageError, ImageStore, StoredImage, parse_reference};
 use oci_client::manifest::{ImageIndexEntry, OciImageIndex};
 use std::io::{Read, Write};
 
+/// The index annotation containerd names an imported image by.
+const CONTAINERD_IMAGE_NAME: &str = "io.containerd.image.name";
 /// Largest single file accepted from an archive.
 const MAX_ENTRY_BYTES: u64 = 1 << 30;
 
@@ -24,17 +28,22 @@ pub fn save(store: &ImageStore, images: &[StoredImage], out: impl Write) -> Resu
     };
     let mut blobs = std::collections::BTreeSet::new();
     for image in images {
-        let wasm = artifact::open(store, image.clone())?;
+        let manifest = store.read_manifest(&image.digest)?;
+        artifact::check_either_form(&image.reference, &manifest)?;
         blobs.insert(image.digest.clone());
-        for d in std::iter::once(&wasm.manifest.config).chain(&wasm.manifest.layers) {
+        for d in std::iter::once(&manifest.config).chain(&manifest.layers) {
             blobs.insert(d.digest.parse()?);
         }
+        // The standard name annotation, and containerd's (which `ctr image import`
+        // names the image by).
+        let names =
+            [REF_NAME, CONTAINERD_IMAGE_NAME].map(|k| (k.to_string(), image.reference.clone()));
         index.manifests.push(ImageIndexEntry {
             media_type: MANIFEST_MEDIA_TYPE.into(),
             digest: image.digest.to_string(),
             size: image.size,
             platform: None,
-            annotations: Some([(REF_NAME.to_string(), image.reference.clone())].into()),
+            annotations: Some(names.into()),
             artifact_type: None,
         });
     }

@@ -124,6 +124,16 @@ pub fn open(store: &ImageStore, image: StoredImage) -> Result<WasmImage, ImageEr
     })
 }
 
+/// Checks a manifest is one of the two forms `wedge build` makes: the Wasm artifact,
+/// or its container form for containerd ([`crate::container_image`]).
+pub fn check_either_form(reference: &str, manifest: &OciImageManifest) -> Result<(), ImageError> {
+    if crate::container_image::is_one(manifest) {
+        Ok(())
+    } else {
+        check(reference, manifest)
+    }
+}
+
 /// Checks a manifest against the Wasm artifact layout.
 pub fn check(reference: &str, manifest: &OciImageManifest) -> Result<(), ImageError> {
     let not_wasm = |reason: String| ImageError::NotWasm {

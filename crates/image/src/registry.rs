@@ -144,9 +144,7 @@ impl Registry {
         progress: &dyn Progress,
     ) -> Result<Digest, ImageError> {
         let manifest = store.read_manifest(&image.digest)?;
-        if !crate::container_image::is_one(&manifest) {
-            crate::artifact::check(&image.reference, &manifest)?;
-        }
+        artifact::check_either_form(&image.reference, &manifest)?;
         let registry = reference.resolve_registry();
         self.client.store_auth_if_needed(registry, &self.auth).await;
         let manifest_bytes = store.read_blob(&image.digest)?;

@@ -70,6 +70,21 @@ impl Outcome {
         }
     }
 
+    /// What to tell the user when the run did not simply exit: `wedge: REASON`, then
+    /// the trap's backtrace when there is one.
+    pub fn diagnostic(&self) -> Option<String> {
+        let mut text = format!("wedge: {}", self.reason()?);
+        if let Outcome::Trapped {
+            backtrace: Some(backtrace),
+            ..
+        } = self
+        {
+            text.push('\n');
+            text.push_str(backtrace.trim_end());
+        }
+        Some(text)
+    }
+
     /// What ended the run, on one line, or `None` for a normal exit.
     pub fn reason(&self) -> Option<String> {
         match self {

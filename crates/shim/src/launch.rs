@@ -6,16 +6,20 @@
 //!   and its arguments; `process.env`: its environment.
 //! - the root filesystem is preopened at `/` (read-only when the spec says so), and
 //!   each bind mount of a directory at its destination (read-only with `ro`);
-//! - `linux.resources.memory.limit` (the pod's memory limit) caps linear memory;
+//! - `linux.resources.memory.limit` (the pod's memory limit), less what the runtime
+//!   holds, caps linear memory ([`cap_memory`]);
 //! - the [`GRANTS_ANNOTATION`] annotation adds wedge's own grants, in the schema of
-//!   the daemon API's `grants` object: network, HTTP, config and limits. Host volumes
-//!   and host environment are refused there (Kubernetes gives those through the pod
-//!   spec).
+//!   the daemon API's `grants` object: network, HTTP, config, limits, key-value (in
+//!   namespaces scoped by the pod's Kubernetes namespace), WASI-NN models (files the
+//!   container sees) and messaging (the container's bus bridged to the node's MQTT
+//!   broker, [`BROKER_VAR`]). Host volumes and host environment are refused there
+//!   (Kubernetes gives those through the pod spec).
 
 use crate::error::ShimError;
 use oci_spec::runtime::Spec;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
+use wedge_bridge::BrokerUrl;
 use wedge_manifest::{ByteSize, EnvGrant, Grants, KeyValueGrant, VolumeMode, VolumeSpec};
 
 /// The pod or container annotation holding wedge's own grants, as JSON.
@@ -43,6 +47,8 @@ pub struct Launch {
     pub memory_limit: Option<u64>,
     /// The key-value namespace when the grant names none (see [`kv_scope`]).
     pub kv_namespace: String,
+    /// The node's MQTT broker, when the container may use messaging.
+    pub broker: Option<Broker>,
     /// Where a `wasi:http/proxy` component is served: the [`LISTEN_ANNOTATION`], else
     /// [`DEFAULT_LISTEN`] in the pod's network namespace.
     pub listen: SocketAddr,
@@ -138,12 +144,21 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
         .or_else(|| Some(bundle.file_name()?.to_string_lossy().into_owned()))
         .unwrap_or_default();
     let kv_namespace = format!("{scope}.{container}");
+    let broker = if grants.messaging == Default::default() {
+        None
+    } else {
+        let pod = annotation(spec, POD_NAME_ANNOTATION).unwrap_or("-");
+        Some(Broker::of_node(&format!(
+            "wedge-{scope}.{pod}.{container}"
+        ))?)
+    };
     Ok(Launch {
         wasm,
         args,
         grants,
         memory_limit,
         kv_namespace,
+        broker,
         listen: listen_address(spec)?,
     })
 }
@@ -276,9 +291,54 @@ fn annotation<'a>(spec: &'a Spec, key: &str) -> Option<&'a str> {
         .map(String::as_str)
 }
 
-/// The annotations naming the pod's Kubernetes namespace and the container.
+/// The annotations naming the pod's Kubernetes namespace, the pod and the container.
 const NAMESPACE_ANNOTATION: &str = "io.kubernetes.cri.sandbox-namespace";
+const POD_NAME_ANNOTATION: &str = "io.kubernetes.cri.sandbox-name";
 const CONTAINER_NAME_ANNOTATION: &str = "io.kubernetes.cri.container-name";
+
+/// The variable in containerd's environment (which shims inherit) naming the node's
+/// MQTT broker, `mqtt://[USER@]HOST[:PORT]` or `mqtts://…`.
+pub const BROKER_VAR: &str = "WEDGE_SHIM_MQTT";
+/// The variable naming a PEM file of CA certificates for an `mqtts://` broker.
+pub const BROKER_CA_VAR: &str = "WEDGE_SHIM_MQTT_CA";
+
+/// The node's MQTT broker, which a container's bus is bridged to.
+#[derive(Debug)]
+pub struct Broker {
+    /// Where it is and how to log in (the password from `WEDGE_MQTT_PASSWORD`).
+    pub url: BrokerUrl,
+    /// The client id, stable across restarts of the same container of the same pod.
+    pub client_id: String,
+    /// CA certificates for TLS, if not the public roots.
+    pub ca: Option<PathBuf>,
+}
+
+impl Broker {
+    /// The broker the node's environment names, for client `client_id`; an error when
+    /// it names none or a bad one.
+    fn of_node(client_id: &str) -> Result<Broker, ShimError> {
+        let refuse = |message: String| ShimError::Annotation {
+            annotation: GRANTS_ANNOTATION,
+            message,
+        };
+        let url = std::env::var(BROKER_VAR).map_err(|_| {
+            refuse(format!(
+                "messaging needs the node's MQTT broker: set {BROKER_VAR} in containerd's environment"
+            ))
+        })?;
+        let mut url: BrokerUrl = url
+            .parse()
+            .map_err(|e| refuse(format!("{BROKER_VAR}: {e}")))?;
+        let password = std::env::var(wedge_bridge::PASSWORD_VAR).ok();
+        url.resolve_password(None, password)
+            .map_err(|e| refuse(format!("{BROKER_VAR}: {e}")))?;
+        Ok(Broker {
+            url,
+            client_id: client_id.to_string(),
+            ca: std::env::var_os(BROKER_CA_VAR).map(PathBuf::from),
+        })
+    }
+}
 
 /// The prefix of every key-value namespace a container uses: its pod's Kubernetes
 /// namespace (`containerd` outside Kubernetes), so that no pod reaches another
@@ -321,11 +381,6 @@ fn annotated_grants(spec: &Spec) -> Result<Grants, ShimError> {
         return Err(refuse(format!(
             "`{key}` would take the node's environment: give it a value"
         )));
-    }
-    if grants.messaging != Default::default() {
-        return Err(refuse(
-            "messaging grants are not offered under containerd yet".into(),
-        ));
     }
     Ok(grants)
 }

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use wedge_runtime::{
     App, BusLimits, CodeCache, Control, EngineOptions, HostServices, HttpApp, KvStore, MessageBus,
-    NnModels, Outcome, Policy, Prepared, RequestLimits, SharedOutput, Stdio,
+    NnModels, Policy, Prepared, RequestLimits, SharedOutput, Stdio,
 };
 use wedge_serve::{AccessLog, DEFAULT_MAX_BODY, HttpMetrics, ServeConfig, Server};
 
@@ -73,9 +73,11 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
     let launch = launch::resolve(bundle, spec)?;
     // One store per node, shared by its containers (SQLite, safe across processes).
     let keyvalue = || KvStore::open(&state_root().join("keyvalue.db"));
+    // The container's own bus, bridged to the node's broker when it may use messaging.
+    let bus = MessageBus::new(BusLimits::default());
     let host = HostServices {
         keyvalue: &keyvalue,
-        bus: &|| MessageBus::new(BusLimits::default()),
+        bus: &|| bus.clone(),
         nn_models: &NnModels::default(),
     };
     let serves_http = wedge_runtime::inspect(&launch.wasm)?
@@ -103,42 +105,69 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
     let held = resident_bytes()?.max(cgroup::memory_usage(spec).unwrap_or(0));
     launch::cap_memory(&mut grants, launch.memory_limit, held);
     let policy = Policy::grant(&grants, launch.args, &launch.kv_namespace, &host)?;
-    if serves_http {
+    let work = if serves_http {
         let http = HttpApp::new(
             &app,
             policy,
             SharedOutput::Inherit,
             RequestLimits::new(DEFAULT_MAX_BODY),
         )?;
-        wait_for_start(bundle)?;
-        return serve(http, http_config);
-    }
-    let prepared = Prepared::new(&app)?;
+        Work::Serve(http, http_config)
+    } else {
+        Work::Run(Prepared::new(&app)?, policy)
+    };
     wait_for_start(bundle)?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ShimError::Host(format!("cannot start the async runtime: {e}")))?;
-    let control = Control::new();
-    let outcome = runtime.block_on(async {
-        let stopper = control.clone();
-        tokio::spawn(async move {
-            terminated().await;
-            stopper.request_stop();
-        });
-        prepared
-            .run_controlled(&policy, Stdio::Inherit, &control)
-            .await
-    })?;
-    if let Some(reason) = outcome.reason() {
-        eprintln!("wedge: {reason}");
+    let runtime = match work {
+        Work::Serve(..) => tokio::runtime::Builder::new_multi_thread(),
+        Work::Run(..) => tokio::runtime::Builder::new_current_thread(),
     }
-    if let Outcome::Trapped {
-        backtrace: Some(backtrace),
-        ..
-    } = &outcome
-    {
-        eprintln!("{}", backtrace.trim_end());
+    .enable_all()
+    .build()
+    .map_err(|e| ShimError::Host(format!("cannot start the async runtime: {e}")))?;
+    runtime.block_on(async {
+        let bridge = match &launch.broker {
+            Some(broker) => Some(
+                wedge_bridge::start(bus, &broker.url, &broker.client_id, broker.ca.as_deref())
+                    .map_err(|e| ShimError::Host(e.to_string()))?,
+            ),
+            None => None,
+        };
+        let status = match work {
+            Work::Serve(http, config) => serve(http, config).await,
+            Work::Run(prepared, policy) => run(prepared, policy).await,
+        };
+        if let Some(bridge) = bridge {
+            bridge.flush(BRIDGE_FLUSH).await;
+        }
+        status
+    })
+}
+
+/// How long a container's last messages may take to reach the broker after its app
+/// ends.
+const BRIDGE_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What a container's process does once started.
+enum Work {
+    /// Serve an HTTP component.
+    Serve(HttpApp, ServeConfig),
+    /// Run a command (a module, or a component's `wasi:cli/run`).
+    Run(Prepared, Policy),
+}
+
+/// Runs the app to its end; SIGTERM asks it to stop. Returns its exit status.
+async fn run(prepared: Prepared, policy: Policy) -> Result<i32, ShimError> {
+    let control = Control::new();
+    let stopper = control.clone();
+    tokio::spawn(async move {
+        terminated().await;
+        stopper.request_stop();
+    });
+    let outcome = prepared
+        .run_controlled(&policy, Stdio::Inherit, &control)
+        .await?;
+    if let Some(text) = outcome.diagnostic() {
+        eprintln!("{text}");
     }
     Ok(outcome.exit_code())
 }
@@ -150,28 +179,22 @@ const POOL_SLACK: u32 = 16;
 /// Serves a `wasi:http/proxy` component with wedge's HTTP server (its queue,
 /// connection and header limits, and the policy's per-request limits) until SIGTERM,
 /// then drains: in-flight requests get the grace period.
-fn serve(app: HttpApp, config: ServeConfig) -> Result<i32, ShimError> {
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| ShimError::Host(format!("cannot start the async runtime: {e}")))?;
-    runtime.block_on(async {
-        let server = Server::bind(
-            Arc::new(app),
-            config,
-            AccessLog::off(),
-            Arc::new(HttpMetrics::default()),
-            Control::new(),
-        )
+async fn serve(app: HttpApp, config: ServeConfig) -> Result<i32, ShimError> {
+    let server = Server::bind(
+        Arc::new(app),
+        config,
+        AccessLog::off(),
+        Arc::new(HttpMetrics::default()),
+        Control::new(),
+    )
+    .await
+    .map_err(|e| ShimError::Host(e.to_string()))?;
+    eprintln!("wedge: serving on http://{}/", server.local_addr());
+    server
+        .run(terminated())
         .await
         .map_err(|e| ShimError::Host(e.to_string()))?;
-        eprintln!("wedge: serving on http://{}/", server.local_addr());
-        server
-            .run(terminated())
-            .await
-            .map_err(|e| ShimError::Host(e.to_string()))?;
-        Ok(0)
-    })
+    Ok(0)
 }
 
 /// Resolves on SIGTERM (never, if the handler cannot be installed).

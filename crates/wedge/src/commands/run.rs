@@ -84,15 +84,8 @@ pub(crate) fn load(
 
 /// Prints what ended the run and picks the exit code.
 fn report(outcome: Outcome) -> i32 {
-    if let Some(reason) = outcome.reason() {
-        eprintln!("wedge: {reason}");
-    }
-    if let Outcome::Trapped {
-        backtrace: Some(bt),
-        ..
-    } = &outcome
-    {
-        eprintln!("{}", bt.trim_end());
+    if let Some(text) = outcome.diagnostic() {
+        eprintln!("{text}");
     }
     outcome.exit_code()
 }

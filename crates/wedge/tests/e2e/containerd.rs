@@ -5,6 +5,7 @@
 //! environment, mounts and a memory limit, exit codes, kill and delete.
 
 use crate::common::containerd::{Containerd, Entry, RUNTIME};
+use crate::common::{Env, app_folder};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -280,4 +281,101 @@ fn a_symlinked_entrypoint_cannot_leave_the_image() {
         );
         ctd.run(&[], &image, name, &[]).expect_code(0);
     }
+}
+
+/// The air-gapped path: `wedge build --for containerd`, `wedge save`, then
+/// `ctr image import` on the node; the app runs with its arguments.
+#[test]
+fn an_app_built_and_saved_by_wedge_is_imported_by_ctr() {
+    let env = Env::new();
+    let app = app_folder(&env, p1::ARGS_ENV, "args", "");
+    let reference = "registry.example/team/args:1.0";
+    env.wedge(&[
+        "build",
+        "--for",
+        "containerd",
+        "-t",
+        reference,
+        app.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let archive = env.path("args.tar");
+    env.wedge(&["save", "-o", archive.to_str().unwrap(), reference])
+        .expect_code(0);
+    let ctd = Containerd::start();
+    ctd.ctr(&[
+        "image",
+        "import",
+        "--all-platforms",
+        archive.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let images = ctd.ctr(&["image", "ls", "-q"]).stdout;
+    assert!(images.lines().any(|l| l == reference), "{images}");
+    let run = ctd.run(
+        &[],
+        reference,
+        "saved",
+        &["/app.wasm", "from", "wedge save"],
+    );
+    run.expect_code(0);
+    assert!(
+        run.stdout.lines().any(|l| l == "arg[2]=wedge save"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// A shim killed with SIGKILL leaves containerd consistent: containerd sees the task
+/// end, its clean-up (`delete`) ends the container's process and unmounts its root
+/// filesystem, and the container can be deleted.
+#[test]
+fn a_killed_shim_leaves_containerd_consistent() {
+    let ctd = Containerd::start();
+    ctd.import_wasm("localhost/wedge-test/sleep:1", p1::SLEEP);
+    let fifo = ctd.dir.path().join("fifo");
+    ctd.ctr(&[
+        "run",
+        "-d",
+        "--runtime",
+        RUNTIME,
+        "--fifo-dir",
+        fifo.to_str().unwrap(),
+        "localhost/wedge-test/sleep:1",
+        "orphan",
+    ])
+    .expect_code(0);
+    ctd.wait_status("orphan", "RUNNING");
+    let app: i32 = ctd
+        .ctr(&["task", "ls"])
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("orphan"))
+        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        .expect("a pid");
+    let shims: Vec<i32> = ctd.shims().into_iter().filter(|pid| *pid != app).collect();
+    assert_eq!(shims.len(), 1, "one shim serves the container: {shims:?}");
+    // SAFETY: a plain signal to this test's shim process.
+    unsafe { libc::kill(shims[0], libc::SIGKILL) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Path::new(&format!("/proc/{app}/exe")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the app's process {app} outlived its shim"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while ctd.ctr(&["task", "ls", "-q"]).stdout.contains("orphan") {
+        // containerd reports the task stopped; deleting it is the client's part.
+        let _ = ctd.ctr(&["task", "delete", "orphan"]);
+        assert!(Instant::now() < deadline, "the task never went away");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    ctd.ctr(&["container", "delete", "orphan"]).expect_code(0);
+    let mounts = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    let root = ctd.dir.path().to_string_lossy().into_owned();
+    assert!(
+        !mounts.lines().any(|l| l.contains(&root)),
+        "a root filesystem is still mounted: {mounts}"
+    );
 }

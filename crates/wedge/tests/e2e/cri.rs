@@ -5,6 +5,7 @@
 //! format, StopContainer, RemovePodSandbox.
 
 use crate::common::containerd::{CRI_NAMESPACE, Containerd};
+use crate::common::mosquitto::Mosquitto;
 use crate::common::{Env, TestRegistry, app_folder};
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
@@ -780,4 +781,119 @@ fn keyvalue_and_nn_grants_come_from_annotations_inside_the_pods_namespace() {
         .collect();
     assert_eq!(namespaces, ["default.shared"]);
     wait_no_shims(&ctd);
+}
+
+/// Messaging between pods goes through the node's MQTT broker (`WEDGE_SHIM_MQTT` in
+/// containerd's environment), within each container's topic grants; without a broker,
+/// a messaging grant fails the container with the reason.
+#[test]
+fn pods_exchange_messages_through_the_nodes_broker() {
+    let env = Env::new();
+    let broker = Mosquitto::start(&env);
+    let url = format!("mqtt://127.0.0.1:{}", broker.port);
+    let ctd = Containerd::start_with_cri_env(&[("WEDGE_SHIM_MQTT", &url)]);
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/msg:1", edge::MSG);
+    runtime().block_on(async {
+        let mut kubelet = Kubelet::connect(&ctd).await;
+        let reader = kubelet.pod("reader", &[]);
+        let reader_pod = kubelet.run_pod(&reader).await;
+        let mut sub = container(
+            "sub",
+            "localhost/wedge-test/msg:1",
+            &["sub", "sensors/#", "1", "60000"],
+            &[],
+        );
+        sub.annotations = owned(&[(
+            "wedge.io/grants",
+            r#"{"messaging": {"subscribe": ["sensors/#"]}}"#,
+        )]);
+        let sub_id = kubelet.start(&reader_pod, &reader, sub).await;
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !kubelet.log_text("reader", "sub").contains("ready") {
+            assert!(Instant::now() < deadline, "the subscriber never got ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let writer = kubelet.pod("writer", &[]);
+        let writer_pod = kubelet.run_pod(&writer).await;
+        // Published until received: the bridge mirrors the subscription to the broker
+        // within a moment of the app subscribing.
+        let mut attempt = 0;
+        while kubelet.status(&sub_id).await.state != ContainerState::ContainerExited as i32 {
+            assert!(Instant::now() < deadline, "the message never arrived");
+            let name = format!("pub{attempt}");
+            attempt += 1;
+            let mut publish = container(
+                &name,
+                "localhost/wedge-test/msg:1",
+                &["pub", "sensors/t1", "21.5"],
+                &[],
+            );
+            publish.annotations = owned(&[(
+                "wedge.io/grants",
+                r#"{"messaging": {"publish": ["sensors/+"]}}"#,
+            )]);
+            let id = kubelet.start(&writer_pod, &writer, publish).await;
+            assert_eq!(kubelet.exited(&id).await.exit_code, 0, "{name}");
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        assert_eq!(kubelet.exited(&sub_id).await.exit_code, 0);
+        assert!(
+            kubelet
+                .log_text("reader", "sub")
+                .contains("sensors/t1 21.5"),
+            "{}",
+            kubelet.log_text("reader", "sub")
+        );
+        // Outside its grant, a publish is refused.
+        let mut stray = container(
+            "stray",
+            "localhost/wedge-test/msg:1",
+            &["pub", "alerts/x", "1"],
+            &[],
+        );
+        stray.annotations = owned(&[(
+            "wedge.io/grants",
+            r#"{"messaging": {"publish": ["sensors/+"]}}"#,
+        )]);
+        let id = kubelet.start(&writer_pod, &writer, stray).await;
+        assert_eq!(kubelet.exited(&id).await.exit_code, 1);
+        kubelet.remove_pod(&writer_pod).await;
+        kubelet.remove_pod(&reader_pod).await;
+    });
+    wait_no_shims(&ctd);
+    drop(ctd);
+
+    // A node without a broker refuses messaging grants with the reason.
+    let ctd = Containerd::start_with_cri();
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/msg:1", edge::MSG);
+    runtime().block_on(async {
+        let mut kubelet = Kubelet::connect(&ctd).await;
+        let config = kubelet.pod("lonely", &[]);
+        let pod = kubelet.run_pod(&config).await;
+        let mut publish = container(
+            "pub",
+            "localhost/wedge-test/msg:1",
+            &["pub", "sensors/t1", "1"],
+            &[],
+        );
+        publish.annotations = owned(&[(
+            "wedge.io/grants",
+            r#"{"messaging": {"publish": ["sensors/+"]}}"#,
+        )]);
+        let id = kubelet
+            .create(&pod, &config, publish)
+            .await
+            .expect("CreateContainer");
+        let error = kubelet
+            .runtime
+            .start_container(StartContainerRequest { container_id: id })
+            .await
+            .expect_err("messaging without a broker");
+        assert!(
+            error.message().contains("WEDGE_SHIM_MQTT"),
+            "{}",
+            error.message()
+        );
+        kubelet.remove_pod(&pod).await;
+    });
 }

@@ -33,13 +33,23 @@ pub enum Entry<'a> {
 impl Containerd {
     /// containerd without its CRI plugin, for `ctr`.
     pub fn start() -> Containerd {
-        Self::launch("disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n", "")
+        Self::launch(
+            "disabled_plugins = [\"io.containerd.grpc.v1.cri\"]\n",
+            "",
+            &[],
+        )
     }
 
     /// containerd with its CRI plugin: runtime handler `wedge` as the repo's deploy
     /// snippet configures it, host-network pods (no CNI configuration), and a local
     /// sandbox image imported before the plugin needs it.
     pub fn start_with_cri() -> Containerd {
+        Self::start_with_cri_env(&[])
+    }
+
+    /// [`Self::start_with_cri`], with `env` in containerd's environment (which its
+    /// shims inherit).
+    pub fn start_with_cri_env(env: &[(&str, &str)]) -> Containerd {
         let snippet = std::fs::read_to_string(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/kubernetes/containerd.toml"),
         )
@@ -60,7 +70,7 @@ impl Containerd {
     conf_dir = "{{dir}}/cni"
 {snippet}"#
         );
-        let ctd = Self::launch("", &plugin);
+        let ctd = Self::launch("", &plugin, env);
         // The sandbox image: the wedge shim holds a pod's namespaces itself and never
         // runs the image's program, but the CRI plugin needs the image to exist.
         ctd.import(
@@ -73,7 +83,7 @@ impl Containerd {
         ctd
     }
 
-    fn launch(top: &str, plugins: &str) -> Containerd {
+    fn launch(top: &str, plugins: &str, env: &[(&str, &str)]) -> Containerd {
         let dir = tempfile::tempdir().expect("tempdir");
         let bin = dir.path().join("bin");
         std::fs::create_dir_all(&bin).unwrap();
@@ -112,6 +122,7 @@ state = "{d}/state"
             .arg(dir.path().join("config.toml"))
             .env("PATH", path)
             .env("WEDGE_SHIM_ROOT", dir.path().join("shim"))
+            .envs(env.iter().copied())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
             .spawn()

@@ -1,6 +1,7 @@
-//! The MQTT bridge (`wedged --mqtt URL`): what apps publish on the daemon's bus also goes
-//! to an MQTT broker, and what the broker has for the bus's subscriptions comes in, so
-//! topics cross devices and reach the cloud.
+//! The MQTT bridge (`wedged --mqtt URL`, and the containerd shim's `WEDGE_SHIM_MQTT`):
+//! what apps publish on a message bus also goes to an MQTT broker, and what the broker
+//! has for the bus's subscriptions comes in, so topics cross devices, pods and reach the
+//! cloud.
 //!
 //! One client (rumqttc, MQTT 3.1.1) with a persistent session (`clean session` off, a
 //! stable client id): the broker keeps its subscriptions and QoS 1 messages while the
@@ -11,13 +12,17 @@
 //! in is bounded: a packet over [`MAX_INCOMING_PACKET`] is not read, a payload over
 //! [`MAX_PAYLOAD`] is refused, and the bus's queue limits apply to the rest.
 
-use crate::DaemonError;
+mod error;
+
+pub use error::BridgeError;
 use rumqttc::{
-    AsyncClient, ConnectionError, Event, Incoming, MqttOptions, QoS, StateError, Transport,
+    AsyncClient, ConnectionError, Event, Incoming, MqttOptions, Outgoing, QoS, StateError,
+    Transport,
 };
 use std::collections::{BTreeSet, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use wedge_runtime::{BusMessage, Delivery, MAX_PAYLOAD, MessageBus, OutletWait};
@@ -51,10 +56,10 @@ pub struct BrokerUrl {
 }
 
 impl std::str::FromStr for BrokerUrl {
-    type Err = DaemonError;
+    type Err = BridgeError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        let bad = |why: &str| DaemonError::BadRequest(format!("invalid broker URL `{s}`: {why}"));
+        let bad = |why: &str| BridgeError::Config(format!("invalid broker URL `{s}`: {why}"));
         let (tls, rest) = match s.split_once("://") {
             Some(("mqtt", rest)) => (false, rest),
             Some(("mqtts", rest)) => (true, rest),
@@ -102,11 +107,11 @@ impl BrokerUrl {
         &mut self,
         file: Option<&Path>,
         env: Option<String>,
-    ) -> Result<Option<String>, DaemonError> {
+    ) -> Result<Option<String>, BridgeError> {
         let password = match (file, env) {
             (Some(path), _) => {
                 let text = std::fs::read_to_string(path).map_err(|e| {
-                    DaemonError::BadRequest(format!(
+                    BridgeError::Config(format!(
                         "cannot read the MQTT password file `{}`: {e}",
                         path.display()
                     ))
@@ -121,7 +126,7 @@ impl BrokerUrl {
                 *p = password;
                 Ok(None)
             }
-            (Some(_), None) => Err(DaemonError::BadRequest(
+            (Some(_), None) => Err(BridgeError::Config(
                 "a broker password needs a user name in the URL: `mqtt://USER@HOST`".into(),
             )),
             (None, Some((_, p))) if !p.is_empty() => Ok(Some(format!(
@@ -164,14 +169,35 @@ impl Echoes {
     }
 }
 
+/// A running bridge.
+#[derive(Clone)]
+pub struct Bridge {
+    /// Messages handed to the client and not yet sent (QoS 0) or acknowledged by the
+    /// broker (QoS 1).
+    pending: Arc<AtomicUsize>,
+}
+
+impl Bridge {
+    /// Waits until every message published so far has reached the broker, or `within`
+    /// has passed: for a process that ends after its app (a container), so its last
+    /// messages are not lost.
+    pub async fn flush(&self, within: Duration) {
+        let deadline = tokio::time::Instant::now() + within;
+        while self.pending.load(Ordering::Acquire) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
 /// Connects `bus` to the broker at `url`, as `client_id`, trusting the PEM certificates
-/// in `ca` for TLS (or the usual public roots). Runs until the process ends.
+/// in `ca` for TLS (or the usual public roots). Runs until the process ends; the
+/// returned [`Bridge`] can wait for what was published to go out.
 pub fn start(
     bus: MessageBus,
     url: &BrokerUrl,
     client_id: &str,
     ca: Option<&Path>,
-) -> Result<(), DaemonError> {
+) -> Result<Bridge, BridgeError> {
     let mut options = MqttOptions::new(client_id, url.host.clone(), url.port);
     options.set_keep_alive(Duration::from_secs(15));
     options.set_clean_session(false);
@@ -188,14 +214,19 @@ pub fn start(
     let (client, mut eventloop) = AsyncClient::new(options, OUTBOX);
     let echoes = Arc::new(Mutex::new(Echoes::default()));
 
+    let bridge = Bridge {
+        pending: Arc::new(AtomicUsize::new(0)),
+    };
     let outbox = client.clone();
     let sent = echoes.clone();
+    let queued = bridge.pending.clone();
     bus.set_outlet(Arc::new(move |m: &BusMessage, delivery: Delivery| {
         let qos = match delivery {
             Delivery::AtMostOnce => QoS::AtMostOnce,
             Delivery::AtLeastOnce => QoS::AtLeastOnce,
         };
         lock(&sent).sent(Echoes::fingerprint(&m.topic, &m.payload));
+        queued.fetch_add(1, Ordering::AcqRel);
         let (topic, payload) = (m.topic.to_string(), m.payload.clone());
         match outbox.try_publish(topic.as_str(), qos, false, payload.clone()) {
             Ok(()) => None,
@@ -212,6 +243,10 @@ pub fn start(
     // The filters the broker has for us; cleared when it reports a fresh session.
     let subscribed = Arc::new(Mutex::new(BTreeSet::new()));
     tokio::spawn(mirror(bus.clone(), client, subscribed.clone()));
+    let pending = bridge.pending.clone();
+    let done = move || {
+        let _ = pending.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
+    };
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -221,7 +256,7 @@ pub fn start(
                     if !ack.session_present {
                         lock(&subscribed).clear();
                     }
-                    eprintln!("wedged: MQTT bridge connected");
+                    eprintln!("wedge: MQTT bridge connected");
                 }
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
                     // The bus refuses (and counts) a payload over `MAX_PAYLOAD`.
@@ -234,6 +269,12 @@ pub fn start(
                         bus.publish(message, Delivery::AtLeastOnce, true);
                     }
                 }
+                // A QoS 0 message is out once written; a QoS 1 one once acknowledged.
+                Ok(
+                    Event::Outgoing(Outgoing::Publish(0)) | Event::Incoming(Incoming::PubAck(_)),
+                ) => {
+                    done();
+                }
                 Ok(_) => {}
                 Err(e) => {
                     if let ConnectionError::MqttState(StateError::Deserialization(
@@ -242,14 +283,14 @@ pub fn start(
                     {
                         bus.count_refused();
                     }
-                    eprintln!("wedged: MQTT bridge: {e}; retrying in {backoff:?}");
+                    eprintln!("wedge: MQTT bridge: {e}; retrying in {backoff:?}");
                     tokio::time::sleep(backoff).await;
                     backoff = (backoff * 2).min(Duration::from_secs(30));
                 }
             }
         }
     });
-    Ok(())
+    Ok(bridge)
 }
 
 /// Keeps the broker's subscriptions equal to the bus's filters.
