@@ -4,7 +4,7 @@
 //! layer holds the `.wasm` (what every containerd runs), `ctr run` with arguments,
 //! environment, mounts and a memory limit, exit codes, kill and delete.
 
-use crate::common::containerd::{Containerd, Entry, RUNTIME};
+use crate::common::containerd::{ARGS_ENV_LINES, Containerd, Entry, RUNTIME};
 use crate::common::{Env, app_folder};
 use std::path::Path;
 use std::process::Stdio;
@@ -22,13 +22,7 @@ fn ctr_runs_a_wasm_image_with_its_args_env_and_exit_code() {
         &["/app.wasm", "one", "--two"],
     );
     run.expect_code(0);
-    for line in [
-        "arg[0]=/app.wasm",
-        "arg[1]=one",
-        "arg[2]=--two",
-        "env GREETING=hello",
-        "env LOG=debug",
-    ] {
+    for line in ARGS_ENV_LINES {
         assert!(
             run.stdout.lines().any(|l| l == line),
             "no `{line}` in {}",
@@ -138,26 +132,7 @@ fn the_memory_limit_caps_linear_memory() {
 fn kill_stops_a_running_container_and_delete_removes_it() {
     let ctd = Containerd::start();
     ctd.import_wasm("localhost/wedge-test/sleep:1", p1::SLEEP);
-    let fifo = ctd.dir.path().join("fifo");
-    ctd.ctr(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--fifo-dir",
-        fifo.to_str().unwrap(),
-        "localhost/wedge-test/sleep:1",
-        "sleeper",
-    ])
-    .expect_code(0);
-    ctd.wait_status("sleeper", "RUNNING");
-    let pid: u32 = ctd
-        .ctr(&["task", "ls"])
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("sleeper"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .expect("a pid");
+    let pid = ctd.run_detached("localhost/wedge-test/sleep:1", "sleeper");
     assert!(
         Path::new(&format!("/proc/{pid}")).exists(),
         "no process {pid}"
@@ -333,26 +308,7 @@ fn an_app_built_and_saved_by_wedge_is_imported_by_ctr() {
 fn a_killed_shim_leaves_containerd_consistent() {
     let ctd = Containerd::start();
     ctd.import_wasm("localhost/wedge-test/sleep:1", p1::SLEEP);
-    let fifo = ctd.dir.path().join("fifo");
-    ctd.ctr(&[
-        "run",
-        "-d",
-        "--runtime",
-        RUNTIME,
-        "--fifo-dir",
-        fifo.to_str().unwrap(),
-        "localhost/wedge-test/sleep:1",
-        "orphan",
-    ])
-    .expect_code(0);
-    ctd.wait_status("orphan", "RUNNING");
-    let app: i32 = ctd
-        .ctr(&["task", "ls"])
-        .stdout
-        .lines()
-        .find(|l| l.starts_with("orphan"))
-        .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .expect("a pid");
+    let app = ctd.run_detached("localhost/wedge-test/sleep:1", "orphan");
     let shims: Vec<i32> = ctd.shims().into_iter().filter(|pid| *pid != app).collect();
     assert_eq!(shims.len(), 1, "one shim serves the container: {shims:?}");
     // SAFETY: a plain signal to this test's shim process.

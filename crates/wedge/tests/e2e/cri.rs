@@ -4,7 +4,7 @@
 //! annotations, StartContainer, ContainerStatus, the container's log file in CRI
 //! format, StopContainer, RemovePodSandbox.
 
-use crate::common::containerd::{CRI_NAMESPACE, Containerd};
+use crate::common::containerd::{ARGS_ENV_LINES, CRI_NAMESPACE, Containerd};
 use crate::common::mosquitto::Mosquitto;
 use crate::common::{Env, TestRegistry, app_folder};
 use k8s_cri::v1::image_service_client::ImageServiceClient;
@@ -146,6 +146,54 @@ impl Kubelet {
             assert!(Instant::now() < deadline, "never exited: {status:?}");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    /// StartContainer of a new container, then ContainerStatus until it has exited.
+    async fn run_to_exit(
+        &mut self,
+        pod: &str,
+        sandbox: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> ContainerStatus {
+        let id = self.start(pod, sandbox, config).await;
+        self.exited(&id).await
+    }
+
+    /// CreateContainer, then a StartContainer that must fail (where the shim reads
+    /// the spec); removes the container and returns the error.
+    async fn start_error(
+        &mut self,
+        pod: &str,
+        sandbox: &PodSandboxConfig,
+        config: ContainerConfig,
+    ) -> tonic::Status {
+        let id = self
+            .create(pod, sandbox, config)
+            .await
+            .expect("CreateContainer");
+        let error = self
+            .runtime
+            .start_container(StartContainerRequest {
+                container_id: id.clone(),
+            })
+            .await
+            .expect_err("StartContainer should fail");
+        self.runtime
+            .remove_container(RemoveContainerRequest { container_id: id })
+            .await
+            .expect("RemoveContainer");
+        error
+    }
+
+    /// StopContainer with a grace period of `timeout` seconds.
+    async fn stop(&mut self, id: &str, timeout: i64) {
+        self.runtime
+            .stop_container(StopContainerRequest {
+                container_id: id.into(),
+                timeout,
+            })
+            .await
+            .expect("StopContainer");
     }
 
     /// The container's log file (CRI format) as `(stream, line)` pairs.
@@ -294,18 +342,11 @@ fn a_pod_runs_through_the_cri_api_as_the_kubelet_drives_it() {
             &["one", "--two"],
             &[("LOG", "debug")],
         );
-        let id = kubelet.start(&pod, &config, args).await;
-        let status = kubelet.exited(&id).await;
+        let status = kubelet.run_to_exit(&pod, &config, args).await;
         assert_eq!(status.exit_code, 0, "{status:?}");
         assert_eq!(status.reason, "Completed");
         let log = kubelet.log("hello", "args");
-        for line in [
-            "arg[0]=/app.wasm",
-            "arg[1]=one",
-            "arg[2]=--two",
-            "env GREETING=hello",
-            "env LOG=debug",
-        ] {
+        for line in ARGS_ENV_LINES {
             assert!(
                 log.iter().any(|(s, l)| s == "stdout" && l == line),
                 "no `{line}` in {log:?}"
@@ -367,8 +408,7 @@ fn a_pod_gets_its_mounts_memory_limit_and_annotated_grants() {
             &[],
         );
         read.mounts = vec![mount(true)];
-        let id = kubelet.start(&pod, &config, read).await;
-        assert_eq!(kubelet.exited(&id).await.exit_code, 0);
+        assert_eq!(kubelet.run_to_exit(&pod, &config, read).await.exit_code, 0);
         let log = kubelet.log("grants", "read");
         assert!(
             log.iter().any(|(_, l)| l.contains("from a volume")),
@@ -382,8 +422,7 @@ fn a_pod_gets_its_mounts_memory_limit_and_annotated_grants() {
             &[],
         );
         write.mounts = vec![mount(true)];
-        let id = kubelet.start(&pod, &config, write).await;
-        assert_eq!(kubelet.exited(&id).await.exit_code, 1);
+        assert_eq!(kubelet.run_to_exit(&pod, &config, write).await.exit_code, 1);
         assert!(
             !data.join("new.txt").exists(),
             "wrote through a read-only mount"
@@ -398,8 +437,7 @@ fn a_pod_gets_its_mounts_memory_limit_and_annotated_grants() {
             }),
             ..Default::default()
         });
-        let id = kubelet.start(&pod, &config, memhog).await;
-        let status = kubelet.exited(&id).await;
+        let status = kubelet.run_to_exit(&pod, &config, memhog).await;
         assert_eq!(status.exit_code, 134, "{status:?}");
         let log = kubelet.log("grants", "memhog");
         assert!(
@@ -410,8 +448,7 @@ fn a_pod_gets_its_mounts_memory_limit_and_annotated_grants() {
 
         // The pod's fuel budget (annotation) ends a spinning guest.
         let spin = container("spin", "localhost/wedge-test/spin:1", &[], &[]);
-        let id = kubelet.start(&pod, &config, spin).await;
-        let status = kubelet.exited(&id).await;
+        let status = kubelet.run_to_exit(&pod, &config, spin).await;
         assert_eq!(status.exit_code, 124, "{status:?}");
         let log = kubelet.log("grants", "spin");
         assert!(
@@ -463,14 +500,7 @@ fn stop_container_asks_the_app_to_stop_and_a_stubborn_one_is_killed() {
             .and_then(|m| m.working_set_bytes)
             .map_or(0, |v| v.value);
         assert!(memory > 1 << 20, "working set {memory} bytes: {stats:?}");
-        kubelet
-            .runtime
-            .stop_container(StopContainerRequest {
-                container_id: id.clone(),
-                timeout: 30,
-            })
-            .await
-            .expect("StopContainer");
+        kubelet.stop(&id, 30).await;
         let status = kubelet.exited(&id).await;
         assert_eq!(status.exit_code, 0, "{status:?}");
         assert!(
@@ -482,14 +512,7 @@ fn stop_container_asks_the_app_to_stop_and_a_stubborn_one_is_killed() {
         // An app that does not stop is killed when the grace period ends.
         let sleeper = container("sleeper", "localhost/wedge-test/sleep:1", &["3600"], &[]);
         let id = kubelet.start(&pod, &config, sleeper).await;
-        kubelet
-            .runtime
-            .stop_container(StopContainerRequest {
-                container_id: id.clone(),
-                timeout: 1,
-            })
-            .await
-            .expect("StopContainer");
+        kubelet.stop(&id, 1).await;
         let status = kubelet.exited(&id).await;
         assert!(
             status.exit_code == 137 || status.exit_code == 143,
@@ -525,25 +548,13 @@ fn a_hostile_annotation_fails_the_container_with_a_clear_reason() {
             );
             files.annotations = owned(&[("wedge.io/grants", grants)]);
             // CRI creates the task, where the shim reads the spec, at StartContainer.
-            let id = kubelet.create(&pod, &config, files).await.expect(grants);
-            let error = kubelet
-                .runtime
-                .start_container(StartContainerRequest {
-                    container_id: id.clone(),
-                })
-                .await
-                .expect_err(grants);
+            let error = kubelet.start_error(&pod, &config, files).await;
             assert!(
                 error.message().contains(reason)
                     && error.message().contains("annotation `wedge.io/grants`"),
                 "{grants}: {}",
                 error.message()
             );
-            kubelet
-                .runtime
-                .remove_container(RemoveContainerRequest { container_id: id })
-                .await
-                .expect("RemoveContainer");
         }
         kubelet.remove_pod(&pod).await;
     });
@@ -613,14 +624,7 @@ fn an_http_component_serves_on_the_pods_port() {
                 .unwrap();
             assert_eq!(counter, Some((200, "count 1\n".to_string())));
         }
-        kubelet
-            .runtime
-            .stop_container(StopContainerRequest {
-                container_id: id.clone(),
-                timeout: 30,
-            })
-            .await
-            .expect("StopContainer");
+        kubelet.stop(&id, 30).await;
         assert_eq!(kubelet.exited(&id).await.exit_code, 0);
         assert!(
             kubelet
@@ -681,8 +685,7 @@ fn an_app_built_and_pushed_by_wedge_is_pulled_and_run_by_the_kubelet() {
         let config = kubelet.pod("pulled", &[]);
         let pod = kubelet.run_pod(&config).await;
         let args = container("args", &reference, &["from", "the registry"], &[]);
-        let id = kubelet.start(&pod, &config, args).await;
-        let status = kubelet.exited(&id).await;
+        let status = kubelet.run_to_exit(&pod, &config, args).await;
         assert_eq!(status.exit_code, 0, "{status:?}");
         let log = kubelet.log("pulled", "args");
         for line in ["arg[0]=/app.wasm", "arg[1]=from", "arg[2]=the registry"] {
@@ -716,8 +719,11 @@ fn keyvalue_and_nn_grants_come_from_annotations_inside_the_pods_namespace() {
         ] {
             let mut kv = container(name, "localhost/wedge-test/kv:1", &args, &[]);
             kv.annotations = owned(&[("wedge.io/grants", grants)]);
-            let id = kubelet.start(&pod, &config, kv).await;
-            assert_eq!(kubelet.exited(&id).await.exit_code, 0, "{name}");
+            assert_eq!(
+                kubelet.run_to_exit(&pod, &config, kv).await.exit_code,
+                0,
+                "{name}"
+            );
             runs.push(kubelet.log_text("data", name));
         }
         assert!(runs[1].contains("stdout F hi"), "{}", runs[1]);
@@ -740,8 +746,7 @@ fn keyvalue_and_nn_grants_come_from_annotations_inside_the_pods_namespace() {
             "wedge.io/grants",
             r#"{"nn": {"models": ["mnist=/models/classifier.onnx"]}}"#,
         )]);
-        let id = kubelet.start(&pod, &config, nn).await;
-        assert_eq!(kubelet.exited(&id).await.exit_code, 0);
+        assert_eq!(kubelet.run_to_exit(&pod, &config, nn).await.exit_code, 0);
         assert!(kubelet.log_text("data", "nn").contains("class 1"));
 
         // A model path out of the volume, or a node path, is not the container's.
@@ -753,15 +758,7 @@ fn keyvalue_and_nn_grants_come_from_annotations_inside_the_pods_namespace() {
             nn.mounts = vec![mount.clone()];
             let grants = format!(r#"{{"nn": {{"models": ["{model}"]}}}}"#);
             nn.annotations = owned(&[("wedge.io/grants", &grants)]);
-            let id = kubelet
-                .create(&pod, &config, nn)
-                .await
-                .expect("CreateContainer");
-            let error = kubelet
-                .runtime
-                .start_container(StartContainerRequest { container_id: id })
-                .await
-                .expect_err(model);
+            let error = kubelet.start_error(&pod, &config, nn).await;
             assert!(
                 error.message().contains("is not in the container"),
                 "{model}: {}",
@@ -832,8 +829,14 @@ fn pods_exchange_messages_through_the_nodes_broker() {
                 "wedge.io/grants",
                 r#"{"messaging": {"publish": ["sensors/+"]}}"#,
             )]);
-            let id = kubelet.start(&writer_pod, &writer, publish).await;
-            assert_eq!(kubelet.exited(&id).await.exit_code, 0, "{name}");
+            assert_eq!(
+                kubelet
+                    .run_to_exit(&writer_pod, &writer, publish)
+                    .await
+                    .exit_code,
+                0,
+                "{name}"
+            );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         assert_eq!(kubelet.exited(&sub_id).await.exit_code, 0);
@@ -855,8 +858,13 @@ fn pods_exchange_messages_through_the_nodes_broker() {
             "wedge.io/grants",
             r#"{"messaging": {"publish": ["sensors/+"]}}"#,
         )]);
-        let id = kubelet.start(&writer_pod, &writer, stray).await;
-        assert_eq!(kubelet.exited(&id).await.exit_code, 1);
+        assert_eq!(
+            kubelet
+                .run_to_exit(&writer_pod, &writer, stray)
+                .await
+                .exit_code,
+            1
+        );
         kubelet.remove_pod(&writer_pod).await;
         kubelet.remove_pod(&reader_pod).await;
     });
@@ -880,15 +888,7 @@ fn pods_exchange_messages_through_the_nodes_broker() {
             "wedge.io/grants",
             r#"{"messaging": {"publish": ["sensors/+"]}}"#,
         )]);
-        let id = kubelet
-            .create(&pod, &config, publish)
-            .await
-            .expect("CreateContainer");
-        let error = kubelet
-            .runtime
-            .start_container(StartContainerRequest { container_id: id })
-            .await
-            .expect_err("messaging without a broker");
+        let error = kubelet.start_error(&pod, &config, publish).await;
         assert!(
             error.message().contains("WEDGE_SHIM_MQTT"),
             "{}",

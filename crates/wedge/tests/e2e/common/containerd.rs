@@ -13,6 +13,15 @@ use std::time::{Duration, Instant};
 pub const RUNTIME: &str = "io.containerd.wedge.v1";
 /// The sandbox image the CRI plugin is configured with (never pulled: imported).
 pub const PAUSE_IMAGE: &str = "localhost/wedge-test/pause:1";
+/// What the `args_env` guest prints run as `/app.wasm one --two` with `LOG=debug`
+/// in an image whose environment is `GREETING=hello`.
+pub const ARGS_ENV_LINES: [&str; 5] = [
+    "arg[0]=/app.wasm",
+    "arg[1]=one",
+    "arg[2]=--two",
+    "env GREETING=hello",
+    "env LOG=debug",
+];
 /// The CRI plugin's containerd namespace.
 pub const CRI_NAMESPACE: &str = "k8s.io";
 
@@ -239,6 +248,31 @@ state = "{d}/state"
             tar.to_str().unwrap(),
         ])
         .expect_code(0);
+    }
+
+    /// `ctr run -d` of `image` as container `id` on the wedge runtime; returns once
+    /// its task runs, with its pid.
+    pub fn run_detached(&self, image: &str, id: &str) -> i32 {
+        let fifo = self.dir.path().join("fifo");
+        let fifo = fifo.to_str().unwrap();
+        self.ctr(&[
+            "run",
+            "-d",
+            "--runtime",
+            RUNTIME,
+            "--fifo-dir",
+            fifo,
+            image,
+            id,
+        ])
+        .expect_code(0);
+        self.wait_status(id, "RUNNING");
+        self.ctr(&["task", "ls"])
+            .stdout
+            .lines()
+            .find(|l| l.starts_with(id))
+            .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+            .expect("a pid")
     }
 
     /// Polls `ctr task ls` until `id`'s status is `status`.
