@@ -258,14 +258,18 @@ def http():
             break
         time.sleep(0.05)
     subprocess.run(CTR + ["container", "delete", "http"], check=True)
-    serve = subprocess.Popen(["target/release/wedge", "serve", "--listen", f"127.0.0.1:{serve_port}", http_wasm],
-                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        direct = wrk(serve_port)
-    finally:
-        serve.terminate()
-        serve.wait()
-    return pod, direct
+    def served(*flags):
+        serve = subprocess.Popen(["target/release/wedge", "serve", "--listen", f"127.0.0.1:{serve_port}",
+                                  *flags, http_wasm], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            return wrk(serve_port)
+        finally:
+            serve.terminate()
+            serve.wait()
+    # The container also has its image's filesystem preopened at `/`: the same grant.
+    rootfs = f"{work}/http-rootfs"
+    os.makedirs(rootfs, exist_ok=True)
+    return pod, served(), served("-v", f"{rootfs}:/:ro")
 
 for peer in PEERS:  # warm: images unpacked, wedge's code cache filled
     run(*PEERS[peer][:3])
@@ -288,8 +292,10 @@ for mode, label in (("conc", f"{conc} at a time"), ("seq", "sequential")):
     check(f"wedge / runc+wasmtime tasks/s, {label}", f"{w[mode] / rw[mode]:.2f}x", w[mode] >= 4 * rw[mode], ">= 4x")
     check(f"runc+busybox / wedge time per task, {label}", f"{floor[mode] / w[mode]:.2f}x",
           floor[mode] / w[mode] <= 1.3, "<= 1.3x")
-pod, direct = http()
+pod, direct, rooted = http()
 print(f"{'HTTP req/s through a wedge container':46} {pod:8.0f}")
 print(f"{'HTTP req/s, wedge serve':46} {direct:8.0f}")
+print(f"{'HTTP req/s, wedge serve -v DIR:/:ro':46} {rooted:8.0f}")
 check("container / wedge serve req/s", f"{pod / direct:.2f}x", pod >= 0.9 * direct, ">= 0.9x")
+print(f"{'container / wedge serve -v DIR:/:ro req/s':46} {pod / rooted:7.2f}x")
 PY

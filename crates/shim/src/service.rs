@@ -64,7 +64,8 @@ impl Shim for Service {
     }
 
     /// containerd's clean-up after a task is gone (or its shim died): kill what may
-    /// be left of the container's process, unmount its root filesystem.
+    /// be left of the container's process (its pid file is removed once the shim
+    /// reaps it, so a reused pid is never signalled), unmount its root filesystem.
     async fn delete_shim(&mut self) -> Result<api::DeleteResponse, Error> {
         let bundle = std::env::current_dir().map_err(|e| Error::Other(e.to_string()))?;
         if let Ok(pid) = read_file_to_str(bundle.join(PID_FILE)).await
@@ -141,6 +142,8 @@ impl Tasks {
     }
 
     async fn exited(&self, container: &Container, status: u32) {
+        // The pid is reaped and may be reused: `delete` must not signal it any more.
+        let _ = std::fs::remove_file(container.bundle.join(PID_FILE));
         let at = timestamp().unwrap_or_default();
         container.set_exited(Exit {
             status,
