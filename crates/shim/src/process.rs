@@ -117,13 +117,12 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
         Work::Run(Prepared::new(&app)?, policy)
     };
     wait_for_start(bundle)?;
-    let runtime = match work {
-        Work::Serve(..) => tokio::runtime::Builder::new_multi_thread(),
-        Work::Run(..) => tokio::runtime::Builder::new_current_thread(),
-    }
-    .enable_all()
-    .build()
-    .map_err(|e| ShimError::Host(format!("cannot start the async runtime: {e}")))?;
+    // One thread, as `wedge serve` by default: a multi-threaded runtime pays for
+    // every instance's `madvise` with TLB shootdowns on the other cores.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| ShimError::Host(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let bridge = match &launch.broker {
             Some(broker) => Some(
