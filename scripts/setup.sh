@@ -8,7 +8,8 @@
 # - mosquitto and its clients, the real MQTT broker of the bridge tests.
 # - containerd and runc, the real containerd the shim tests (containerd-shim-wedge-v1)
 #   start under a temporary root; protobuf-compiler (protoc), which builds the
-#   kubelet's CRI client those tests use (crate k8s-cri).
+#   kubelet's CRI client those tests use (crate k8s-cri); containernetworking-plugins
+#   and iproute2, for the pod network (a CNI bridge) of one of them.
 # Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,7 +25,7 @@ for target in wasm32-wasip1 wasm32-wasip2; do
     fi
 done
 
-packages=(clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 docker-registry apache2-utils skopeo openssl mosquitto mosquitto-clients containerd runc protobuf-compiler)
+packages=(clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 docker-registry apache2-utils skopeo openssl mosquitto mosquitto-clients containerd runc protobuf-compiler containernetworking-plugins iproute2)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -47,8 +47,25 @@ impl Kubelet {
         }
     }
 
-    /// A host-network pod's config (no CNI here), with `annotations`.
+    /// A host-network pod's config, with `annotations`.
     fn pod(&self, name: &str, annotations: &[(&str, &str)]) -> PodSandboxConfig {
+        let mut config = self.networked_pod(name);
+        config.annotations = owned(annotations);
+        config.linux = Some(LinuxPodSandboxConfig {
+            security_context: Some(LinuxSandboxSecurityContext {
+                namespace_options: Some(NamespaceOption {
+                    network: NamespaceMode::Node as i32,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        config
+    }
+
+    /// A pod with a network of its own (CNI) and a hostname.
+    fn networked_pod(&self, name: &str) -> PodSandboxConfig {
         PodSandboxConfig {
             metadata: Some(PodSandboxMetadata {
                 name: name.into(),
@@ -56,18 +73,8 @@ impl Kubelet {
                 namespace: "default".into(),
                 attempt: 0,
             }),
+            hostname: name.into(),
             log_directory: self.logs.join(name).to_string_lossy().into_owned(),
-            annotations: owned(annotations),
-            linux: Some(LinuxPodSandboxConfig {
-                security_context: Some(LinuxSandboxSecurityContext {
-                    namespace_options: Some(NamespaceOption {
-                        network: NamespaceMode::Node as i32,
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-                ..Default::default()
-            }),
             ..Default::default()
         }
     }
@@ -896,4 +903,80 @@ fn pods_exchange_messages_through_the_nodes_broker() {
         );
         kubelet.remove_pod(&pod).await;
     });
+}
+
+/// A pod with a network of its own (Debian's CNI bridge plugin): the sandbox holds the
+/// pod's network namespace, the HTTP component listens in it on the default
+/// `0.0.0.0:8080`, and the node reaches it at the pod's IP, not on its own loopback.
+#[test]
+fn an_http_component_serves_on_the_pod_network() {
+    // A bridge and subnet of this test run's own.
+    let tag = std::process::id() % 200 + 20;
+    let ctd = Containerd::start_with_pod_network(
+        &format!("wedgetest{tag}"),
+        &format!("10.213.{tag}.0/24"),
+    );
+    ctd.import_wasm_into(CRI_NAMESPACE, "localhost/wedge-test/probe:1", http::PROBE);
+    runtime().block_on(async {
+        let mut kubelet = Kubelet::connect(&ctd).await;
+        let config = kubelet.networked_pod("netpod");
+        let pod = kubelet.run_pod(&config).await;
+        let status = kubelet
+            .runtime
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: pod.clone(),
+                verbose: false,
+            })
+            .await
+            .expect("PodSandboxStatus")
+            .into_inner()
+            .status
+            .expect("a status");
+        let ip: std::net::IpAddr = status
+            .network
+            .expect("a pod network")
+            .ip
+            .parse()
+            .expect("a pod IP");
+        assert!(
+            ip.to_string().starts_with(&format!("10.213.{tag}.")),
+            "{ip}"
+        );
+        let web = container(
+            "web",
+            "localhost/wedge-test/probe:1",
+            &[],
+            &[("GREETING", "hi from the pod network")],
+        );
+        let id = kubelet.start(&pod, &config, web).await;
+        let addr = std::net::SocketAddr::new(ip, 8080);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let reply = loop {
+            if let Some(reply) =
+                tokio::task::spawn_blocking(move || http_get(addr, "/env?GREETING"))
+                    .await
+                    .unwrap()
+            {
+                break reply;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "never served on {addr}: {}",
+                kubelet.log_text("netpod", "web")
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(reply, (200, "hi from the pod network".to_string()));
+        // The node's own loopback is not the pod's.
+        let local = tokio::task::spawn_blocking(|| {
+            http_get("127.0.0.1:8080".parse().unwrap(), "/env?GREETING")
+        })
+        .await
+        .unwrap();
+        assert_ne!(local, Some(reply), "the pod listened in the node's network");
+        kubelet.stop(&id, 30).await;
+        assert_eq!(kubelet.exited(&id).await.exit_code, 0);
+        kubelet.remove_pod(&pod).await;
+    });
+    wait_no_shims(&ctd);
 }

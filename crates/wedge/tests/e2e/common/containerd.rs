@@ -29,6 +29,8 @@ pub const CRI_NAMESPACE: &str = "k8s.io";
 pub struct Containerd {
     pub dir: tempfile::TempDir,
     daemon: Child,
+    /// The pod network's bridge, to delete when done.
+    bridge: Option<String>,
 }
 
 /// One entry of an image's filesystem layer.
@@ -56,6 +58,29 @@ impl Containerd {
         Self::start_with_cri_env(&[])
     }
 
+    /// [`Self::start_with_cri`], with a pod network: Debian's CNI plugins, a bridge
+    /// `bridge` (at most 15 characters; deleted on drop) with `subnet` (a /24), the
+    /// host its gateway.
+    pub fn start_with_pod_network(bridge: &str, subnet: &str) -> Containerd {
+        let mut ctd = Self::start_with_cri_env(&[]);
+        let conf = serde_json::json!({
+            "cniVersion": "1.0.0", "name": "wedge-test",
+            "plugins": [
+                {"type": "bridge", "bridge": bridge, "isGateway": true, "ipMasq": false,
+                 "ipam": {"type": "host-local", "ranges": [[{"subnet": subnet}]],
+                          "dataDir": ctd.dir.path().join("ipam")}},
+                {"type": "loopback"},
+            ],
+        });
+        std::fs::write(
+            ctd.dir.path().join("cni/10-wedge-test.conflist"),
+            serde_json::to_vec_pretty(&conf).unwrap(),
+        )
+        .unwrap();
+        ctd.bridge = Some(bridge.to_string());
+        ctd
+    }
+
     /// [`Self::start_with_cri`], with `env` in containerd's environment (which its
     /// shims inherit).
     pub fn start_with_cri_env(env: &[(&str, &str)]) -> Containerd {
@@ -69,6 +94,8 @@ impl Containerd {
   # No CAP_SYS_RESOURCE on CI machines: keep oom_score_adj as it is.
   restrict_oom_score_adj = true
   disable_apparmor = true
+  # Pods' network namespaces under the state folder, not the node's /var/run/netns.
+  netns_mounts_under_state_dir = true
   # As on any node: runc stays the default runtime.
   [plugins."io.containerd.grpc.v1.cri".containerd.runtimes.runc]
     runtime_type = "io.containerd.runc.v2"
@@ -136,7 +163,11 @@ state = "{d}/state"
             .stderr(log)
             .spawn()
             .expect("containerd is not installed: run scripts/setup.sh");
-        let containerd = Containerd { dir, daemon };
+        let containerd = Containerd {
+            dir,
+            daemon,
+            bridge: None,
+        };
         let deadline = Instant::now() + Duration::from_secs(60);
         while containerd.ctr(&["version"]).code != 0 {
             assert!(
@@ -323,6 +354,9 @@ impl Drop for Containerd {
         for pid in self.shims() {
             // SAFETY: a plain signal to a shim process of this test.
             unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        if let Some(bridge) = &self.bridge {
+            let _ = Command::new("ip").args(["link", "del", bridge]).status();
         }
     }
 }
