@@ -436,10 +436,14 @@ fn a_pod_gets_its_mounts_memory_limit_and_annotated_grants() {
         );
 
         // The memory limit holds the whole container: linear memory traps below it.
+        // CPU limits (half a core) go to the container's cgroup too.
         let mut memhog = container("memhog", "localhost/wedge-test/memhog:1", &[], &[]);
         memhog.linux = Some(LinuxContainerConfig {
             resources: Some(LinuxContainerResources {
                 memory_limit_in_bytes: 64 << 20,
+                cpu_period: 100_000,
+                cpu_quota: 50_000,
+                cpu_shares: 512,
                 ..Default::default()
             }),
             ..Default::default()
@@ -480,7 +484,15 @@ fn stop_container_asks_the_app_to_stop_and_a_stubborn_one_is_killed() {
         let mut kubelet = Kubelet::connect(&ctd).await;
         let config = kubelet.pod("stop", &[]);
         let pod = kubelet.run_pod(&config).await;
-        let graceful = container("graceful", "localhost/wedge-test/graceful:1", &[], &[]);
+        let mut graceful = container("graceful", "localhost/wedge-test/graceful:1", &[], &[]);
+        graceful.linux = Some(LinuxContainerConfig {
+            resources: Some(LinuxContainerResources {
+                cpu_period: 100_000,
+                cpu_quota: 50_000,
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
         let id = kubelet.start(&pod, &config, graceful).await;
         let deadline = Instant::now() + Duration::from_secs(60);
         while !kubelet.log_text("stop", "graceful").contains("working 1") {
@@ -507,6 +519,15 @@ fn stop_container_asks_the_app_to_stop_and_a_stubborn_one_is_killed() {
             .and_then(|m| m.working_set_bytes)
             .map_or(0, |v| v.value);
         assert!(memory > 1 << 20, "working set {memory} bytes: {stats:?}");
+        // Its CPU limit (half a core) is its cgroup's (v1 or v2).
+        let quota = [
+            format!("/sys/fs/cgroup/cpu/k8s.io/{id}/cpu.cfs_quota_us"),
+            format!("/sys/fs/cgroup/k8s.io/{id}/cpu.max"),
+        ]
+        .iter()
+        .find_map(|path| std::fs::read_to_string(path).ok())
+        .expect("the container's cgroup");
+        assert!(quota.trim().starts_with("50000"), "{quota}");
         kubelet.stop(&id, 30).await;
         let status = kubelet.exited(&id).await;
         assert_eq!(status.exit_code, 0, "{status:?}");
