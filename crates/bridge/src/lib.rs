@@ -190,14 +190,18 @@ impl Bridge {
 }
 
 /// Connects `bus` to the broker at `url`, as `client_id`, trusting the PEM certificates
-/// in `ca` for TLS (or the usual public roots). Runs until the process ends; the
-/// returned [`Bridge`] can wait for what was published to go out.
+/// in `ca` for TLS (or the usual public roots). With a `prefix` (e.g. `tenant/`), the
+/// bus's topic `a/b` is `tenant/a/b` on the broker, and only the broker's topics under
+/// the prefix reach the bus. Runs until the process ends; the returned [`Bridge`] can
+/// wait for what was published to go out.
 pub fn start(
     bus: MessageBus,
     url: &BrokerUrl,
     client_id: &str,
     ca: Option<&Path>,
+    prefix: &str,
 ) -> Result<Bridge, BridgeError> {
+    let prefix: Arc<str> = prefix.into();
     let mut options = MqttOptions::new(client_id, url.host.clone(), url.port);
     options.set_keep_alive(Duration::from_secs(15));
     options.set_clean_session(false);
@@ -220,21 +224,29 @@ pub fn start(
     let outbox = client.clone();
     let sent = echoes.clone();
     let queued = bridge.pending.clone();
+    let outward = prefix.clone();
     bus.set_outlet(Arc::new(move |m: &BusMessage, delivery: Delivery| {
         let qos = match delivery {
             Delivery::AtMostOnce => QoS::AtMostOnce,
             Delivery::AtLeastOnce => QoS::AtLeastOnce,
         };
-        lock(&sent).sent(Echoes::fingerprint(&m.topic, &m.payload));
-        queued.fetch_add(1, Ordering::AcqRel);
-        let (topic, payload) = (m.topic.to_string(), m.payload.clone());
+        let topic = format!("{outward}{}", m.topic);
+        lock(&sent).sent(Echoes::fingerprint(&topic, &m.payload));
+        let payload = m.payload.clone();
         match outbox.try_publish(topic.as_str(), qos, false, payload.clone()) {
-            Ok(()) => None,
-            // The outbox is full (the broker is slow or away): the publisher waits.
+            Ok(()) => {
+                queued.fetch_add(1, Ordering::AcqRel);
+                None
+            }
+            // The outbox is full (the broker is slow or away): the publisher waits
+            // (and the message counts as pending once the client has it).
             Err(_) => {
                 let outbox = outbox.clone();
+                let queued = queued.clone();
                 Some(Box::pin(async move {
-                    let _ = outbox.publish(topic, qos, false, payload).await;
+                    if outbox.publish(topic, qos, false, payload).await.is_ok() {
+                        queued.fetch_add(1, Ordering::AcqRel);
+                    }
                 }) as OutletWait)
             }
         }
@@ -242,7 +254,12 @@ pub fn start(
 
     // The filters the broker has for us; cleared when it reports a fresh session.
     let subscribed = Arc::new(Mutex::new(BTreeSet::new()));
-    tokio::spawn(mirror(bus.clone(), client, subscribed.clone()));
+    tokio::spawn(mirror(
+        bus.clone(),
+        client,
+        subscribed.clone(),
+        prefix.clone(),
+    ));
     let pending = bridge.pending.clone();
     let done = move || {
         let _ = pending.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1));
@@ -261,9 +278,11 @@ pub fn start(
                 Ok(Event::Incoming(Incoming::Publish(p))) => {
                     // The bus refuses (and counts) a payload over `MAX_PAYLOAD`.
                     let print = Echoes::fingerprint(&p.topic, &p.payload);
-                    if !lock(&echoes).is_echo(print) {
+                    if let Some(topic) = p.topic.strip_prefix(&*prefix)
+                        && !lock(&echoes).is_echo(print)
+                    {
                         let message = BusMessage {
-                            topic: p.topic.as_str().into(),
+                            topic: topic.into(),
                             payload: p.payload,
                         };
                         bus.publish(message, Delivery::AtLeastOnce, true);
@@ -294,9 +313,18 @@ pub fn start(
 }
 
 /// Keeps the broker's subscriptions equal to the bus's filters.
-async fn mirror(bus: MessageBus, client: AsyncClient, subscribed: Arc<Mutex<BTreeSet<String>>>) {
+async fn mirror(
+    bus: MessageBus,
+    client: AsyncClient,
+    subscribed: Arc<Mutex<BTreeSet<String>>>,
+    prefix: Arc<str>,
+) {
     loop {
-        let wanted: BTreeSet<String> = bus.filters().iter().map(ToString::to_string).collect();
+        let wanted: BTreeSet<String> = bus
+            .filters()
+            .iter()
+            .map(|filter| format!("{prefix}{filter}"))
+            .collect();
         let (add, remove): (Vec<String>, Vec<String>) = {
             let have = lock(&subscribed);
             (

@@ -199,7 +199,7 @@ fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
                 let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
                 format!("wedged-{}", host.trim())
             });
-            wedge_bridge::start(manager.bus(), url, &client_id, args.mqtt_ca.as_deref())?;
+            wedge_bridge::start(manager.bus(), url, &client_id, args.mqtt_ca.as_deref(), "")?;
         }
         eprintln!(
             "wedged: data root {}, listening on unix://{}{}{}, {open_files} open files at most",

@@ -163,11 +163,12 @@ pub fn load(store: &ImageStore, input: impl Read) -> Result<Vec<Loaded>, ImageEr
             digest,
             size: entry.size,
         };
-        let wasm = artifact::open(store, image)?;
-        for d in std::iter::once(&wasm.manifest.config).chain(&wasm.manifest.layers) {
+        let manifest = store.read_manifest(&image.digest)?;
+        artifact::check_either_form(&image.reference, &manifest)?;
+        for d in std::iter::once(&manifest.config).chain(&manifest.layers) {
             store.verify_blob(&d.digest.parse()?)?;
         }
-        let digest = wasm.image.digest;
+        let digest = image.digest;
         let moved_from = store
             .list()?
             .into_iter()

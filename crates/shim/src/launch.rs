@@ -20,7 +20,10 @@ use oci_spec::runtime::Spec;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
 use wedge_bridge::BrokerUrl;
-use wedge_manifest::{ByteSize, EnvGrant, Grants, KeyValueGrant, VolumeMode, VolumeSpec};
+use wedge_manifest::{
+    ByteSize, DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, EnvGrant, Grants, KeyValueGrant, VolumeMode,
+    VolumeSpec,
+};
 
 /// The pod or container annotation holding wedge's own grants, as JSON.
 pub const GRANTS_ANNOTATION: &str = "wedge.io/grants";
@@ -128,16 +131,23 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
             })?;
     }
     let scope = kv_scope(spec);
-    if let Some(namespace) = grants
-        .keyvalue
-        .as_mut()
-        .and_then(|kv| kv.namespace.as_mut())
-    {
-        *namespace = format!("{scope}.{namespace}");
-        KeyValueGrant::validate_namespace(namespace).map_err(|e| ShimError::Annotation {
-            annotation: GRANTS_ANNOTATION,
-            message: e.to_string(),
-        })?;
+    if let Some(kv) = grants.keyvalue.as_mut() {
+        // The node's disk is shared: a pod may lower its quota, never raise it.
+        kv.max_keys = Some(
+            kv.max_keys
+                .map_or(DEFAULT_MAX_KEYS, |k| k.min(DEFAULT_MAX_KEYS)),
+        );
+        let bytes = kv
+            .max_bytes
+            .map_or(DEFAULT_MAX_BYTES, |b| b.0.min(DEFAULT_MAX_BYTES));
+        kv.max_bytes = Some(ByteSize(bytes));
+        if let Some(namespace) = kv.namespace.as_mut() {
+            *namespace = format!("{scope}.{namespace}");
+            KeyValueGrant::validate_namespace(namespace).map_err(|e| ShimError::Annotation {
+                annotation: GRANTS_ANNOTATION,
+                message: e.to_string(),
+            })?;
+        }
     }
     let container = annotation(spec, CONTAINER_NAME_ANNOTATION)
         .map(str::to_string)
@@ -148,9 +158,10 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
         None
     } else {
         let pod = annotation(spec, POD_NAME_ANNOTATION).unwrap_or("-");
-        Some(Broker::of_node(&format!(
-            "wedge-{scope}.{pod}.{container}"
-        ))?)
+        Some(Broker::of_node(
+            &format!("wedge-{scope}.{pod}.{container}"),
+            &format!("{scope}/"),
+        )?)
     };
     Ok(Launch {
         wasm,
@@ -311,12 +322,15 @@ pub struct Broker {
     pub client_id: String,
     /// CA certificates for TLS, if not the public roots.
     pub ca: Option<PathBuf>,
+    /// The prefix of the container's topics on the broker: its pod's Kubernetes
+    /// namespace (`shop/` for `shop`), so pods of one namespace never see another's.
+    pub prefix: String,
 }
 
 impl Broker {
-    /// The broker the node's environment names, for client `client_id`; an error when
-    /// it names none or a bad one.
-    fn of_node(client_id: &str) -> Result<Broker, ShimError> {
+    /// The broker the node's environment names, for client `client_id` with topics
+    /// under `prefix`; an error when it names none or a bad one.
+    fn of_node(client_id: &str, prefix: &str) -> Result<Broker, ShimError> {
         let refuse = |message: String| ShimError::Annotation {
             annotation: GRANTS_ANNOTATION,
             message,
@@ -336,6 +350,7 @@ impl Broker {
             url,
             client_id: client_id.to_string(),
             ca: std::env::var_os(BROKER_CA_VAR).map(PathBuf::from),
+            prefix: prefix.to_string(),
         })
     }
 }

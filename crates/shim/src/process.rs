@@ -12,11 +12,13 @@
 //!   namespaces and waits for SIGTERM or SIGKILL.
 
 use crate::error::ShimError;
+use crate::launch::Broker;
 use crate::{cgroup, launch, namespaces};
 use oci_spec::runtime::Spec;
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use wedge_bridge::Bridge;
 use wedge_runtime::{
     App, BusLimits, CodeCache, Control, EngineOptions, HostServices, HttpApp, KvStore, MessageBus,
     NnModels, Policy, Prepared, RequestLimits, SharedOutput, Stdio,
@@ -69,6 +71,9 @@ fn hold_sandbox(spec: &Spec) -> Result<i32, ShimError> {
 }
 
 fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
+    // Kept to reach the node's MQTT broker from the node's network, not the pod's.
+    let node_net = std::fs::File::open("/proc/self/ns/net")
+        .map_err(|e| ShimError::Host(format!("the node's network namespace: {e}")))?;
     namespaces::enter(spec, false)?;
     let launch = launch::resolve(bundle, spec)?;
     // One store per node, shared by its containers (SQLite, safe across processes).
@@ -125,10 +130,7 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
         .map_err(|e| ShimError::Host(format!("cannot start the async runtime: {e}")))?;
     runtime.block_on(async {
         let bridge = match &launch.broker {
-            Some(broker) => Some(
-                wedge_bridge::start(bus, &broker.url, &broker.client_id, broker.ca.as_deref())
-                    .map_err(|e| ShimError::Host(e.to_string()))?,
-            ),
+            Some(broker) => Some(start_bridge(node_net, bus, broker)?),
             None => None,
         };
         let status = match work {
@@ -145,6 +147,58 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
 /// How long a container's last messages may take to reach the broker after its app
 /// ends.
 const BRIDGE_FLUSH: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Starts the MQTT bridge of `bus` on a thread of its own that returns to the node's
+/// network namespace (`node_net`) first: the broker is the node's, reached (and its
+/// name resolved) from the node's network, where no pod can stand in for it and
+/// collect its credentials.
+fn start_bridge(
+    node_net: std::fs::File,
+    bus: MessageBus,
+    broker: &Broker,
+) -> Result<Bridge, ShimError> {
+    use std::os::fd::AsRawFd;
+    let (url, client_id) = (broker.url.clone(), broker.client_id.clone());
+    let (ca, prefix) = (broker.ca.clone(), broker.prefix.clone());
+    let (started, result) = std::sync::mpsc::channel();
+    let thread = move || {
+        // SAFETY: `node_net` is an open namespace descriptor; setns moves only this
+        // thread.
+        if unsafe { libc::setns(node_net.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
+            let e = std::io::Error::last_os_error();
+            let _ = started.send(Err(ShimError::Host(format!(
+                "cannot reach the node's network for the MQTT bridge: {e}"
+            ))));
+            return;
+        }
+        let runtime = match tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        {
+            Ok(runtime) => runtime,
+            Err(e) => {
+                let _ = started.send(Err(ShimError::Host(format!("MQTT bridge: {e}"))));
+                return;
+            }
+        };
+        runtime.block_on(async move {
+            let bridge = wedge_bridge::start(bus, &url, &client_id, ca.as_deref(), &prefix)
+                .map_err(|e| ShimError::Host(e.to_string()));
+            let running = bridge.is_ok();
+            let _ = started.send(bridge);
+            if running {
+                std::future::pending::<()>().await;
+            }
+        });
+    };
+    std::thread::Builder::new()
+        .name("mqtt-bridge".into())
+        .spawn(thread)
+        .map_err(|e| ShimError::Host(format!("cannot start the MQTT bridge: {e}")))?;
+    result
+        .recv()
+        .map_err(|_| ShimError::Host("the MQTT bridge did not start".into()))?
+}
 
 /// What a container's process does once started.
 enum Work {

@@ -65,14 +65,25 @@ impl Shim for Service {
 
     /// containerd's clean-up after a task is gone (or its shim died): kill what may
     /// be left of the container's process (its pid file is removed once the shim
-    /// reaps it, so a reused pid is never signalled), unmount its root filesystem.
+    /// reaps it, and names the process's start time too, so a reused pid is never
+    /// signalled), unmount its root filesystem, remove its cgroup once it is empty.
     async fn delete_shim(&mut self) -> Result<api::DeleteResponse, Error> {
         let bundle = std::env::current_dir().map_err(|e| Error::Other(e.to_string()))?;
-        if let Ok(pid) = read_file_to_str(bundle.join(PID_FILE)).await
-            && let Ok(pid) = pid.trim().parse::<i32>()
+        if let Ok(recorded) = read_file_to_str(bundle.join(PID_FILE)).await
+            && let Some((pid, started)) = recorded.trim().split_once(' ')
+            && let Ok(pid) = pid.parse::<i32>()
+            && start_time(pid).as_deref() == Some(started)
         {
-            // SAFETY: a plain signal to the pid the shim recorded for this bundle.
+            // SAFETY: a plain signal to the process the shim started for this bundle
+            // (same pid, same start time).
             unsafe { libc::kill(pid, libc::SIGKILL) };
+            // Its cgroup can go once it has died (a zombie has left it).
+            for _ in 0..100 {
+                if start_time(pid).is_none() {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
         }
         unmount(&bundle.join("rootfs"));
         remove_cgroup(&bundle);
@@ -100,8 +111,22 @@ impl Shim for Service {
     }
 }
 
-/// The file in a bundle holding its container's pid, for `delete` after a shim crash.
+/// The file in a bundle holding its container's pid and start time, for `delete`
+/// after a shim crash.
 const PID_FILE: &str = "wedge.pid";
+
+/// When process `pid` started (field 22 of `/proc/PID/stat`, in clock ticks since
+/// boot), while it lives and is not a zombie.
+fn start_time(pid: i32) -> Option<String> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+    // fields[0] is field 3 (the state); field 22 is fields[19].
+    if fields.first() == Some(&"Z") {
+        return None;
+    }
+    fields.get(19).map(|s| s.to_string())
+}
 
 /// The task service: the containers of one shim process.
 #[derive(Clone)]
@@ -233,7 +258,8 @@ impl Tasks {
         let pid = child.id();
         // The shim library's SIGCHLD handler reaps it and reports the exit.
         drop(child);
-        std::fs::write(bundle.join(PID_FILE), pid.to_string())
+        let started = start_time(pid as i32).unwrap_or_default();
+        std::fs::write(bundle.join(PID_FILE), format!("{pid} {started}"))
             .map_err(|e| ShimError::Host(format!("cannot record the pid: {e}")))?;
         let container = Arc::new(Container::new(req.id.clone(), bundle, streams, pid, gate));
         table.insert(req.id.clone(), container.clone());

@@ -838,6 +838,13 @@ fn pods_exchange_messages_through_the_nodes_broker() {
             assert!(Instant::now() < deadline, "the subscriber never got ready");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+        // On the broker, the pods' topics are under their Kubernetes namespace.
+        let outside = std::process::Command::new("mosquitto_sub")
+            .args(&broker.client)
+            .args(["-t", "default/sensors/#", "-v", "-C", "1", "-W", "60"])
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("mosquitto_sub");
         let writer = kubelet.pod("writer", &[]);
         let writer_pod = kubelet.run_pod(&writer).await;
         // Published until received: the bridge mirrors the subscription to the broker
@@ -868,6 +875,11 @@ fn pods_exchange_messages_through_the_nodes_broker() {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
         assert_eq!(kubelet.exited(&sub_id).await.exit_code, 0);
+        let seen = outside.wait_with_output().expect("mosquitto_sub");
+        assert_eq!(
+            String::from_utf8_lossy(&seen.stdout).trim(),
+            "default/sensors/t1 21.5"
+        );
         assert!(
             kubelet
                 .log_text("reader", "sub")
