@@ -92,6 +92,20 @@ impl Kubelet {
         response.into_inner().pod_sandbox_id
     }
 
+    /// PodSandboxStatus.
+    async fn pod_status(&mut self, pod: &str) -> PodSandboxStatus {
+        self.runtime
+            .pod_sandbox_status(PodSandboxStatusRequest {
+                pod_sandbox_id: pod.into(),
+                verbose: false,
+            })
+            .await
+            .expect("PodSandboxStatus")
+            .into_inner()
+            .status
+            .expect("a status")
+    }
+
     /// CreateContainer, then StartContainer; returns the container id.
     async fn start(
         &mut self,
@@ -270,6 +284,12 @@ fn container(name: &str, image: &str, args: &[&str], env: &[(&str, &str)]) -> Co
     }
 }
 
+/// `config` with the `wedge.io/grants` annotation `grants`.
+fn granted(mut config: ContainerConfig, grants: &str) -> ContainerConfig {
+    config.annotations = owned(&[("wedge.io/grants", grants)]);
+    config
+}
+
 fn owned(pairs: &[(&str, &str)]) -> HashMap<String, String> {
     pairs
         .iter()
@@ -329,17 +349,7 @@ fn a_pod_runs_through_the_cri_api_as_the_kubelet_drives_it() {
 
         let config = kubelet.pod("hello", &[]);
         let pod = kubelet.run_pod(&config).await;
-        let sandbox = kubelet
-            .runtime
-            .pod_sandbox_status(PodSandboxStatusRequest {
-                pod_sandbox_id: pod.clone(),
-                verbose: false,
-            })
-            .await
-            .expect("PodSandboxStatus")
-            .into_inner()
-            .status
-            .expect("a status");
+        let sandbox = kubelet.pod_status(&pod).await;
         assert_eq!(sandbox.state, PodSandboxState::SandboxReady as i32);
         assert_eq!(sandbox.runtime_handler, "wedge");
 
@@ -605,6 +615,30 @@ fn http_get(addr: std::net::SocketAddr, path: &str) -> Option<(u16, String)> {
     Some((status, body))
 }
 
+/// The first answer to `GET /env?GREETING` at `addr`, polling while nothing listens
+/// there yet (a minute at most; then the failure shows the `(pod, container)` log).
+async fn first_reply(
+    kubelet: &Kubelet,
+    addr: std::net::SocketAddr,
+    (pod, name): (&str, &str),
+) -> (u16, String) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Some(reply) = tokio::task::spawn_blocking(move || http_get(addr, "/env?GREETING"))
+            .await
+            .unwrap()
+        {
+            return reply;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "never served on {addr}: {}",
+            kubelet.log_text(pod, name)
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A `wasi:http/proxy` component is served on the container's listen address
 /// (annotation `wedge.io/listen`) with the pod's environment, a fresh instance per
 /// request; StopContainer drains it and it exits 0.
@@ -629,22 +663,7 @@ fn an_http_component_serves_on_the_pods_port() {
         let listen = addr.to_string();
         web.annotations = owned(&[("wedge.io/listen", &listen)]);
         let id = kubelet.start(&pod, &config, web).await;
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let reply = loop {
-            if let Some(reply) =
-                tokio::task::spawn_blocking(move || http_get(addr, "/env?GREETING"))
-                    .await
-                    .unwrap()
-            {
-                break reply;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never served: {}",
-                kubelet.log_text("web", "web")
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let reply = first_reply(&kubelet, addr, ("web", "web")).await;
         assert_eq!(reply, (200, "hi from the pod".to_string()));
         for _ in 0..3 {
             let counter = tokio::task::spawn_blocking(move || http_get(addr, "/counter"))
@@ -822,16 +841,15 @@ fn pods_exchange_messages_through_the_nodes_broker() {
         let mut kubelet = Kubelet::connect(&ctd).await;
         let reader = kubelet.pod("reader", &[]);
         let reader_pod = kubelet.run_pod(&reader).await;
-        let mut sub = container(
-            "sub",
-            "localhost/wedge-test/msg:1",
-            &["sub", "sensors/#", "1", "60000"],
-            &[],
-        );
-        sub.annotations = owned(&[(
-            "wedge.io/grants",
+        let sub = granted(
+            container(
+                "sub",
+                "localhost/wedge-test/msg:1",
+                &["sub", "sensors/#", "1", "60000"],
+                &[],
+            ),
             r#"{"messaging": {"subscribe": ["sensors/#"]}}"#,
-        )]);
+        );
         let sub_id = kubelet.start(&reader_pod, &reader, sub).await;
         let deadline = Instant::now() + Duration::from_secs(60);
         while !kubelet.log_text("reader", "sub").contains("ready") {
@@ -854,16 +872,15 @@ fn pods_exchange_messages_through_the_nodes_broker() {
             assert!(Instant::now() < deadline, "the message never arrived");
             let name = format!("pub{attempt}");
             attempt += 1;
-            let mut publish = container(
-                &name,
-                "localhost/wedge-test/msg:1",
-                &["pub", "sensors/t1", "21.5"],
-                &[],
-            );
-            publish.annotations = owned(&[(
-                "wedge.io/grants",
+            let publish = granted(
+                container(
+                    &name,
+                    "localhost/wedge-test/msg:1",
+                    &["pub", "sensors/t1", "21.5"],
+                    &[],
+                ),
                 r#"{"messaging": {"publish": ["sensors/+"]}}"#,
-            )]);
+            );
             assert_eq!(
                 kubelet
                     .run_to_exit(&writer_pod, &writer, publish)
@@ -888,16 +905,15 @@ fn pods_exchange_messages_through_the_nodes_broker() {
             kubelet.log_text("reader", "sub")
         );
         // Outside its grant, a publish is refused.
-        let mut stray = container(
-            "stray",
-            "localhost/wedge-test/msg:1",
-            &["pub", "alerts/x", "1"],
-            &[],
-        );
-        stray.annotations = owned(&[(
-            "wedge.io/grants",
+        let stray = granted(
+            container(
+                "stray",
+                "localhost/wedge-test/msg:1",
+                &["pub", "alerts/x", "1"],
+                &[],
+            ),
             r#"{"messaging": {"publish": ["sensors/+"]}}"#,
-        )]);
+        );
         assert_eq!(
             kubelet
                 .run_to_exit(&writer_pod, &writer, stray)
@@ -918,16 +934,15 @@ fn pods_exchange_messages_through_the_nodes_broker() {
         let mut kubelet = Kubelet::connect(&ctd).await;
         let config = kubelet.pod("lonely", &[]);
         let pod = kubelet.run_pod(&config).await;
-        let mut publish = container(
-            "pub",
-            "localhost/wedge-test/msg:1",
-            &["pub", "sensors/t1", "1"],
-            &[],
-        );
-        publish.annotations = owned(&[(
-            "wedge.io/grants",
+        let publish = granted(
+            container(
+                "pub",
+                "localhost/wedge-test/msg:1",
+                &["pub", "sensors/t1", "1"],
+                &[],
+            ),
             r#"{"messaging": {"publish": ["sensors/+"]}}"#,
-        )]);
+        );
         let error = kubelet.start_error(&pod, &config, publish).await;
         assert!(
             error.message().contains("WEDGE_SHIM_MQTT"),
@@ -954,17 +969,7 @@ fn an_http_component_serves_on_the_pod_network() {
         let mut kubelet = Kubelet::connect(&ctd).await;
         let config = kubelet.networked_pod("netpod");
         let pod = kubelet.run_pod(&config).await;
-        let status = kubelet
-            .runtime
-            .pod_sandbox_status(PodSandboxStatusRequest {
-                pod_sandbox_id: pod.clone(),
-                verbose: false,
-            })
-            .await
-            .expect("PodSandboxStatus")
-            .into_inner()
-            .status
-            .expect("a status");
+        let status = kubelet.pod_status(&pod).await;
         let ip: std::net::IpAddr = status
             .network
             .expect("a pod network")
@@ -983,22 +988,7 @@ fn an_http_component_serves_on_the_pod_network() {
         );
         let id = kubelet.start(&pod, &config, web).await;
         let addr = std::net::SocketAddr::new(ip, 8080);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let reply = loop {
-            if let Some(reply) =
-                tokio::task::spawn_blocking(move || http_get(addr, "/env?GREETING"))
-                    .await
-                    .unwrap()
-            {
-                break reply;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "never served on {addr}: {}",
-                kubelet.log_text("netpod", "web")
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        };
+        let reply = first_reply(&kubelet, addr, ("netpod", "web")).await;
         assert_eq!(reply, (200, "hi from the pod network".to_string()));
         // The node's own loopback is not the pod's.
         let local = tokio::task::spawn_blocking(|| {
