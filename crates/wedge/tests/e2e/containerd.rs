@@ -5,7 +5,7 @@
 //! environment, mounts and a memory limit, exit codes, kill and delete.
 
 use crate::common::containerd::{ARGS_ENV_LINES, Containerd, Entry, RUNTIME};
-use crate::common::{Env, app_folder};
+use crate::common::{Env, app_folder, assert_stopped_at_cap};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -113,18 +113,11 @@ fn the_memory_limit_caps_linear_memory() {
         "memhog",
         &[],
     );
-    run.expect_code(134);
-    assert!(run.stdout.contains("allocated 16 MiB"), "{}", run.stdout);
-    assert!(
-        !run.stdout.contains("allocated 64 MiB"),
-        "grew past the limit: {}",
-        run.stdout
-    );
-    assert!(
-        run.stderr
-            .contains("guest trapped after reaching its memory limit of"),
-        "{}",
-        run.stderr
+    assert_stopped_at_cap(
+        &run,
+        16,
+        64,
+        "guest trapped after reaching its memory limit of",
     );
 }
 

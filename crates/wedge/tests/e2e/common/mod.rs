@@ -164,6 +164,22 @@ pub fn cache_entries(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// Checks that a `memhog` run stopped at its memory cap: exit 134, `allocated {reached}
+/// MiB` printed, `allocated {past} MiB` not, and `reason` on stderr.
+#[track_caller]
+pub fn assert_stopped_at_cap(run: &Run, reached: u32, past: u32, reason: &str) {
+    run.expect_code(134);
+    let reached = format!("allocated {reached} MiB");
+    assert!(run.stdout.contains(&reached), "{}", run.stdout);
+    let past = format!("allocated {past} MiB");
+    assert!(
+        !run.stdout.contains(&past),
+        "grew past the cap: {}",
+        run.stdout
+    );
+    assert!(run.stderr.contains(reason), "{}", run.stderr);
+}
+
 /// Writes `bytes` to `dir/name` and returns the path as a string.
 pub fn write_file(dir: &Path, name: &str, bytes: &[u8]) -> String {
     let path = dir.join(name);
