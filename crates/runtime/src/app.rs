@@ -208,6 +208,18 @@ impl App {
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
+
+    /// Whether the app is a `wasi:http/proxy` component: it exports
+    /// `wasi:http/incoming-handler` (and is served with [`crate::HttpApp`], not run).
+    pub fn serves_http(&self) -> bool {
+        let Code::Component(component) = &self.code else {
+            return false;
+        };
+        component
+            .component_type()
+            .exports(self.engine.wasmtime())
+            .any(|(name, _)| name.starts_with("wasi:http/incoming-handler@"))
+    }
 }
 
 /// Why a core module without an entry point cannot run.

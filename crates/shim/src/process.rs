@@ -85,10 +85,6 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
         bus: &|| bus.clone(),
         nn_models: &NnModels::default(),
     };
-    let serves_http = wedge_runtime::inspect(&launch.wasm)?
-        .exports
-        .iter()
-        .any(|export| export.starts_with("wasi:http/incoming-handler@"));
     let http_config = ServeConfig {
         listen: launch.listen,
         ..ServeConfig::default()
@@ -96,16 +92,22 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
     let cache = CodeCache::new(state_root().join("code-cache"));
     let options = EngineOptions {
         fuel: launch.grants.limits.fuel.is_some(),
-        // A server's instances come from a pool sized for its concurrency, as in
-        // `wedge serve`.
-        pooling: serves_http.then(|| {
-            u32::try_from(http_config.max_concurrency)
-                .unwrap_or(u32::MAX)
-                .saturating_add(POOL_SLACK)
-        }),
         ..EngineOptions::default()
     };
-    let app = App::open(options, &launch.wasm, Some(&cache))?;
+    let mut app = App::open(options.clone(), &launch.wasm, Some(&cache))?;
+    let serves_http = app.serves_http();
+    if serves_http {
+        // A server's instances come from a pool sized for its concurrency, as in
+        // `wedge serve`: load it again (from the code cache) on a pooling engine.
+        let pool = u32::try_from(http_config.max_concurrency)
+            .unwrap_or(u32::MAX)
+            .saturating_add(POOL_SLACK);
+        let pooling = EngineOptions {
+            pooling: Some(pool),
+            ..options
+        };
+        app = App::open(pooling, &launch.wasm, Some(&cache))?;
+    }
     let mut grants = launch.grants;
     let held = resident_bytes()?.max(cgroup::memory_usage(spec).unwrap_or(0));
     launch::cap_memory(&mut grants, launch.memory_limit, held);
