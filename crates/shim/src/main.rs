@@ -26,6 +26,13 @@ fn main() {
         println!("containerd-shim-wedge-v1 {}", env!("CARGO_PKG_VERSION"));
         return;
     }
+    if args.len() == 1 {
+        eprintln!(
+            "containerd-shim-wedge-v1: containerd runs this (runtime type \
+             `io.containerd.wedge.v1`); see docs/kubernetes.md. `-v` prints the version."
+        );
+        std::process::exit(1);
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -35,3 +35,12 @@ fn outside_containerd_it_fails_with_one_line() {
     assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn run_by_hand_it_says_what_it_is() {
+    let output = Command::new(SHIM).output().unwrap();
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(stderr.trim().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("io.containerd.wedge.v1"), "{stderr}");
+}

@@ -95,12 +95,12 @@ pub fn list(root: &Path, args: ImagesArgs) -> anyhow::Result<i32> {
         }
         Format::Table => {
             println!(
-                "{:<50} {:<14} {:<8} {:>10}  CREATED",
+                "{:<50} {:<14} {:<19} {:>10}  CREATED",
                 "REFERENCE", "DIGEST", "OS", "SIZE"
             );
             for (i, kind, size, created) in &rows {
                 println!(
-                    "{:<50} {:<14} {:<8} {:>10}  {created}",
+                    "{:<50} {:<14} {:<19} {:>10}  {created}",
                     i.reference,
                     i.digest.short(),
                     kind,
