@@ -2,8 +2,9 @@
 //! containerd from the image and the pod) grants its Wasm app, in wedge's one grant
 //! model ([`Grants`]):
 //!
-//! - `process.args`: the app (`args[0]`, a `.wasm` in the container's root filesystem)
-//!   and its arguments; `process.env`: its environment.
+//! - `process.args`: the app (`args[0]`, a `.wasm` in the container's root filesystem,
+//!   unless the shim took it from the image's Wasm layer, [`wasm_layer`]) and its
+//!   arguments; `process.env`: its environment.
 //! - the root filesystem is preopened at `/` (read-only when the spec says so), and
 //!   each bind mount of a directory at its destination (read-only with `ro`);
 //! - `linux.resources.memory.limit` (the pod's memory limit), less what the runtime
@@ -16,6 +17,7 @@
 //!   (Kubernetes gives those through the pod spec).
 
 use crate::error::ShimError;
+use crate::wasm_layer;
 use oci_spec::runtime::Spec;
 use std::net::SocketAddr;
 use std::path::{Component, Path, PathBuf};
@@ -78,17 +80,15 @@ pub fn read_spec(bundle: &Path) -> Result<Spec, ShimError> {
 /// The app of the container whose spec is `spec` and bundle `bundle`.
 pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
     let rootfs = root_dir(bundle, spec)?;
-    let process = spec
-        .process()
-        .as_ref()
-        .ok_or_else(|| ShimError::Spec("the spec has no process to run".into()))?;
+    let process = spec_process(spec)?;
     let args = process.args().clone().unwrap_or_default();
-    let program = args.first().ok_or_else(|| {
-        ShimError::Spec(
-            "the container has no command: set the image's entrypoint to its .wasm file".into(),
-        )
-    })?;
-    let wasm = inside_rootfs(&rootfs, process.cwd(), program)?;
+    // The image's Wasm layer, when the shim took the app from there.
+    let layer = bundle.join(wasm_layer::BUNDLE_LINK);
+    let wasm = if layer.is_file() {
+        layer
+    } else {
+        app_in_image(bundle, spec)?
+    };
     let mut grants = Grants::default();
     for var in process.env().iter().flatten() {
         // Always `KEY=VALUE` (never the node's own variable); a later entry replaces
@@ -172,6 +172,25 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
         broker,
         listen: listen_address(spec)?,
     })
+}
+
+/// The app the entrypoint (`process.args[0]`) names in the container's root
+/// filesystem.
+pub fn app_in_image(bundle: &Path, spec: &Spec) -> Result<PathBuf, ShimError> {
+    let rootfs = root_dir(bundle, spec)?;
+    let process = spec_process(spec)?;
+    let program = process.args().iter().flatten().next().ok_or_else(|| {
+        ShimError::Spec(
+            "the container has no command: set the image's entrypoint to its .wasm file".into(),
+        )
+    })?;
+    inside_rootfs(&rootfs, process.cwd(), program)
+}
+
+fn spec_process(spec: &Spec) -> Result<&oci_spec::runtime::Process, ShimError> {
+    spec.process()
+        .as_ref()
+        .ok_or_else(|| ShimError::Spec("the spec has no process to run".into()))
 }
 
 /// The root filesystem's directory: the spec's `root.path`, relative to the bundle.

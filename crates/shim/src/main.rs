@@ -11,6 +11,7 @@ mod launch;
 mod namespaces;
 mod process;
 mod service;
+mod wasm_layer;
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();

@@ -4,7 +4,7 @@
 
 use crate::container::{Container, Exit, Streams};
 use crate::error::ShimError;
-use crate::{cgroup, launch, process};
+use crate::{cgroup, launch, process, wasm_layer};
 use async_trait::async_trait;
 use containerd_shim::api::{self, Status};
 use containerd_shim::asynchronous::monitor::monitor_subscribe;
@@ -18,6 +18,7 @@ use containerd_shim::protos::topics;
 use containerd_shim::protos::ttrpc::{self, Code, context};
 use containerd_shim::util::{convert_to_any, timestamp};
 use containerd_shim::{Config, Error, Flags, StartOpts, Task, TtrpcContext, TtrpcResult};
+use oci_spec::runtime::Spec;
 use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
@@ -35,6 +36,8 @@ pub struct Service {
     exit: Arc<ExitSignal>,
     namespace: String,
     id: String,
+    /// containerd's gRPC socket.
+    address: String,
 }
 
 #[async_trait]
@@ -46,6 +49,7 @@ impl Shim for Service {
             exit: Arc::new(ExitSignal::default()),
             namespace: args.namespace.clone(),
             id: args.id.clone(),
+            address: args.address.clone(),
         }
     }
 
@@ -102,6 +106,7 @@ impl Shim for Service {
         let tasks = Tasks {
             exit: self.exit.clone(),
             namespace: self.namespace.clone(),
+            address: self.address.clone(),
             publisher: Arc::new(publisher),
             containers: Arc::default(),
         };
@@ -133,6 +138,8 @@ fn start_time(pid: i32) -> Option<String> {
 pub struct Tasks {
     exit: Arc<ExitSignal>,
     namespace: String,
+    /// containerd's gRPC socket, to read images' Wasm layers.
+    address: String,
     publisher: Arc<RemotePublisher>,
     containers: Arc<Mutex<HashMap<String, Arc<Container>>>>,
 }
@@ -206,6 +213,17 @@ impl Tasks {
             .get(id)
             .cloned()
             .ok_or_else(|| status(Code::NOT_FOUND, format!("container `{id}` not found")))
+    }
+
+    /// When the image's filesystem holds no app at the entrypoint, takes the app from
+    /// the image's Wasm layer, if it has one ([`wasm_layer`]).
+    async fn app_from_layer(&self, id: &str, bundle: &Path, spec: &Spec) -> Result<(), ShimError> {
+        if launch::app_in_image(bundle, spec).is_ok() {
+            return Ok(());
+        }
+        let layers = process::state_root().join("layers");
+        wasm_layer::link_app(&self.address, &self.namespace, id, bundle, &layers).await?;
+        Ok(())
     }
 
     /// Creates the container's process, waiting for `start`.
@@ -344,8 +362,15 @@ impl Task for Tasks {
         let spec = launch::read_spec(&bundle).map_err(invalid)?;
         let sandbox = launch::is_sandbox(&spec);
         if !sandbox {
+            if let Err(e) = self.app_from_layer(&req.id, &bundle, &spec).await {
+                unmount(&rootfs);
+                return Err(invalid(e));
+            }
             // Refuse a bad app or grant here, where CRI reports it on the pod.
-            launch::resolve(&bundle, &spec).map_err(invalid)?;
+            launch::resolve(&bundle, &spec).map_err(|e| {
+                unmount(&rootfs);
+                invalid(e)
+            })?;
         }
         let container = self.spawn_process(&req, sandbox).map_err(|e| {
             unmount(&rootfs);

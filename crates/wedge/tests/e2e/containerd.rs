@@ -6,6 +6,7 @@
 
 use crate::common::containerd::{ARGS_ENV_LINES, Containerd, Entry, RUNTIME};
 use crate::common::{Env, app_folder, assert_stopped_at_cap};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -202,6 +203,85 @@ fn an_entrypoint_that_is_not_in_the_image_is_a_clear_error() {
         run.stderr
     );
     assert_eq!(ctd.ctr(&["task", "ls", "-q"]).stdout.trim(), "");
+}
+
+/// The media type of a component layer in runwasi's images.
+const COMPONENT_LAYER: &str = "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
+
+/// An image whose app is a raw Wasm layer (runwasi's form, reached through a nested
+/// index as after a registry pull) runs from the layer the shim reads out of
+/// containerd's content store, kept by its digest for the next container.
+#[test]
+fn an_image_with_a_wasm_layer_runs_from_containerds_content_store() {
+    let ctd = Containerd::start();
+    let wasm = std::fs::read(p1::ARGS_ENV).unwrap();
+    let image = "localhost/wedge-test/layer:1";
+    ctd.import_wasm_layers(image, &[(COMPONENT_LAYER, &wasm)]);
+    for id in ["layer-1", "layer-2"] {
+        let run = ctd.run_unpacked(image, id, &["/app.wasm", "one", "--two"]);
+        run.expect_code(0);
+        for line in &ARGS_ENV_LINES[..4] {
+            assert!(
+                run.stdout.lines().any(|l| l == *line),
+                "no `{line}` in {}",
+                run.stdout
+            );
+        }
+    }
+    let kept = ctd
+        .dir
+        .path()
+        .join("shim/layers")
+        .join(format!("{}.wasm", hex(&Sha256::digest(&wasm))));
+    assert_eq!(std::fs::read(&kept).unwrap(), wasm);
+    assert_eq!(ctd.ctr(&["task", "ls", "-q"]).stdout.trim(), "");
+}
+
+/// What the shim reads from containerd's content store is checked: a Wasm layer whose
+/// bytes no longer match its digest is refused, as is an image of two Wasm layers.
+#[test]
+fn a_tampered_or_ambiguous_wasm_layer_is_refused() {
+    let ctd = Containerd::start();
+    let wasm = std::fs::read(p1::HELLO).unwrap();
+    ctd.import_wasm_layers(
+        "localhost/wedge-test/two:1",
+        &[
+            ("application/wasm", &wasm),
+            (COMPONENT_LAYER, &wasm[..wasm.len() - 1]),
+        ],
+    );
+    let run = ctd.run_unpacked("localhost/wedge-test/two:1", "two", &["/app.wasm"]);
+    assert_eq!(run.code, -1);
+    assert!(run.stderr.contains("several Wasm layers"), "{}", run.stderr);
+    ctd.import_wasm_layers(
+        "localhost/wedge-test/tampered:1",
+        &[(COMPONENT_LAYER, &wasm)],
+    );
+    let blob = ctd
+        .dir
+        .path()
+        .join("root/io.containerd.content.v1.content/blobs/sha256")
+        .join(hex(&Sha256::digest(&wasm)));
+    let mut bytes = std::fs::read(&blob).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(&blob, bytes).unwrap();
+    let run = ctd.run_unpacked(
+        "localhost/wedge-test/tampered:1",
+        "tampered",
+        &["/app.wasm"],
+    );
+    assert_eq!(run.code, -1);
+    assert!(
+        run.stderr.contains("does not match its digest"),
+        "{}",
+        run.stderr
+    );
+    assert!(!ctd.dir.path().join("shim/layers").exists());
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// An entrypoint that is a symbolic link out of the image (absolute, or climbing

@@ -269,7 +269,7 @@ state = "{d}/state"
             .dir
             .path()
             .join(format!("{}.tar", image.replace(['/', ':'], "_")));
-        write_image(&tar, image, platform, entrypoint, entries);
+        write_image(&tar, image, platform, entrypoint, Layers::Tar(entries));
         self.ctr(&[
             "--namespace",
             namespace,
@@ -279,6 +279,21 @@ state = "{d}/state"
             tar.to_str().unwrap(),
         ])
         .expect_code(0);
+    }
+
+    /// Imports into the `default` namespace, without unpacking, an image whose
+    /// layers are `layers` (media type, bytes), raw Wasm rather than tars, with
+    /// platform `wasip1/wasm` and entrypoint `/app.wasm`.
+    pub fn import_wasm_layers(&self, image: &str, layers: &[(&str, &[u8])]) {
+        let tar = self
+            .dir
+            .path()
+            .join(format!("{}.tar", image.replace(['/', ':'], "_")));
+        let platform = ("wasip1", "wasm");
+        write_image(&tar, image, platform, "/app.wasm", Layers::Wasm(layers));
+        let tar = tar.to_str().unwrap();
+        self.ctr(&["image", "import", "--all-platforms", "--no-unpack", tar])
+            .expect_code(0);
     }
 
     /// `ctr run -d` of `image` as container `id` on the wedge runtime; returns once
@@ -372,16 +387,102 @@ fn shim_binary() -> PathBuf {
     shim
 }
 
-/// Writes an OCI image-layout tar (as `docker save`/`ctr export` do) of one
-/// uncompressed layer holding `entries`, with `platform`, `entrypoint` and the
-/// environment `GREETING=hello`.
+/// An image's layers, as [`write_image`] writes them.
+enum Layers<'a> {
+    /// One uncompressed tar layer holding these entries.
+    Tar(&'a [(&'a str, Entry<'a>)]),
+    /// Raw Wasm layers (media type, bytes), which containerd does not unpack; the
+    /// manifest is then reached through a nested index, as after a registry pull of
+    /// a multi-platform image.
+    Wasm(&'a [(&'a str, &'a [u8])]),
+}
+
+/// Writes an OCI image-layout tar (as `docker save`/`ctr export` do) of `layers`, with
+/// `platform`, `entrypoint` and the environment `GREETING=hello`.
 fn write_image(
     path: &Path,
     name: &str,
     (os, architecture): (&str, &str),
     entrypoint: &str,
-    entries: &[(&str, Entry)],
+    layers: Layers,
 ) {
+    let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut put = |bytes: Vec<u8>| {
+        let digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
+        let size = bytes.len();
+        blobs.push((digest.clone(), bytes));
+        (digest, size)
+    };
+    let (descriptors, diff_ids) = match &layers {
+        Layers::Tar(entries) => {
+            let (digest, size) = put(tar_layer(entries));
+            let layer = serde_json::json!({"mediaType": "application/vnd.oci.image.layer.v1.tar",
+                                           "digest": digest, "size": size});
+            (vec![layer], vec![digest])
+        }
+        Layers::Wasm(wasm) => {
+            let layers = wasm.iter().map(|(media_type, bytes)| {
+                let (digest, size) = put(bytes.to_vec());
+                serde_json::json!({"mediaType": media_type, "digest": digest, "size": size})
+            });
+            (layers.collect(), Vec::new())
+        }
+    };
+    let config = serde_json::json!({
+        "architecture": architecture, "os": os,
+        "config": {"Entrypoint": [entrypoint], "Env": ["GREETING=hello"]},
+        "rootfs": {"type": "layers", "diff_ids": diff_ids},
+    });
+    let (config_digest, config_size) = put(serde_json::to_vec(&config).unwrap());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config_size},
+        "layers": descriptors,
+    });
+    let (manifest_digest, manifest_size) = put(serde_json::to_vec(&manifest).unwrap());
+    let mut top = serde_json::json!({
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "digest": manifest_digest, "size": manifest_size,
+        "platform": {"os": os, "architecture": architecture},
+    });
+    if let Layers::Wasm(_) = layers {
+        let nested = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "manifests": [top],
+        });
+        let (digest, size) = put(serde_json::to_vec(&nested).unwrap());
+        top = serde_json::json!({
+            "mediaType": "application/vnd.oci.image.index.v1+json",
+            "digest": digest, "size": size,
+        });
+    }
+    top["annotations"] = serde_json::json!({"io.containerd.image.name": name,
+                                            "org.opencontainers.image.ref.name": name});
+    let index = serde_json::json!({"schemaVersion": 2, "manifests": [top]});
+    let mut out = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut add = |name: &str, bytes: &[u8]| {
+        let mut header = tar::Header::new_gnu();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        out.append_data(&mut header, name, bytes).unwrap();
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    add("index.json", &serde_json::to_vec(&index).unwrap());
+    for (digest, bytes) in &blobs {
+        add(
+            &format!("blobs/sha256/{}", &digest["sha256:".len()..]),
+            bytes,
+        );
+    }
+    out.finish().unwrap();
+}
+
+/// An uncompressed tar layer holding `entries`.
+fn tar_layer(entries: &[(&str, Entry)]) -> Vec<u8> {
     let mut layer = tar::Builder::new(Vec::new());
     for (name, entry) in entries {
         let mut header = tar::Header::new_gnu();
@@ -400,57 +501,7 @@ fn write_image(
             }
         }
     }
-    let layer = layer.into_inner().unwrap();
-    let mut blobs: Vec<(String, Vec<u8>)> = Vec::new();
-    let mut put = |bytes: Vec<u8>| {
-        let digest = format!("sha256:{}", hex(&Sha256::digest(&bytes)));
-        let size = bytes.len();
-        blobs.push((digest.clone(), bytes));
-        (digest, size)
-    };
-    let (layer_digest, layer_size) = put(layer);
-    let config = serde_json::json!({
-        "architecture": architecture, "os": os,
-        "config": {"Entrypoint": [entrypoint], "Env": ["GREETING=hello"]},
-        "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
-    });
-    let (config_digest, config_size) = put(serde_json::to_vec(&config).unwrap());
-    let manifest = serde_json::json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config_digest, "size": config_size},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest, "size": layer_size}],
-    });
-    let (manifest_digest, manifest_size) = put(serde_json::to_vec(&manifest).unwrap());
-    let index = serde_json::json!({
-        "schemaVersion": 2,
-        "manifests": [{
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "digest": manifest_digest, "size": manifest_size,
-            "platform": {"os": os, "architecture": architecture},
-            "annotations": {"io.containerd.image.name": name,
-                            "org.opencontainers.image.ref.name": name},
-        }],
-    });
-    let mut out = tar::Builder::new(std::fs::File::create(path).unwrap());
-    let mut add = |name: &str, bytes: &[u8]| {
-        let mut header = tar::Header::new_gnu();
-        header.set_size(bytes.len() as u64);
-        header.set_mode(0o644);
-        header.set_cksum();
-        out.append_data(&mut header, name, bytes).unwrap();
-    };
-    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
-    add("index.json", &serde_json::to_vec(&index).unwrap());
-    for (digest, bytes) in &blobs {
-        add(
-            &format!("blobs/sha256/{}", &digest["sha256:".len()..]),
-            bytes,
-        );
-    }
-    out.finish().unwrap();
+    layer.into_inner().unwrap()
 }
 
 fn hex(bytes: &[u8]) -> String {

@@ -1,6 +1,7 @@
 //! Helpers for end-to-end tests: run the real `wedge` binary with its own data root.
 
 pub mod containerd;
+pub mod containerd_api;
 pub mod mosquitto;
 
 use std::io::Write;
