@@ -19,8 +19,12 @@
 use crate::error::ShimError;
 use crate::wasm_layer;
 use oci_spec::runtime::Spec;
+use std::ffi::CString;
+use std::fs::File;
 use std::net::SocketAddr;
-use std::path::{Component, Path, PathBuf};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
 use wedge_bridge::BrokerUrl;
 use wedge_manifest::{
     ByteSize, DEFAULT_MAX_BYTES, DEFAULT_MAX_KEYS, EnvGrant, Grants, KeyValueGrant, VolumeMode,
@@ -57,6 +61,9 @@ pub struct Launch {
     /// Where a `wasi:http/proxy` component is served: the [`LISTEN_ANNOTATION`], else
     /// [`DEFAULT_LISTEN`] in the pod's network namespace.
     pub listen: SocketAddr,
+    /// The granted model files, open: their grants name them as `/proc/self/fd/N`, so
+    /// they must stay open until the models are loaded.
+    pub models: Vec<File>,
 }
 
 /// The annotation giving the address an HTTP component listens on.
@@ -119,8 +126,9 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
         .filter(|limit| *limit > 0)
         .map(|limit| limit as u64);
     let mut grants = grants.overlay(annotated_grants(spec)?);
+    let mut models = Vec::new();
     for model in &mut grants.nn.models {
-        model.path =
+        let file =
             container_file(&rootfs, spec, &model.path).map_err(|why| ShimError::Annotation {
                 annotation: GRANTS_ANNOTATION,
                 message: format!(
@@ -129,6 +137,10 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
                     model.path.display()
                 ),
             })?;
+        // Loaded through the open file: a volume another container writes cannot
+        // swap a link to the node's files in after this check.
+        model.path = fd_path(&file);
+        models.push(file);
     }
     let scope = kv_scope(spec);
     if let Some(kv) = grants.keyvalue.as_mut() {
@@ -171,6 +183,7 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
         kv_namespace,
         broker,
         listen: listen_address(spec)?,
+        models,
     })
 }
 
@@ -206,62 +219,69 @@ fn root_dir(bundle: &Path, spec: &Spec) -> Result<PathBuf, ShimError> {
 }
 
 /// `program` as a file of the root filesystem: absolute paths from its root, relative
-/// ones from the process's working directory.
+/// ones from the process's working directory. The path returned is the node's, for a
+/// file of the container's own snapshot (which no other container writes).
 fn inside_rootfs(rootfs: &Path, cwd: &Path, program: &str) -> Result<PathBuf, ShimError> {
-    rooted(rootfs, &cwd.join(program)).map_err(|why| {
-        ShimError::Spec(format!(
-            "the app `{program}` is not in the image: {why} (the entrypoint must name the .wasm file)"
-        ))
-    })
+    open_in_root(rootfs, &cwd.join(program))
+        .and_then(|file| {
+            std::fs::read_link(fd_path(&file)).map_err(|e| e.to_string())
+        })
+        .map_err(|why| {
+            ShimError::Spec(format!(
+                "the app `{program}` is not in the image: {why} (the entrypoint must name the .wasm file)"
+            ))
+        })
 }
 
-/// `path` resolved as inside a container whose root is `root`: symbolic links are
-/// followed, an absolute target starts again from `root`, and `..` never climbs above
-/// it, so no link reaches the node's files. The result is a regular file.
-fn rooted(root: &Path, path: &Path) -> Result<PathBuf, String> {
-    let mut pending: Vec<PathBuf> = vec![path.to_path_buf()];
-    let mut resolved = PathBuf::new();
-    let mut links = 0;
-    while let Some(path) = pending.pop() {
-        let mut components = path.components().peekable();
-        if components.peek() == Some(&Component::RootDir) {
-            resolved.clear();
-        }
-        let rest: Vec<Component> = components.collect();
-        for (i, component) in rest.iter().enumerate() {
-            match component {
-                Component::Normal(name) => {
-                    let candidate = root.join(&resolved).join(name);
-                    let meta = std::fs::symlink_metadata(&candidate).map_err(|e| e.to_string())?;
-                    if meta.file_type().is_symlink() {
-                        links += 1;
-                        if links > MAX_LINKS {
-                            return Err("too many levels of symbolic links".into());
-                        }
-                        let target = std::fs::read_link(&candidate).map_err(|e| e.to_string())?;
-                        pending.push(rest[i + 1..].iter().collect());
-                        pending.push(target);
-                        break;
-                    }
-                    resolved.push(name);
-                }
-                Component::ParentDir => {
-                    resolved.pop();
-                }
-                _ => {}
-            }
-        }
+/// Opens `path` as inside a container whose root is `root`, resolved by the kernel
+/// (`openat2` with `RESOLVE_IN_ROOT`): symbolic links are followed, an absolute target
+/// starts again from `root` and `..` never climbs above it, so no link reaches the
+/// node's files, even one swapped in while the path is resolved. The result is a
+/// regular file (opened without blocking, so a FIFO cannot hang the shim).
+fn open_in_root(root: &Path, path: &Path) -> Result<File, String> {
+    let dir = File::open(root).map_err(|e| format!("`{}`: {e}", root.display()))?;
+    let path = CString::new(path.as_os_str().as_bytes()).map_err(|_| "a NUL in the path")?;
+    // SAFETY: a plain value struct of integers, all zero before the fields are set.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NOCTTY | libc::O_NONBLOCK) as u64;
+    how.resolve = libc::RESOLVE_IN_ROOT | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `dir` is an open directory, `path` NUL-terminated and `how` a valid
+    // `open_how` of the size passed, for the whole call.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        let error = std::io::Error::last_os_error();
+        return Err(if error.raw_os_error() == Some(libc::ENOSYS) {
+            "resolving a path inside a container needs Linux 5.6 or later (openat2)".into()
+        } else {
+            error.to_string()
+        });
     }
-    let path = root.join(&resolved);
-    if !path.is_file() {
-        return Err("not a file".into());
+    // SAFETY: `fd` is a descriptor the call above just opened, owned by nobody else.
+    let file = unsafe { File::from_raw_fd(fd as i32) };
+    match file.metadata() {
+        Ok(meta) if meta.is_file() => Ok(file),
+        Ok(_) => Err("not a file".into()),
+        Err(e) => Err(e.to_string()),
     }
-    Ok(path)
+}
+
+/// The path that reaches `file` itself through `/proc`, whatever happens to the name
+/// it was opened by.
+fn fd_path(file: &File) -> PathBuf {
+    PathBuf::from(format!("/proc/self/fd/{}", file.as_raw_fd()))
 }
 
 /// A file the container sees at `path`: in a mounted directory (the longest mount
-/// destination holding it) or else in the image, resolved as [`rooted`].
-fn container_file(rootfs: &Path, spec: &Spec, path: &Path) -> Result<PathBuf, String> {
+/// destination holding it) or else in the image, opened as [`open_in_root`] does.
+fn container_file(rootfs: &Path, spec: &Spec, path: &Path) -> Result<File, String> {
     let absolute = Path::new("/").join(path);
     let mount = mounted_dirs(spec)
         .into_iter()
@@ -270,14 +290,11 @@ fn container_file(rootfs: &Path, spec: &Spec, path: &Path) -> Result<PathBuf, St
     match mount {
         Some(volume) => {
             let rest = absolute.strip_prefix(&volume.guest).unwrap_or(&absolute);
-            rooted(&volume.host, &Path::new("/").join(rest))
+            open_in_root(&volume.host, &Path::new("/").join(rest))
         }
-        None => rooted(rootfs, &absolute),
+        None => open_in_root(rootfs, &absolute),
     }
 }
-
-/// How many symbolic links resolving a path may follow, as Linux's `ELOOP` limit.
-const MAX_LINKS: usize = 40;
 
 /// The bind mounts of directories, as volumes (files such as `/etc/hosts` cannot be
 /// preopened and are left out, as are `/proc`, `/dev` and `/sys`).
@@ -433,5 +450,45 @@ pub fn cap_memory(grants: &mut Grants, limit: Option<u64>, resident: u64) {
         let room = limit.saturating_sub(resident + RUNTIME_RESERVE);
         let capped = grants.limits.memory.map_or(room, |m| m.0.min(room));
         grants.limits.memory = Some(ByteSize(capped));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::open_in_root;
+    use std::os::unix::fs::symlink;
+    use std::path::Path;
+
+    /// Links resolve inside the root, whatever their target; a FIFO is refused
+    /// without blocking.
+    #[test]
+    fn paths_resolve_inside_the_root_only() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "node").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let r = root.path();
+        std::fs::create_dir(r.join("dir")).unwrap();
+        std::fs::write(r.join("dir/file"), "inside").unwrap();
+        let secret = outside.path().join("secret");
+        symlink(&secret, r.join("absolute")).unwrap();
+        symlink(
+            "../../../../../../..".to_string() + secret.to_str().unwrap(),
+            r.join("climbing"),
+        )
+        .unwrap();
+        symlink("/dir/file", r.join("rooted")).unwrap();
+        let fifo = std::ffi::CString::new(r.join("fifo").to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path for the duration of the call.
+        assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o600) }, 0);
+        let read = |path: &str| {
+            open_in_root(r, Path::new(path)).map(|f| std::io::read_to_string(f).unwrap())
+        };
+        assert_eq!(read("/dir/file").unwrap(), "inside");
+        assert_eq!(read("/dir/../../../dir/file").unwrap(), "inside");
+        assert_eq!(read("/rooted").unwrap(), "inside");
+        assert!(read("/absolute").is_err());
+        assert!(read("/climbing").is_err());
+        assert_eq!(read("/fifo").unwrap_err(), "not a file");
+        assert_eq!(read("/dir").unwrap_err(), "not a file");
     }
 }

@@ -112,6 +112,8 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
     let held = resident_bytes()?.max(cgroup::memory_usage(spec).unwrap_or(0));
     launch::cap_memory(&mut grants, launch.memory_limit, held);
     let policy = Policy::grant(&grants, launch.args, &launch.kv_namespace, &host)?;
+    // The granted models are loaded: the files they were read through may close.
+    drop(launch.models);
     let work = if serves_http {
         let http = HttpApp::new(
             &app,

@@ -149,7 +149,9 @@ impl NnModels {
         if let Some(model) = loaded.get(&key).and_then(WeakModel::upgrade) {
             return Ok(model);
         }
-        let model = GrantedModel::load(&canonical, threads, backend).map_err(fail)?;
+        // Read from `path` itself: a `/proc/self/fd/N` path is the file its caller
+        // opened, wherever its name now leads.
+        let model = GrantedModel::load(path, threads, backend).map_err(fail)?;
         loaded.retain(|_, m| m.upgrade().is_some());
         loaded.insert(key, model.downgrade());
         Ok(model)
