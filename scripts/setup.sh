@@ -14,24 +14,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sudo_if_needed() {
-    if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi
-}
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
 
-installed_targets=$(rustup target list --installed 2>/dev/null || true)
-for target in wasm32-wasip1 wasm32-wasip2; do
-    if ! grep -qx "$target" <<<"$installed_targets"; then
-        rustup target add "$target"
-    fi
-done
+rust_targets wasm32-wasip1 wasm32-wasip2
 
 packages=(clang-16 lld-16 wasi-libc libclang-rt-16-dev-wasm32 docker-registry apache2-utils skopeo openssl mosquitto mosquitto-clients containerd runc protobuf-compiler containernetworking-plugins iproute2)
-missing=()
-for p in "${packages[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-done
-if [ "${#missing[@]}" -gt 0 ]; then
-    echo "setup: installing ${missing[*]}" >&2
-    sudo_if_needed apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive sudo_if_needed apt-get install -y -qq --no-install-recommends "${missing[@]}"
-fi
+apt_install "${packages[@]}"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: installs prerequisites (scripts/setup.sh), then the whole workspace's
 # unit, golden and end-to-end tests, then the WASI-NN tests again with the optional
-# onnxruntime backend built in (its library from the PyPI wheel, scripts/onnxruntime.sh).
+# onnxruntime backend built in (its library from the PyPI wheel, scripts/onnxruntime.sh);
+# between the two, the device-relevant end-to-end tests on 64-bit ARM under QEMU.
 # The guest programs are compiled from source by crates/test-programs/build.rs.
 # Formatting and lints are checked first (`cargo fmt --check`, clippy with warnings
 # denied), as the development rules ask.
@@ -11,6 +12,10 @@ bash scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
 cargo test --workspace --locked
+# The end-to-end tests that matter on a device, against wedge and wedged cross-built for
+# 64-bit ARM and run under QEMU user mode (docs/edge.md; about 20 minutes).
+# Before the onnxruntime run below, which rebuilds the test binaries with its feature.
+bash scripts/cross-test.sh aarch64
 # Both binaries get the backend: `wedge run` loads models itself, `wedged` for `run -d`
 # (`--test wedged` makes cargo rebuild the daemon binary with the feature).
 ORT_DYLIB_PATH=$(bash scripts/onnxruntime.sh) cargo test --workspace --locked \

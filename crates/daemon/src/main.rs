@@ -52,8 +52,14 @@ struct Args {
     #[arg(long, value_name = "DURATION", default_value = "30s")]
     api_body_timeout: DurationSpec,
 
-    /// Instance slots of the pooling allocator (0: allocate on demand)
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Instance slots of the pooling allocator (0: allocate on demand). Each reserves
+    /// address space up front; small devices and emulators do better with fewer
+    #[arg(
+        long,
+        env = "WEDGED_POOL_SIZE",
+        value_name = "N",
+        default_value_t = 1000
+    )]
     pool_size: u32,
 
     /// Rotate a container's log file at this size

@@ -214,7 +214,7 @@ fn invalid_transitions_and_bad_input_are_clear_errors_that_change_nothing() {
     let waiter = {
         let host = d.host();
         std::thread::spawn(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+            crate::common::wedge_command()
                 .args(["-H", &host, "wait", "never"])
                 .output()
                 .unwrap()
@@ -355,7 +355,7 @@ fn kill_9_of_the_daemon_in_a_loop_loses_nothing() {
             let name = name.clone();
             std::thread::spawn(move || {
                 let wedge = |args: &[&str]| {
-                    std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+                    crate::common::wedge_command()
                         .arg("-H")
                         .arg(&host)
                         .args(args)
@@ -452,7 +452,7 @@ fn tcp_listener_requires_the_bearer_token() {
     assert_eq!(tcp(Some(token), "/metrics").0, 200);
     // The CLI with WEDGE_TOKEN.
     let host = format!("tcp://{addr}");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+    let out = crate::common::wedge_command()
         .args(["-H", &host, "ps"])
         .env("WEDGE_TOKEN", token)
         .output()
@@ -462,7 +462,7 @@ fn tcp_listener_requires_the_bearer_token() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+    let out = crate::common::wedge_command()
         .args(["-H", &host, "ps"])
         .env_remove("WEDGE_TOKEN")
         .output()
@@ -477,7 +477,7 @@ fn tcp_listener_requires_the_bearer_token() {
 fn events_stream_and_metrics() {
     let env = Env::new();
     let d = TestDaemon::start(&env, &[]);
-    let mut events = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+    let mut events = crate::common::wedge_command()
         .args(["-H", &d.host(), "events", "--format", "json"])
         .stdout(std::process::Stdio::piped())
         .spawn()
@@ -664,7 +664,7 @@ fn logs_follow_streams_new_lines_and_ends_with_the_run() {
     let d = TestDaemon::start(&env, &[]);
     run_d(&d, &env, "t", &[p1::TICKER]);
     logs_show(&d, &env, "t", |logs| logs.contains("tick "));
-    let mut follower = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+    let mut follower = crate::common::wedge_command()
         .args(["-H", &d.host(), "logs", "-f", "--tail", "1", "t"])
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
@@ -1044,7 +1044,7 @@ fn poll<T>(what: &str, mut check: impl FnMut() -> Option<T>) -> T {
 /// Runs `wedge -H <d> ARGS` as a child, giving up (and failing) after 60 s.
 #[track_caller]
 fn wedge_within_a_minute(d: &TestDaemon, args: &[&str]) -> std::process::Output {
-    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+    let mut child = crate::common::wedge_command()
         .arg("-H")
         .arg(d.host())
         .args(args)
@@ -1079,7 +1079,7 @@ fn a_stop_with_a_huge_grace_period_lets_kill_and_rm_f_win_at_once() {
         // or a kill ends it.
         let host = d.host();
         let stopper = std::thread::spawn(move || {
-            std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+            crate::common::wedge_command()
                 .args(["-H", &host, "stop", "-t", "2592000", name])
                 .output()
                 .unwrap()
@@ -1583,7 +1583,7 @@ fn the_tcp_listener_speaks_tls_and_the_cli_trusts_a_given_ca() {
     );
     assert!(d.log_text().contains(&format!("https://{addr}")));
     let cli = |host: &str, ca: Option<&std::path::Path>, args: &[&str]| {
-        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"));
+        let mut command = crate::common::wedge_command();
         command
             .args(["-H", host])
             .args(args)

@@ -426,7 +426,7 @@ fn the_mqtt_bridge_carries_messages_to_and_from_a_real_broker() {
 #[test]
 fn a_bad_broker_url_stops_wedged_with_a_clear_error() {
     let env = Env::new();
-    let out = std::process::Command::new(crate::common::wedged())
+    let out = crate::common::wedged_command()
         .args(["--root", env.root().to_str().unwrap(), "--mqtt", "http://x"])
         .output()
         .unwrap();
@@ -832,7 +832,7 @@ fn the_broker_password_comes_from_a_file_not_the_command_line() {
     // A password in the URL still works, with a warning.
     let url = format!("mqtts://edge:wrong@localhost:{}", broker.port);
     let log = env.path("other.log");
-    let mut other = std::process::Command::new(crate::common::wedged())
+    let mut other = crate::common::wedged_command()
         .args([
             "--root",
             env.path("other").to_str().unwrap(),

@@ -493,7 +493,7 @@ fn kill_9_during_a_pull_leaves_a_store_that_loads_and_passes_fsck() {
     for kill_after_ms in [150, 400, 800] {
         // Stretch the 2 MiB layer over about a second, then kill -9 the pull.
         proxy.set_delay(5);
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+        let mut child = crate::common::wedge_command()
             .args(["pull", &reference])
             .env("WEDGE_ROOT", device.root())
             .stdout(std::process::Stdio::null())
@@ -726,7 +726,7 @@ fn temp_files_of_a_killed_pull_are_removed_at_daemon_start_and_by_fsck() {
     let store = env.root().join("images");
     let reference = format!("{}/huge/app:1", registry.host);
     let kill_mid_pull = || {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+        let mut child = crate::common::wedge_command()
             .args(["pull", "--max-layer-size", "200GiB", &reference])
             .env("WEDGE_ROOT", env.root())
             .stdout(std::process::Stdio::null())
@@ -775,7 +775,7 @@ fn prune_running_during_a_pull_deletes_nothing_the_pull_needs() {
     let device = Env::new();
     // Stretch the 2 MiB layer out, and prune again and again while it arrives.
     proxy.set_delay(2);
-    let mut pull = std::process::Command::new(env!("CARGO_BIN_EXE_wedge"))
+    let mut pull = crate::common::wedge_command()
         .args(["pull", &reference])
         .env("WEDGE_ROOT", device.root())
         .stdout(std::process::Stdio::null())

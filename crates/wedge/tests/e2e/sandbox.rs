@@ -263,11 +263,11 @@ fn free_port() -> u16 {
 #[test]
 fn listening_needs_allow_listen() {
     use std::io::BufRead;
-    use std::process::{Command, Stdio};
+    use std::process::Stdio;
     let env = Env::new();
     let port = free_port();
     let addr = format!("127.0.0.1:{port}");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+    let mut child = crate::common::wedge_command()
         .args([
             "run",
             "--allow-listen",

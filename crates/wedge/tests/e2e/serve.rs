@@ -86,7 +86,7 @@ impl Serve {
     /// Starts the server; `Err` holds what it printed when it exited instead of serving.
     fn spawn(app: &str, args: &[&str], metrics: Option<SocketAddr>) -> Result<Serve, String> {
         let env = Env::new();
-        let mut command = Command::new(env!("CARGO_BIN_EXE_wedge"));
+        let mut command = crate::common::wedge_command();
         command.args(["serve", "--listen", "127.0.0.1:0"]);
         if let Some(metrics) = metrics {
             command.arg("--metrics-listen").arg(metrics.to_string());
@@ -661,7 +661,7 @@ impl Upstream {
 /// Runs `wedge ARGS` (which must exit by itself) with a 60 s limit.
 #[track_caller]
 fn wedge_exits(env: &Env, args: &[&str]) -> crate::common::Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+    let mut child = crate::common::wedge_command()
         .args(args)
         .env("WEDGE_ROOT", env.root())
         .env_remove("WEDGE_HOST")

@@ -24,13 +24,50 @@ pub struct Env {
 /// path for it; it is built beside `wedge` (`cargo test --workspace` builds it, for
 /// wedge-daemon's own integration tests).
 pub fn wedged() -> PathBuf {
-    let path = Path::new(env!("CARGO_BIN_EXE_wedge")).with_file_name("wedged");
+    let path = bin_dir().join("wedged");
     assert!(
         path.is_file(),
         "`{}` is missing: run the tests with `cargo test --workspace`",
         path.display()
     );
     path
+}
+
+/// Where `wedge` and `wedged` are: beside this test build, or `$WEDGE_E2E_BIN_DIR` (the
+/// binaries cross-built for another architecture, `scripts/cross-test.sh`).
+fn bin_dir() -> PathBuf {
+    match std::env::var_os("WEDGE_E2E_BIN_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => Path::new(env!("CARGO_BIN_EXE_wedge"))
+            .parent()
+            .expect("a folder")
+            .to_path_buf(),
+    }
+}
+
+/// A command running `program` (`wedge` or `wedged`) from [`bin_dir`], through
+/// `$WEDGE_E2E_RUNNER` when set (e.g. `qemu-aarch64 -L /usr/aarch64-linux-gnu`).
+fn command(program: &Path) -> Command {
+    let runner = std::env::var("WEDGE_E2E_RUNNER").unwrap_or_default();
+    let mut words = runner.split_whitespace();
+    match words.next() {
+        Some(first) => {
+            let mut command = Command::new(first);
+            command.args(words).arg(program);
+            command
+        }
+        None => Command::new(program),
+    }
+}
+
+/// A command running `wedge`.
+pub fn wedge_command() -> Command {
+    command(&bin_dir().join("wedge"))
+}
+
+/// A command running `wedged`.
+pub fn wedged_command() -> Command {
+    command(&wedged())
 }
 
 impl Env {
@@ -60,7 +97,7 @@ impl Env {
 
     /// Runs `wedge ARGS`, feeding `stdin`, with extra environment variables.
     pub fn wedge_with(&self, args: &[&str], stdin: &[u8], vars: &[(&str, String)]) -> Run {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+        let mut child = wedge_command()
             .args(args)
             .envs(vars.iter().map(|(k, v)| (*k, v.as_str())))
             .env("WEDGE_ROOT", self.root())
@@ -388,7 +425,7 @@ impl TestDaemon {
             .append(true)
             .open(&self.log)
             .expect("daemon log");
-        let child = Command::new(wedged())
+        let child = wedged_command()
             .arg("--root")
             .arg(&self.root)
             .arg("--socket")
@@ -634,7 +671,7 @@ pub fn wasm_manifest(config: &str, layer: &str) -> Vec<u8> {
 /// Runs `wedge ARGS` with the env's data root, killing it if it has not finished after
 /// `limit` (then the code is -1).
 pub fn wedge_within(env: &Env, args: &[&str], limit: std::time::Duration) -> Run {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wedge"))
+    let mut child = wedge_command()
         .args(args)
         .env("WEDGE_ROOT", env.root())
         .env_remove("WEDGE_HOST")
