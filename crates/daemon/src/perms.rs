@@ -75,7 +75,9 @@ pub fn raise_open_files_limit() -> std::io::Result<u64> {
         }
         limit = raised;
     }
-    let limit: u64 = limit.rlim_cur;
+    // `rlim_t` is `u64` here but 32 bits wide on 32-bit targets (armv7).
+    #[allow(clippy::unnecessary_cast)]
+    let limit = limit.rlim_cur as u64;
     Ok(limit)
 }
 
