@@ -5,7 +5,8 @@
 # themselves run natively and start the binaries through qemu-<arch>): an app pulled
 # from a loopback registry, the daemon with two containers exchanging messages, the
 # key-value store, limits (memory cap, fuel, time), volumes.
-# Usage: scripts/cross-test.sh [aarch64|riscv64|armv7 ...]   (default: all three)
+# Usage: scripts/cross-test.sh [--build-only] [aarch64|riscv64|armv7 ...]
+#        (default: all three; --build-only: install and cross-build, no tests)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -45,6 +46,8 @@ tests=(
     daemon::sigterm_shuts_the_daemon_down_cleanly
 )
 
+build_only=
+if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 archs=("$@")
 [ "${#archs[@]}" -gt 0 ] || archs=(aarch64 riscv64 armv7)
 bash scripts/setup.sh
@@ -59,11 +62,12 @@ apt_install "${packages[@]}"
 rust_targets "${targets[@]}"
 
 # The tests (native) and their guest programs.
-cargo test --workspace --locked --no-run
+[ -n "$build_only" ] || cargo test --workspace --locked --no-run
 for arch in "${archs[@]}"; do
     start=$(date +%s)
     cargo build --locked --target "${triple[$arch]}" -p wedge -p wedge-daemon
     built=$(date +%s)
+    [ -z "$build_only" ] || continue
     # QEMU emulates every reservation of the daemon's instance pool page by page
     # (1,000 slots: half a minute to start); 50 slots start in a second.
     WEDGED_POOL_SIZE=50 \

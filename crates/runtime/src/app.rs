@@ -41,20 +41,27 @@ pub struct App {
 impl App {
     /// Builds the engine for `options` and loads `path` into it. A `.cwasm` compiled for
     /// Pulley that does not load into the requested engine is retried on a Pulley
-    /// engine, so `wedge compile --target pulley64` output runs without extra flags.
+    /// engine, so `wedge compile --target pulley64` output runs without extra flags; an
+    /// app the code generator crashes on ([`RuntimeError::CompilerBug`]) runs on Pulley
+    /// too (see [`App::engine`] for the engine that loaded it).
     pub fn open(
         options: EngineOptions,
         path: &Path,
         cache: Option<&CodeCache>,
     ) -> Result<App, RuntimeError> {
         let engine = Engine::new(options.clone())?;
+        let on_pulley = || {
+            Engine::new(EngineOptions {
+                kind: EngineKind::Pulley,
+                ..options.clone()
+            })
+        };
         match App::load(&engine, path, cache) {
+            Err(RuntimeError::CompilerBug { .. }) if options.kind != EngineKind::Pulley => {
+                App::load(&on_pulley()?, path, cache)
+            }
             Err(RuntimeError::Precompiled { .. }) if options.kind != EngineKind::Pulley => {
-                let pulley = Engine::new(EngineOptions {
-                    kind: EngineKind::Pulley,
-                    ..options
-                })?;
-                App::load(&pulley, path, cache).or_else(|_| App::load(&engine, path, cache))
+                App::load(&on_pulley()?, path, cache).or_else(|_| App::load(&engine, path, cache))
             }
             other => other,
         }
@@ -360,14 +367,39 @@ fn precompile_kind(
     bytes: &[u8],
 ) -> Result<Vec<u8>, RuntimeError> {
     let wt = engine.wasmtime();
-    match kind {
+    // A crash of the code generator on valid Wasm (wasmtime #13959 on riscv64) is an
+    // error of its own, never a crash of wedge.
+    let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match kind {
         AppKind::Module => wt.precompile_module(bytes),
         AppKind::Component => wt.precompile_component(bytes),
-    }
-    .map_err(|e| RuntimeError::InvalidWasm {
+    }))
+    .map_err(|panic| RuntimeError::CompilerBug {
+        path: path.to_path_buf(),
+        message: panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_else(|| "it panicked".into()),
+    })?;
+    compiled.map_err(|e| RuntimeError::InvalidWasm {
         path: path.to_path_buf(),
         message: one_line(&e),
     })
+}
+
+/// Installs a panic hook that stays silent for panics inside wasmtime's code generator
+/// (Cranelift), which wedge catches and reports itself ([`RuntimeError::CompilerBug`]),
+/// and prints every other panic as before. For the binaries' `main`.
+pub fn quiet_compiler_panics() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let in_compiler = info
+            .location()
+            .is_some_and(|l| l.file().contains("cranelift"));
+        if !in_compiler {
+            previous(info);
+        }
+    }));
 }
 
 impl Engine {

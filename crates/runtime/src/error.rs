@@ -28,6 +28,18 @@ pub enum RuntimeError {
         /// The validator's or compiler's message.
         message: String,
     },
+    /// The compiler crashed on valid Wasm (a bug in wasmtime's code generator for this
+    /// architecture); the interpreter can still run it.
+    #[error(
+        "the compiler failed on `{path}` ({message}: a bug in wasmtime's code generator \
+         for this machine); run it with `--engine pulley`"
+    )]
+    CompilerBug {
+        /// The file.
+        path: PathBuf,
+        /// The compiler's panic message.
+        message: String,
+    },
     /// A precompiled `.cwasm` built for another engine, version or setting.
     #[error("cannot load precompiled `{path}`: {message}")]
     Precompiled {

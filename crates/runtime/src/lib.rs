@@ -36,7 +36,7 @@ mod sandbox;
 mod streaming;
 mod wasi;
 
-pub use app::{App, AppKind};
+pub use app::{App, AppKind, quiet_compiler_panics};
 pub use cache::CodeCache;
 pub use componentize::{componentize, needs_componentizing};
 pub use control::Control;

@@ -654,7 +654,8 @@ pub struct CompileArgs {
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 
-    /// Target to compile for, e.g. `pulley64` for the portable interpreter [default: the host]
+    /// Target to compile for: `pulley64`/`pulley32` (the portable interpreter) or a target
+    /// triple such as `aarch64-unknown-linux-gnu` [default: the host]
     #[arg(long, value_name = "TARGET")]
     pub target: Option<String>,
 

@@ -77,7 +77,17 @@ pub(crate) fn load(
             image.layer.hex(),
             cache.as_ref(),
         )?,
-        _ => App::open(options, wasm, cache.as_ref())?,
+        _ => {
+            let app = App::open(options.clone(), wasm, cache.as_ref())?;
+            if app.engine().options().kind != options.kind {
+                eprintln!(
+                    "wedge: note: the {} compiler failed on this app (a wasmtime bug on this \
+                     machine); it runs on the Pulley interpreter",
+                    options.kind
+                );
+            }
+            app
+        }
     };
     Ok((app, policy))
 }

@@ -125,3 +125,33 @@ fn pulley_cwasm_runs_without_extra_flags() {
     env.wedge(&["run", "--fuel", "100000", &fueled])
         .expect_code(124);
 }
+
+/// Code for the edge devices is made here: 64-bit ARM (and Pulley for 32-bit boards).
+/// A crash of the code generator (wasmtime #13959: Cranelift's riscv64 backend on the
+/// `files` guest) is a one-line error naming the way out, never a panic.
+#[test]
+fn compile_targets_edge_devices_and_a_compiler_crash_is_one_line() {
+    let env = Env::new();
+    for target in [
+        "aarch64-unknown-linux-gnu",
+        "riscv64gc-unknown-linux-gnu",
+        "pulley32",
+    ] {
+        let out = env.path(&format!("{target}.cwasm"));
+        let out = out.to_string_lossy();
+        env.wedge(&["compile", "--target", target, p1::HELLO, "-o", &out])
+            .expect_code(0);
+        assert!(std::fs::metadata(&*out).unwrap().len() > 0);
+    }
+    let out = env.path("files.cwasm").to_string_lossy().into_owned();
+    env.wedge(&[
+        "compile",
+        "--target",
+        "riscv64gc-unknown-linux-gnu",
+        p1::FILES,
+        "-o",
+        &out,
+    ])
+    .expect_code(125)
+    .expect_one_line_error("run it with `--engine pulley`");
+}

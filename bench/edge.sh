@@ -1,0 +1,59 @@
+#!/usr/bin/env bash
+# The edge targets under QEMU user mode, relative figures only (QEMU's timing is not a
+# device's): for each target, the whole `wedge run` of a guest
+#   cold        compiling it on the device (a fresh code cache every run),
+#   precompiled from a .cwasm made on this machine (`wedge compile --target TRIPLE`,
+#               `pulley32` for armv7, where Cranelift has no backend),
+#   warm        from the device's code cache,
+# side by side in one hyperfine run per guest, with the ratios cold / precompiled.
+# Guests: the Rust `hello` and `files` (a 116 KB module) programs. The binaries are the
+# debug-profile cross builds of scripts/cross-test.sh (dependencies, Cranelift and
+# wasmtime among them, at opt-level 2).
+# Usage: [RUNS=10] bench/edge.sh [aarch64|riscv64|armv7 ...]   (default: all three)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+runs=${RUNS:-10}
+
+declare -A triple=([aarch64]=aarch64-unknown-linux-gnu [riscv64]=riscv64gc-unknown-linux-gnu
+                   [armv7]=armv7-unknown-linux-gnueabihf)
+declare -A qemu=([aarch64]=qemu-aarch64 [riscv64]=qemu-riscv64 [armv7]=qemu-arm)
+declare -A gnu=([aarch64]=aarch64-linux-gnu [riscv64]=riscv64-linux-gnu [armv7]=arm-linux-gnueabihf)
+declare -A code=([aarch64]=aarch64-unknown-linux-gnu [riscv64]=riscv64gc-unknown-linux-gnu
+                 [armv7]=pulley32)
+
+archs=("$@")
+[ "${#archs[@]}" -gt 0 ] || archs=(aarch64 riscv64 armv7)
+apt_install hyperfine
+cargo build --locked -p wedge
+CARGO_TARGET_DIR=target/bench-guests cargo build --release --quiet --locked --target wasm32-wasip1 \
+    --manifest-path crates/test-programs/guests/rust/Cargo.toml --bin hello --bin files
+guests=$PWD/target/bench-guests/wasm32-wasip1/release
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+printf '%-8s %-6s %10s %12s %9s %14s\n' target guest "cold ms" "precomp. ms" "warm ms" "cold/precomp."
+for arch in "${archs[@]}"; do
+    bash scripts/cross-test.sh --build-only "$arch" >&2
+    device="${qemu[$arch]} -L /usr/${gnu[$arch]} $PWD/target/${triple[$arch]}/debug/wedge"
+    for guest in hello files; do
+        wasm=$guests/$guest.wasm
+        cwasm=$work/$guest-$arch.cwasm
+        target/debug/wedge compile --target "${code[$arch]}" -o "$cwasm" "$wasm" >&2
+        # The same output from all three ways (files: its usage line, exit 2).
+        expected=$(WEDGE_ROOT=$work/check $device run "$wasm" 2>&1 || true)
+        [ "$(WEDGE_ROOT=$work/check-p $device run "$cwasm" 2>&1 || true)" = "$expected" ]
+        export WEDGE_ROOT=$work/root-$arch
+        hyperfine -N -i --runs "$runs" --warmup 1 --export-json "$work/t.json" \
+            --prepare "rm -rf $work/cold" -n cold "env WEDGE_ROOT=$work/cold $device run $wasm" \
+            -n precompiled "$device run $cwasm" \
+            -n warm "$device run $wasm" >&2
+        python3 - "$work/t.json" "$arch" "$guest" <<'PY'
+import json, statistics, sys
+res = {r["command"]: statistics.median(r["times"]) * 1e3 for r in json.load(open(sys.argv[1]))["results"]}
+print(f'{sys.argv[2]:<8} {sys.argv[3]:<6} {res["cold"]:10.1f} {res["precompiled"]:12.1f} '
+      f'{res["warm"]:9.1f} {res["cold"] / res["precompiled"]:13.1f}x')
+PY
+    done
+done
