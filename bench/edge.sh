@@ -26,7 +26,7 @@ declare -A code=([aarch64]=aarch64-unknown-linux-gnu [riscv64]=riscv64gc-unknown
 archs=("$@")
 [ "${#archs[@]}" -gt 0 ] || archs=(aarch64 riscv64 armv7)
 apt_install hyperfine
-cargo build --locked -p wedge
+cargo build --locked --workspace   # not -p: the same features as the tests, no rebuild
 CARGO_TARGET_DIR=target/bench-guests cargo build --release --quiet --locked --target wasm32-wasip1 \
     --manifest-path crates/test-programs/guests/rust/Cargo.toml --bin hello --bin files
 guests=$PWD/target/bench-guests/wasm32-wasip1/release
@@ -40,7 +40,11 @@ for arch in "${archs[@]}"; do
     for guest in hello files; do
         wasm=$guests/$guest.wasm
         cwasm=$work/$guest-$arch.cwasm
-        target/debug/wedge compile --target "${code[$arch]}" -o "$cwasm" "$wasm" >&2
+        if ! target/debug/wedge compile --target "${code[$arch]}" -o "$cwasm" "$wasm" >&2; then
+            # Cranelift's riscv64 backend crashes on `files` (wasmtime #13959).
+            printf '%-8s %-6s %s\n' "$arch" "$guest" "cannot be precompiled (see above)"
+            continue
+        fi
         # The same output from all three ways (files: its usage line, exit 2).
         expected=$(WEDGE_ROOT=$work/check $device run "$wasm" 2>&1 || true)
         [ "$(WEDGE_ROOT=$work/check-p $device run "$cwasm" 2>&1 || true)" = "$expected" ]
