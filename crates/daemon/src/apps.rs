@@ -211,15 +211,29 @@ impl Apps {
         if let Some(app) = lock(&self.compiled).get(&key) {
             return Ok((key, app.clone()));
         }
-        let engine = self.engine(options)?;
-        let app = match &source.image {
+        let load = |engine: &Engine| match &source.image {
             Some(image) => App::open_content_addressed(
-                &engine,
+                engine,
                 &source.wasm,
                 image.layer.hex(),
                 Some(&self.cache),
             ),
-            None => App::load(&engine, &source.wasm, Some(&self.cache)),
+            None => App::load(engine, &source.wasm, Some(&self.cache)),
+        };
+        let app = match load(&self.engine(options.clone())?) {
+            // The interpreter runs what the code generator crashed on (as `wedge run`).
+            Err(RuntimeError::CompilerBug { .. }) if kind != EngineKind::Pulley => {
+                eprintln!(
+                    "wedged: the {kind} compiler failed on `{}` (a wasmtime bug on this \
+                     machine); running it on the Pulley interpreter",
+                    source.wasm.display()
+                );
+                load(&self.engine(EngineOptions {
+                    kind: EngineKind::Pulley,
+                    ..options
+                })?)
+            }
+            other => other,
         }
         .map_err(runtime_error)?;
         lock(&self.compiled).insert(key.clone(), app.clone());
