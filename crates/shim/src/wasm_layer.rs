@@ -21,6 +21,7 @@ use containerd_client::with_namespace;
 use oci_spec::image::{Descriptor, ImageIndex, ImageManifest, MediaType};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The layer media types of a Wasm app: the CNCF Wasm artifact's, the Bytecode
 /// Alliance's component layer (runwasi's images) and Spin's.
@@ -170,7 +171,10 @@ impl Store {
         let host = |e: std::io::Error| ShimError::Host(format!("`{}`: {e}", dir.display()));
         std::fs::create_dir_all(dir).map_err(host)?;
         // Written whole, then renamed: a container never sees half a layer.
-        let partial = dir.join(format!(".{hex}.{}", std::process::id()));
+        // A name of this write's own: a pod's containers are created concurrently.
+        static WRITES: AtomicU64 = AtomicU64::new(0);
+        let write = WRITES.fetch_add(1, Ordering::Relaxed);
+        let partial = dir.join(format!(".{hex}.{}.{write}", std::process::id()));
         std::fs::write(&partial, &bytes).map_err(host)?;
         std::fs::rename(&partial, &path).map_err(host)?;
         Ok(path)
