@@ -16,10 +16,6 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 runs=${RUNS:-10}
 
-declare -A triple=([aarch64]=aarch64-unknown-linux-gnu [riscv64]=riscv64gc-unknown-linux-gnu
-                   [armv7]=armv7-unknown-linux-gnueabihf)
-declare -A qemu=([aarch64]=qemu-aarch64 [riscv64]=qemu-riscv64 [armv7]=qemu-arm)
-declare -A gnu=([aarch64]=aarch64-linux-gnu [riscv64]=riscv64-linux-gnu [armv7]=arm-linux-gnueabihf)
 declare -A code=([aarch64]=aarch64-unknown-linux-gnu [riscv64]=riscv64gc-unknown-linux-gnu
                  [armv7]=pulley32)
 
@@ -36,7 +32,7 @@ trap 'rm -rf "$work"' EXIT
 printf '%-8s %-6s %10s %12s %9s %14s\n' target guest "cold ms" "precomp. ms" "warm ms" "cold/precomp."
 for arch in "${archs[@]}"; do
     bash scripts/cross-test.sh --build-only "$arch" >&2
-    device="${qemu[$arch]} -L /usr/${gnu[$arch]} $PWD/target/${triple[$arch]}/debug/wedge"
+    device="$(edge_runner "$arch") $PWD/target/${edge_triple[$arch]}/debug/wedge"
     for guest in hello files; do
         wasm=$guests/$guest.wasm
         cwasm=$work/$guest-$arch.cwasm

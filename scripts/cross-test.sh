@@ -12,14 +12,6 @@ cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
 . scripts/lib.sh
 
-# arch: Rust target, QEMU binary, GNU triple (the cross compiler's prefix and sysroot),
-# Debian architecture (of the cross C library)
-declare -A triple=([aarch64]=aarch64-unknown-linux-gnu [riscv64]=riscv64gc-unknown-linux-gnu
-                   [armv7]=armv7-unknown-linux-gnueabihf)
-declare -A qemu=([aarch64]=qemu-aarch64 [riscv64]=qemu-riscv64 [armv7]=qemu-arm)
-declare -A gnu=([aarch64]=aarch64-linux-gnu [riscv64]=riscv64-linux-gnu [armv7]=arm-linux-gnueabihf)
-declare -A debian=([aarch64]=arm64 [riscv64]=riscv64 [armv7]=armhf)
-
 # The end-to-end tests run on each target (substrings of their names).
 tests=(
     registry::push_then_pull_by_tag_and_by_digest
@@ -54,9 +46,9 @@ bash scripts/setup.sh
 packages=(qemu-user)
 targets=()
 for arch in "${archs[@]}"; do
-    [ -n "${triple[$arch]:-}" ] || { echo "cross-test: unknown architecture \`$arch\` (aarch64, riscv64, armv7)" >&2; exit 2; }
-    packages+=("gcc-${gnu[$arch]}" "libc6-dev-${debian[$arch]}-cross")
-    targets+=("${triple[$arch]}")
+    [ -n "${edge_triple[$arch]:-}" ] || { echo "cross-test: unknown architecture \`$arch\` (aarch64, riscv64, armv7)" >&2; exit 2; }
+    packages+=("gcc-${edge_gnu[$arch]}" "libc6-dev-${edge_debian[$arch]}-cross")
+    targets+=("${edge_triple[$arch]}")
 done
 apt_install "${packages[@]}"
 rust_targets "${targets[@]}"
@@ -65,14 +57,14 @@ rust_targets "${targets[@]}"
 [ -n "$build_only" ] || cargo test --workspace --locked --no-run
 for arch in "${archs[@]}"; do
     start=$(date +%s)
-    cargo build --locked --target "${triple[$arch]}" -p wedge -p wedge-daemon
+    cargo build --locked --target "${edge_triple[$arch]}" -p wedge -p wedge-daemon
     built=$(date +%s)
     [ -z "$build_only" ] || continue
     # QEMU emulates every reservation of the daemon's instance pool page by page
     # (1,000 slots: half a minute to start); 50 slots start in a second.
     WEDGED_POOL_SIZE=50 \
-    WEDGE_E2E_BIN_DIR="$PWD/target/${triple[$arch]}/debug" \
-    WEDGE_E2E_RUNNER="${qemu[$arch]} -L /usr/${gnu[$arch]}" \
+    WEDGE_E2E_BIN_DIR="$PWD/target/${edge_triple[$arch]}/debug" \
+    WEDGE_E2E_RUNNER="$(edge_runner "$arch")" \
         cargo test --workspace --locked --test e2e -- "${tests[@]}"
     echo "cross-test: $arch: build $((built - start)) s, tests $(($(date +%s) - built)) s" >&2
 done

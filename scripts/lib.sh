@@ -28,3 +28,17 @@ rust_targets() {
         grep -qx "$target" <<<"$installed" || rustup target add "$target"
     done
 }
+
+# The edge targets (docs/edge.md), by short name: the Rust target, the QEMU user-mode
+# binary, the GNU triple (the cross compiler's prefix and its sysroot under /usr) and
+# the Debian architecture (of the cross C library).
+declare -A edge_triple=([aarch64]=aarch64-unknown-linux-gnu [riscv64]=riscv64gc-unknown-linux-gnu
+                        [armv7]=armv7-unknown-linux-gnueabihf)
+declare -A edge_qemu=([aarch64]=qemu-aarch64 [riscv64]=qemu-riscv64 [armv7]=qemu-arm)
+declare -A edge_gnu=([aarch64]=aarch64-linux-gnu [riscv64]=riscv64-linux-gnu [armv7]=arm-linux-gnueabihf)
+declare -A edge_debian=([aarch64]=arm64 [riscv64]=riscv64 [armv7]=armhf)
+
+# The command prefix that runs a binary built for edge target $1 under QEMU.
+edge_runner() {
+    echo "${edge_qemu[$1]} -L /usr/${edge_gnu[$1]}"
+}

@@ -114,7 +114,6 @@ struct Args {
 }
 
 fn main() {
-    wedge_runtime::quiet_compiler_panics();
     let args = Args::parse();
     if let Err(e) = run(args) {
         eprintln!("wedged: {e}");

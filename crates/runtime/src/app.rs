@@ -369,37 +369,19 @@ fn precompile_kind(
     let wt = engine.wasmtime();
     // A crash of the code generator on valid Wasm (wasmtime #13959 on riscv64) is an
     // error of its own, never a crash of wedge.
+    crate::panics::quiet_caught();
     let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match kind {
         AppKind::Module => wt.precompile_module(bytes),
         AppKind::Component => wt.precompile_component(bytes),
     }))
-    .map_err(|panic| RuntimeError::CompilerBug {
+    .map_err(|payload| RuntimeError::CompilerBug {
         path: path.to_path_buf(),
-        message: panic
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| panic.downcast_ref::<String>().cloned())
-            .unwrap_or_else(|| "it panicked".into()),
+        message: crate::panics::message(&*payload).unwrap_or_else(|| "it panicked".into()),
     })?;
     compiled.map_err(|e| RuntimeError::InvalidWasm {
         path: path.to_path_buf(),
         message: one_line(&e),
     })
-}
-
-/// Installs a panic hook that stays silent for panics inside wasmtime's code generator
-/// (Cranelift), which wedge catches and reports itself ([`RuntimeError::CompilerBug`]),
-/// and prints every other panic as before. For the binaries' `main`.
-pub fn quiet_compiler_panics() {
-    let previous = std::panic::take_hook();
-    std::panic::set_hook(Box::new(move |info| {
-        let in_compiler = info
-            .location()
-            .is_some_and(|l| l.file().contains("cranelift"));
-        if !in_compiler {
-            previous(info);
-        }
-    }));
 }
 
 impl Engine {

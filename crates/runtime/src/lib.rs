@@ -29,6 +29,7 @@ mod messaging;
 mod nn;
 mod outbound;
 mod output;
+mod panics;
 mod policy;
 mod providers;
 mod run;
@@ -36,7 +37,7 @@ mod sandbox;
 mod streaming;
 mod wasi;
 
-pub use app::{App, AppKind, quiet_compiler_panics};
+pub use app::{App, AppKind};
 pub use cache::CodeCache;
 pub use componentize::{componentize, needs_componentizing};
 pub use control::Control;

@@ -3,6 +3,7 @@
 use crate::app::Code;
 use crate::error::one_line;
 use crate::handler::PushHandlerPre;
+use crate::panics;
 use crate::providers::{self, ProviderSetup};
 use crate::sandbox::Sandbox;
 use crate::{App, AppKind, Control, Engine, Policy, RuntimeError};
@@ -400,21 +401,16 @@ impl Prepared {
 pub(crate) async fn host_panics_as_traps<T>(
     call: impl Future<Output = wasmtime::Result<T>>,
 ) -> wasmtime::Result<T> {
-    quiet_panics_in_guest_calls();
+    panics::quiet_caught();
     let mut call = std::pin::pin!(call);
     std::future::poll_fn(|cx| {
-        IN_GUEST_CALL.set(true);
-        let poll =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(cx)));
-        IN_GUEST_CALL.set(false);
+        let poll = panics::in_guest_call(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| call.as_mut().poll(cx)))
+        });
         match poll {
             Ok(poll) => poll,
             Err(payload) => {
-                let what = payload
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
+                let what = panics::message(&*payload).unwrap_or_default();
                 std::task::Poll::Ready(Err(wasmtime::format_err!(
                     "a host function failed on the arguments the guest passed ({what})"
                 )))
@@ -422,25 +418,6 @@ pub(crate) async fn host_panics_as_traps<T>(
         }
     })
     .await
-}
-
-thread_local! {
-    /// Set while this thread polls a guest call.
-    static IN_GUEST_CALL: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
-}
-
-/// Keeps the panic hook quiet for panics [`host_panics_as_traps`] turns into traps; any
-/// other panic is printed as before.
-fn quiet_panics_in_guest_calls() {
-    static INSTALL: std::sync::Once = std::sync::Once::new();
-    INSTALL.call_once(|| {
-        let previous = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            if !IN_GUEST_CALL.get() {
-                previous(info);
-            }
-        }));
-    });
 }
 
 /// Tells a managed run's [`Control`] how much fuel the guest used.

@@ -108,6 +108,9 @@ impl StreamingCompile {
     /// Starts compiling `prefix` on a thread; `None` when no thread can be started.
     fn speculate(&self, prefix: &[u8]) -> Option<Speculation> {
         let prefix: Arc<[u8]> = prefix.into();
+        // A crash of the code generator here is caught by `join` (and the whole
+        // content compiled again, where it is reported).
+        crate::panics::quiet_caught();
         let engine = self.engine.wasmtime().clone();
         let bytes = Arc::clone(&prefix);
         let compiling = std::thread::Builder::new()

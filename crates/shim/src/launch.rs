@@ -94,7 +94,7 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
     let wasm = if layer.is_file() {
         layer
     } else {
-        app_in_image(bundle, spec)?
+        entrypoint(&rootfs, process)?
     };
     let mut grants = Grants::default();
     for var in process.env().iter().flatten() {
@@ -190,14 +190,17 @@ pub fn resolve(bundle: &Path, spec: &Spec) -> Result<Launch, ShimError> {
 /// The app the entrypoint (`process.args[0]`) names in the container's root
 /// filesystem.
 pub fn app_in_image(bundle: &Path, spec: &Spec) -> Result<PathBuf, ShimError> {
-    let rootfs = root_dir(bundle, spec)?;
-    let process = spec_process(spec)?;
+    entrypoint(&root_dir(bundle, spec)?, spec_process(spec)?)
+}
+
+/// The file `process.args[0]` names in the root filesystem `rootfs`.
+fn entrypoint(rootfs: &Path, process: &oci_spec::runtime::Process) -> Result<PathBuf, ShimError> {
     let program = process.args().iter().flatten().next().ok_or_else(|| {
         ShimError::Spec(
             "the container has no command: set the image's entrypoint to its .wasm file".into(),
         )
     })?;
-    inside_rootfs(&rootfs, process.cwd(), program)
+    inside_rootfs(rootfs, process.cwd(), program)
 }
 
 fn spec_process(spec: &Spec) -> Result<&oci_spec::runtime::Process, ShimError> {

@@ -14,7 +14,6 @@ mod service;
 mod wasm_layer;
 
 fn main() {
-    wedge_runtime::quiet_compiler_panics();
     let args: Vec<String> = std::env::args().collect();
     if let [_, mode, bundle] = args.as_slice()
         && (mode == process::APP_MODE || mode == process::SANDBOX_MODE)

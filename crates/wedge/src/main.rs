@@ -11,7 +11,6 @@ use clap::error::ErrorKind;
 use std::io::Write;
 
 fn main() {
-    wedge_runtime::quiet_compiler_panics();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {
