@@ -5,7 +5,13 @@
 #   precompiled from a .cwasm made on this machine (`wedge compile --target TRIPLE`,
 #               `pulley32` for armv7, where Cranelift has no backend),
 #   warm        from the device's code cache,
-# side by side in one hyperfine run per guest, with the ratios cold / precompiled.
+# side by side in one hyperfine run per guest, with the ratios cold / precompiled; then
+# the first run of an image pulled from a loopback registry (Debian's docker-registry)
+# into a fresh data root, `wedge run IMAGE`
+#   portable    pulling the Wasm and compiling it on the device,
+#   precompiled pulling the code attached for the device (`wedge push --precompile`,
+#               WEDGE_USE_PRECOMPILED=1),
+# with the ratios portable / precompiled.
 # Guests: the Rust `hello` and `files` (a 116 KB module) programs. The binaries are the
 # debug-profile cross builds of scripts/cross-test.sh (dependencies, Cranelift and
 # wasmtime among them, at opt-level 2).
@@ -28,7 +34,8 @@ CARGO_TARGET_DIR=target/bench-guests cargo build --release --quiet --locked --ta
 guests=$PWD/target/bench-guests/wasm32-wasip1/release
 
 work=$(mktemp -d)
-trap 'rm -rf "$work"' EXIT
+registry_pid=
+trap '[ -z "$registry_pid" ] || kill "$registry_pid"; rm -rf "$work"' EXIT
 printf '%-8s %-6s %10s %12s %9s %14s\n' target guest "cold ms" "precomp. ms" "warm ms" "cold/precomp."
 for arch in "${archs[@]}"; do
     bash scripts/cross-test.sh --build-only "$arch" >&2
@@ -54,6 +61,55 @@ import json, statistics, sys
 res = {r["command"]: statistics.median(r["times"]) * 1e3 for r in json.load(open(sys.argv[1]))["results"]}
 print(f'{sys.argv[2]:<8} {sys.argv[3]:<6} {res["cold"]:10.1f} {res["precompiled"]:12.1f} '
       f'{res["warm"]:9.1f} {res["cold"] / res["precompiled"]:13.1f}x')
+PY
+    done
+done
+
+# Pull + first run: the images pushed with code for every target (each target on its
+# own push, so one the compiler fails on leaves the others).
+apt_install docker-registry
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+    "$work/registry" "$port" > "$work/registry.yml"
+docker-registry serve "$work/registry.yml" >/dev/null 2>&1 &
+registry_pid=$!
+for _ in $(seq 100); do
+    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break
+    sleep 0.1
+done
+export WEDGE_ROOT=$work/builder
+for guest in hello files; do
+    mkdir -p "$work/app-$guest"
+    cp "$guests/$guest.wasm" "$work/app-$guest/app.wasm"
+    printf 'manifest_version = 1\n[app]\nname = "%s"\nwasm = "app.wasm"\n' "$guest" > "$work/app-$guest/wedge.toml"
+    target/debug/wedge build -t "127.0.0.1:$port/edge/$guest:1" "$work/app-$guest" >/dev/null
+    for arch in "${archs[@]}"; do
+        target/debug/wedge push --precompile "${code[$arch]}" "127.0.0.1:$port/edge/$guest:1" \
+            >/dev/null || true
+    done
+done
+echo
+printf '%-8s %-6s %12s %15s %18s\n' target guest "portable ms" "precompiled ms" "portable/precomp."
+for arch in "${archs[@]}"; do
+    device="$(edge_runner "$arch") $PWD/target/${edge_triple[$arch]}/debug/wedge"
+    for guest in hello files; do
+        image=127.0.0.1:$port/edge/$guest:1
+        fresh=$work/device-$arch
+        if WEDGE_ROOT=$fresh WEDGE_USE_PRECOMPILED=1 $device pull "$image" 2>&1 >/dev/null |
+            grep -q 'no code precompiled'; then
+            printf '%-8s %-6s %s\n' "$arch" "$guest" "no code attached (the compiler failed on it)"
+            rm -rf "$fresh"
+            continue
+        fi
+        hyperfine -N -i --runs "$runs" --warmup 1 --export-json "$work/t.json" \
+            --prepare "rm -rf $fresh" \
+            -n portable "env WEDGE_ROOT=$fresh $device run $image" \
+            -n precompiled "env WEDGE_ROOT=$fresh WEDGE_USE_PRECOMPILED=1 $device run $image" >&2
+        python3 - "$work/t.json" "$arch" "$guest" <<'PY'
+import json, statistics, sys
+res = {r["command"]: statistics.median(r["times"]) * 1e3 for r in json.load(open(sys.argv[1]))["results"]}
+print(f'{sys.argv[2]:<8} {sys.argv[3]:<6} {res["portable"]:12.1f} {res["precompiled"]:15.1f} '
+      f'{res["portable"] / res["precompiled"]:17.1f}x')
 PY
     done
 done

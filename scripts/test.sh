@@ -8,6 +8,8 @@
 # denied), as the development rules ask.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# One build from scratch: incremental compilation state would only take disk.
+export CARGO_INCREMENTAL=0
 bash scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use wedge_image::app_source::AppSource;
+use wedge_image::precompiled::{CodeKey, PrecompiledCode};
 use wedge_image::{ImageError, ImageStore};
 use wedge_runtime::{
     App, CodeCache, Engine, EngineKind, EngineOptions, KvStore, Prepared, RuntimeError,
@@ -34,6 +35,8 @@ pub struct Apps {
     pooling: Option<u32>,
     /// Largest layer a pull accepts, in bytes.
     max_layer_size: u64,
+    /// Whether pulls use the code precompiled for this machine that images carry.
+    use_precompiled: bool,
     /// Image references already resolved, valid while the store's tags are unchanged.
     images: Mutex<ImageCache>,
     engines: Mutex<HashMap<EngineOptions, Engine>>,
@@ -48,12 +51,14 @@ impl Apps {
     /// Engines for the data root `root`. With `pool_size`, instances come from a pooling
     /// allocator with that many slots; if the machine cannot reserve its address space
     /// (small boards), a log line says so and instances are allocated on demand. Pulls
-    /// refuse layers over `max_layer_size` bytes. Temp files a killed pull left in the
-    /// image store are removed now.
+    /// refuse layers over `max_layer_size` bytes and, with `use_precompiled`, take the
+    /// code precompiled for this machine that an image carries. Temp files a killed
+    /// pull left in the image store are removed now.
     pub fn new(
         root: &Path,
         pool_size: Option<u32>,
         max_layer_size: u64,
+        use_precompiled: bool,
     ) -> Result<Apps, DaemonError> {
         let store = ImageStore::open(paths::image_store(root))
             .map_err(|e| DaemonError::Internal(e.to_string()))?;
@@ -87,6 +92,7 @@ impl Apps {
             auth_file: paths::auth_file(root),
             pooling,
             max_layer_size,
+            use_precompiled,
             images: Mutex::new(ImageCache::default()),
             engines: Mutex::new(engines),
             compiled: Mutex::new(HashMap::new()),
@@ -157,11 +163,81 @@ impl Apps {
         let registry = wedge_image::registry::Registry::new(&reference, auth, false)
             .map_err(registry_error)?
             .with_max_layer_size(self.max_layer_size);
-        let stored = registry
-            .pull(&self.store, &reference, &wedge_image::registry::NoProgress)
+        let remote = registry
+            .fetch_image(&reference)
             .await
             .map_err(registry_error)?;
+        let precompiled = if self.use_precompiled {
+            self.fetch_precompiled(&registry, &remote, &reference)
+                .await
+                .map_err(registry_error)?
+        } else {
+            Vec::new()
+        };
+        let stored = registry
+            .pull_observed(
+                &self.store,
+                remote,
+                &wedge_image::registry::NoProgress,
+                None,
+            )
+            .await
+            .map_err(registry_error)?;
+        if !precompiled.is_empty() {
+            let wasm = wedge_image::artifact::open(&self.store, stored.clone())
+                .map_err(|e| DaemonError::Internal(e.to_string()))?;
+            let layer = self.store.blob_path(&wasm.layer);
+            for (engine, code) in precompiled {
+                if let Err(e) =
+                    engine.install_precompiled(&self.cache, &layer, wasm.layer.hex(), &code.code)
+                {
+                    eprintln!("wedged: not using the image's code for {}: {e}", code.key);
+                }
+            }
+        }
         Ok(stored.digest.to_string())
+    }
+
+    /// Code precompiled for this machine's engines (without and with fuel metering)
+    /// that the image `remote` carries, with the engine each is for; a log line says
+    /// when it has none for the default engine.
+    async fn fetch_precompiled(
+        &self,
+        registry: &wedge_image::registry::Registry,
+        remote: &wedge_image::registry::RemoteImage,
+        reference: &wedge_image::Reference,
+    ) -> Result<Vec<(Engine, PrecompiledCode)>, ImageError> {
+        let mut engines = Vec::new();
+        for fuel in [false, true] {
+            let options = EngineOptions {
+                fuel,
+                pooling: self.pooling,
+                ..EngineOptions::default()
+            };
+            match self.engine(options) {
+                Ok(engine) => engines.push(engine),
+                Err(e) => eprintln!("wedged: {e}"),
+            }
+        }
+        let keys: Vec<CodeKey> = engines
+            .iter()
+            .map(|e| CodeKey {
+                target: e.code_target(),
+                settings: e.code_settings(),
+            })
+            .collect();
+        let found = registry.fetch_precompiled(remote, &keys).await?;
+        if let Some(note) = keys.first().and_then(|k| found.missing_note(reference, k)) {
+            eprintln!("wedged: {note}");
+        }
+        Ok(found
+            .code
+            .into_iter()
+            .filter_map(|code| {
+                let at = keys.iter().position(|k| *k == code.key)?;
+                Some((engines[at].clone(), code))
+            })
+            .collect())
     }
 
     /// The app compiled and linked for `kind` (with fuel metering when `fuel`), from

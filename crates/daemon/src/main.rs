@@ -93,6 +93,12 @@ struct Args {
     #[arg(long, value_name = "SIZE", default_value_t = ByteSize(wedge_image::registry::DEFAULT_MAX_LAYER_SIZE))]
     max_layer_size: ByteSize,
 
+    /// Run the code precompiled for this machine that pulled images carry (`wedge push
+    /// --precompile`) instead of compiling their Wasm. That code is native code: use it
+    /// only from registries whose pushers you trust as much as this machine's software
+    #[arg(long, env = "WEDGE_USE_PRECOMPILED")]
+    use_precompiled: bool,
+
     /// Bridge the message bus to an MQTT broker: `mqtt://[USER@]HOST[:PORT]`, or
     /// `mqtts://` for TLS; the password from --mqtt-password-file or WEDGE_MQTT_PASSWORD
     /// (one in the URL still works, but any local user can read it)
@@ -193,6 +199,7 @@ fn run(mut args: Args) -> Result<(), Box<dyn std::error::Error>> {
             overflow: args.queue_overflow,
         },
         max_layer_size: args.max_layer_size.0,
+        use_precompiled: args.use_precompiled,
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

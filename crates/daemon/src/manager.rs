@@ -40,6 +40,8 @@ pub struct Config {
     pub queue: BusLimits,
     /// Largest image layer a pull accepts, in bytes.
     pub max_layer_size: u64,
+    /// Whether pulls use the code precompiled for this machine that images carry.
+    pub use_precompiled: bool,
 }
 
 /// The manager. Cheap to clone; clones share everything.
@@ -119,7 +121,12 @@ impl Manager {
         let (records, unreadable) = db.all()?;
         let manager = Manager {
             shared: Arc::new(Shared {
-                apps: Apps::new(&config.root, config.pool_size, config.max_layer_size)?,
+                apps: Apps::new(
+                    &config.root,
+                    config.pool_size,
+                    config.max_layer_size,
+                    config.use_precompiled,
+                )?,
                 root: config.root,
                 db,
                 events: EventBus::default(),

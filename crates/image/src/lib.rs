@@ -8,6 +8,8 @@
 //!   content-addressed and written by temp file, fsync, digest check and rename;
 //!   `index.json` is replaced atomically; [`ImageStore::fsck`] finds and quarantines
 //!   corrupt blobs.
+//! - [`precompiled`]: code compiled ahead of time for a device's target and engine,
+//!   attached to an image as OCI referrers of its manifest.
 
 pub mod app_source;
 pub mod archive;
@@ -16,6 +18,7 @@ pub mod container_image;
 pub mod credentials;
 mod digest;
 mod error;
+pub mod precompiled;
 pub mod registry;
 mod requested;
 mod store;

@@ -10,12 +10,13 @@
 //! (connection errors, 5xx) are retried with exponential backoff.
 
 use crate::artifact;
+use crate::precompiled::{self, CodeKey, PrecompiledCode};
 use crate::store::{INDEX_MEDIA_TYPE, MANIFEST_MEDIA_TYPE};
 use crate::{Digest, ImageError, ImageStore, StoredImage};
 use futures_util::StreamExt;
-use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::client::{ClientConfig, ClientProtocol, ReferrersSource};
 use oci_client::errors::OciDistributionError;
-use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use oci_client::manifest::{OciDescriptor, OciImageIndex, OciImageManifest};
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 use std::future::Future;
@@ -29,6 +30,9 @@ pub const MAX_CONFIG_BYTES: i64 = 4 << 20;
 /// than any Wasm app we know of, small enough that a hostile registry cannot fill a
 /// device's disk.
 pub const DEFAULT_MAX_LAYER_SIZE: u64 = 256 << 20;
+/// Precompiled code is accepted up to this many times the largest layer a pull accepts
+/// (native code is larger than the Wasm it comes from).
+pub const PRECOMPILED_SIZE_FACTOR: u64 = 4;
 /// Largest layer a pull with a [`LayerObserver`] also keeps in memory, to hand it over
 /// before it is durable on disk.
 pub const MAX_LAYER_IN_MEMORY: usize = 64 << 20;
@@ -150,29 +154,128 @@ impl Registry {
         let manifest_bytes = store.read_blob(&image.digest)?;
         for descriptor in std::iter::once(&manifest.config).chain(&manifest.layers) {
             let digest: Digest = descriptor.digest.parse()?;
-            let exists = retry(reference, || {
-                self.client.blob_exists(reference, &descriptor.digest)
-            })
-            .await?;
-            if !exists {
-                let data = store.read_blob(&digest)?;
-                progress.start(&format!("push {}", digest.short()), data.len() as u64);
-                retry(reference, || {
-                    self.client
-                        .push_blob(reference, data.clone(), &descriptor.digest)
-                })
+            self.upload(reference, &digest, || store.read_blob(&digest), progress)
                 .await?;
-                progress.advance(data.len() as u64);
-                progress.finish();
-            }
         }
-        let content_type = http::HeaderValue::from_static(MANIFEST_MEDIA_TYPE);
-        retry(reference, || {
-            self.client
-                .push_manifest_raw(reference, manifest_bytes.clone(), content_type.clone())
-        })
-        .await?;
+        self.put_manifest(reference, manifest_bytes, MANIFEST_MEDIA_TYPE)
+            .await?;
         Ok(image.digest.clone())
+    }
+
+    /// Attaches precompiled code to `image` (a Wasm image of `store`, already pushed
+    /// under `reference`) as referrers of its manifest (see [`crate::precompiled`]):
+    /// pushes each code blob and its manifest and, on a registry without the referrers
+    /// API, adds them to the referrers tag in place of earlier code for the same key.
+    /// Returns the digest of each referrer manifest.
+    pub async fn push_precompiled(
+        &self,
+        store: &ImageStore,
+        image: &StoredImage,
+        reference: &Reference,
+        code: &[PrecompiledCode],
+        progress: &dyn Progress,
+    ) -> Result<Vec<Digest>, ImageError> {
+        let wasm = artifact::open(store, image.clone())?;
+        let subject = OciDescriptor {
+            media_type: MANIFEST_MEDIA_TYPE.to_string(),
+            digest: image.digest.to_string(),
+            size: image.size,
+            ..OciDescriptor::default()
+        };
+        let (config_digest, config) = precompiled::empty_config();
+        self.upload(reference, &config_digest, || Ok(config.to_vec()), progress)
+            .await?;
+        let image_ref = by_digest(reference, &image.digest);
+        let mut pushed = Vec::new();
+        for compiled in code {
+            let code_digest = Digest::of(&compiled.code);
+            self.upload(
+                reference,
+                &code_digest,
+                || Ok(compiled.code.clone()),
+                progress,
+            )
+            .await?;
+            let manifest = precompiled::manifest(
+                subject.clone(),
+                &wasm.layer,
+                &compiled.key,
+                &code_digest,
+                compiled.code.len(),
+            )?;
+            let digest = Digest::of(&manifest);
+            let size = manifest.len();
+            self.put_manifest(
+                &by_digest(reference, &digest),
+                manifest,
+                MANIFEST_MEDIA_TYPE,
+            )
+            .await?;
+            let (list, source) = self.referrers(&image_ref, None).await?;
+            if source == ReferrersSource::TagSchema {
+                let list = list.unwrap_or_else(precompiled::empty_list);
+                let list = precompiled::with_entry(list, &digest, size, &compiled.key);
+                let bytes = serde_json::to_vec(&list)
+                    .map_err(|e| ImageError::invalid("referrers list", e))?;
+                let tag = Reference::with_tag(
+                    reference.registry().into(),
+                    reference.repository().into(),
+                    image.digest.to_string().replace(':', "-"),
+                );
+                self.put_manifest(&tag, bytes, INDEX_MEDIA_TYPE).await?;
+            }
+            pushed.push(digest);
+        }
+        Ok(pushed)
+    }
+
+    /// The precompiled code attached to the image `remote` (see [`crate::precompiled`])
+    /// for each of `keys` that it has, checked along the chain of digests from the image
+    /// to the code, each code blob within [`PRECOMPILED_SIZE_FACTOR`] times the largest
+    /// layer accepted; and every key the image has code for, for messages. Nothing is
+    /// stored.
+    pub async fn fetch_precompiled(
+        &self,
+        remote: &RemoteImage,
+        keys: &[CodeKey],
+    ) -> Result<FoundCode, ImageError> {
+        let max_size = self.max_layer_size.saturating_mul(PRECOMPILED_SIZE_FACTOR);
+        let reference = &remote.reference;
+        let image_ref = by_digest(reference, &remote.digest);
+        let (list, _) = self
+            .referrers(&image_ref, Some(precompiled::ARTIFACT_TYPE))
+            .await?;
+        let listed = list.as_ref().map(precompiled::listed).unwrap_or_default();
+        let wasm_layer: Digest = match &remote.manifest.layers[..] {
+            [layer] => layer.digest.parse()?,
+            _ => return Err(ImageError::invalid("image manifest", "not one Wasm layer")),
+        };
+        let mut found = FoundCode {
+            code: Vec::new(),
+            available: listed.iter().map(|l| l.key.clone()).collect(),
+        };
+        for key in keys {
+            let Some(entry) = listed.iter().find(|l| &l.key == key) else {
+                continue;
+            };
+            let manifest_ref = by_digest(reference, &entry.digest);
+            let bytes = self
+                .fetch_manifest(&manifest_ref, &[MANIFEST_MEDIA_TYPE])
+                .await?;
+            if Digest::of(&bytes) != entry.digest {
+                return Err(ImageError::DigestMismatch {
+                    expected: entry.digest.to_string(),
+                    actual: Digest::of(&bytes).to_string(),
+                });
+            }
+            let layer = precompiled::check(&bytes, &remote.digest, &wasm_layer, key, max_size)?;
+            let code = retry(reference, || self.download_to_memory(reference, &layer)).await?;
+            found.code.push(PrecompiledCode {
+                key: key.clone(),
+                code,
+            });
+        }
+        Ok(found)
     }
 
     /// Downloads `reference` into the store and tags it (by its tag, if it has one).
@@ -211,11 +314,7 @@ impl Registry {
         let bytes = match wasm_entry_of_index(&whole, &bytes)? {
             None => bytes,
             Some(entry) => {
-                let child = Reference::with_digest(
-                    reference.registry().into(),
-                    reference.repository().into(),
-                    entry.to_string(),
-                );
+                let child = by_digest(reference, &entry);
                 let child_bytes = self.fetch_manifest(&child, &[MANIFEST_MEDIA_TYPE]).await?;
                 digest = Digest::of(&child_bytes);
                 if digest != entry {
@@ -330,6 +429,110 @@ impl Registry {
 }
 
 impl Registry {
+    /// Pushes the blob `digest` unless the registry has it; `data` reads it.
+    async fn upload(
+        &self,
+        reference: &Reference,
+        digest: &Digest,
+        data: impl FnOnce() -> Result<Vec<u8>, ImageError>,
+        progress: &dyn Progress,
+    ) -> Result<(), ImageError> {
+        let short = digest.short();
+        let digest = digest.to_string();
+        if retry(reference, || self.client.blob_exists(reference, &digest)).await? {
+            return Ok(());
+        }
+        let data = data()?;
+        progress.start(&format!("push {short}"), data.len() as u64);
+        retry(reference, || {
+            self.client.push_blob(reference, data.clone(), &digest)
+        })
+        .await?;
+        progress.advance(data.len() as u64);
+        progress.finish();
+        Ok(())
+    }
+
+    /// Pushes a manifest or index, byte for byte, under `reference` (a tag or a digest).
+    async fn put_manifest(
+        &self,
+        reference: &Reference,
+        bytes: Vec<u8>,
+        media_type: &'static str,
+    ) -> Result<(), ImageError> {
+        let content_type = http::HeaderValue::from_static(media_type);
+        let bytes = bytes::Bytes::from(bytes);
+        retry(reference, || {
+            self.client
+                .push_manifest_raw(reference, bytes.clone(), content_type.clone())
+        })
+        .await?;
+        Ok(())
+    }
+
+    /// The referrers list of the manifest `image` (a digest reference), and whether it
+    /// came from the registry's referrers API; `None` where the tag schema has no list.
+    async fn referrers(
+        &self,
+        image: &Reference,
+        artifact_type: Option<&str>,
+    ) -> Result<(Option<OciImageIndex>, ReferrersSource), ImageError> {
+        let (bytes, source) = retry(image, || {
+            self.client.pull_referrers_raw_capped(
+                image,
+                &self.auth,
+                artifact_type,
+                precompiled::MAX_REFERRERS_BYTES,
+            )
+        })
+        .await?;
+        let list = bytes
+            .map(|bytes| precompiled::parse_list(&bytes))
+            .transpose()?;
+        Ok((list, source))
+    }
+
+    /// One attempt at a small blob (precompiled code), into memory, refused past the
+    /// size `descriptor` declares and unless it matches its digest.
+    async fn download_to_memory(
+        &self,
+        reference: &Reference,
+        descriptor: &OciDescriptor,
+    ) -> Result<Vec<u8>, OciDistributionError> {
+        let size = usize::try_from(descriptor.size).unwrap_or(0);
+        let too_large = || {
+            OciDistributionError::GenericError(Some(format!(
+                "blob `{}` is larger than the {size} bytes its manifest declares",
+                descriptor.digest
+            )))
+        };
+        let descriptor = &OciDescriptor {
+            urls: None,
+            ..descriptor.clone()
+        };
+        let mut stream = self
+            .client
+            .pull_blob_stream_unverified(reference, descriptor)
+            .await?;
+        let mut data = Vec::with_capacity(size);
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(OciDistributionError::IoError)?;
+            if data.len() + chunk.len() > size {
+                return Err(too_large());
+            }
+            data.extend_from_slice(&chunk);
+        }
+        let actual = Digest::of(&data).to_string();
+        if actual != descriptor.digest {
+            // Not retried: the registry serves other content than the manifest names.
+            return Err(OciDistributionError::GenericError(Some(format!(
+                "digest mismatch for `{}`: content hashes to `{actual}`",
+                descriptor.digest
+            ))));
+        }
+        Ok(data)
+    }
+
     /// One attempt at a blob: streamed from the registry to a thread that hashes it and
     /// writes it to a temp file in the store, so the network, the hashing and the disk
     /// work side by side (the caller checks the digest from that hash). With
@@ -440,6 +643,45 @@ impl Registry {
         .await?;
         Ok(bytes)
     }
+}
+
+/// What [`Registry::fetch_precompiled`] found.
+#[derive(Debug, Default)]
+pub struct FoundCode {
+    /// The code for the keys asked for, in their order, where the image has it.
+    pub code: Vec<PrecompiledCode>,
+    /// Every key the image has precompiled code for.
+    pub available: Vec<CodeKey>,
+}
+
+impl FoundCode {
+    /// When there is no code for `key` (the default engine's), a note saying so, and
+    /// what the image `reference` has code for instead.
+    pub fn missing_note(&self, reference: &Reference, key: &CodeKey) -> Option<String> {
+        if self.code.iter().any(|c| &c.key == key) {
+            return None;
+        }
+        let available = if self.available.is_empty() {
+            "none".to_string()
+        } else {
+            let keys: Vec<String> = self.available.iter().map(|k| k.to_string()).collect();
+            keys.join("; ")
+        };
+        Some(format!(
+            "`{}` carries no code precompiled for this machine ({key}), so it is compiled \
+             here; it has code for: {available}",
+            reference.whole()
+        ))
+    }
+}
+
+/// `reference`'s repository, at the manifest `digest`.
+fn by_digest(reference: &Reference, digest: &Digest) -> Reference {
+    Reference::with_digest(
+        reference.registry().into(),
+        reference.repository().into(),
+        digest.to_string(),
+    )
 }
 
 /// Checks the sizes a manifest declares before anything is downloaded: the config and

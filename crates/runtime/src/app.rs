@@ -385,6 +385,59 @@ fn precompile_kind(
 }
 
 impl Engine {
+    /// Keeps `code`, compiled elsewhere for this engine's [`Engine::code_target`] and
+    /// [`Engine::code_settings`] (precompiled code from an image), in `cache` as the
+    /// code of the Wasm at `wasm`, whose hex sha256 is `wasm_sha256`, so that loading
+    /// that Wasm compiles nothing. Nothing is kept unless wasmtime accepts the code for
+    /// this engine first (its version, settings and the CPU features it needs) and it
+    /// is the same kind of Wasm (module or component): otherwise
+    /// [`RuntimeError::Precompiled`]. The code is native code, trusted by the caller.
+    pub fn install_precompiled(
+        &self,
+        cache: &CodeCache,
+        wasm: &Path,
+        wasm_sha256: &str,
+        code: &[u8],
+    ) -> Result<(), RuntimeError> {
+        let refused = |message: String| RuntimeError::Precompiled {
+            path: wasm.to_path_buf(),
+            message,
+        };
+        let read_error = |error| RuntimeError::Read {
+            path: wasm.to_path_buf(),
+            error,
+        };
+        let mut header = [0u8; 8];
+        std::io::Read::read_exact(
+            &mut std::fs::File::open(wasm).map_err(read_error)?,
+            &mut header,
+        )
+        .map_err(read_error)?;
+        let kind = match wasmtime::Engine::detect_precompiled(code) {
+            Some(Precompiled::Module) => AppKind::Module,
+            Some(Precompiled::Component) => AppKind::Component,
+            None => return Err(refused("the precompiled code is not wasmtime code".into())),
+        };
+        if kind != detect_kind(wasm, &header)? {
+            let what = match kind {
+                AppKind::Module => "core module",
+                AppKind::Component => "component",
+            };
+            return Err(refused(format!(
+                "the precompiled code is for a {what}, and this Wasm is not one"
+            )));
+        }
+        // The check of version, settings and CPU features happens here, before the
+        // code is kept; nothing in it runs.
+        deserialize(self, kind, code).map_err(|e| refused(one_line(&e)))?;
+        cache
+            .write(
+                &cache.entry_path(&self.compatibility_hash(), wasm_sha256),
+                code,
+            )
+            .map_err(|error| RuntimeError::Host(format!("cannot keep precompiled code: {error}")))
+    }
+
     /// Compiles the Wasm file at `path` into `.cwasm` bytes for this engine's target.
     pub fn precompile_file(&self, path: &Path) -> Result<Vec<u8>, RuntimeError> {
         let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {

@@ -16,6 +16,11 @@ const CORE_INSTANCES_PER_COMPONENT: u32 = 4;
 /// Bytes of each pooled table and fiber stack kept resident between instances.
 const KEEP_RESIDENT: usize = 64 << 10;
 
+/// The revision of the settings [`Engine::new`] gives wasmtime. Bump it whenever a
+/// change there alters the code wasmtime makes, so that code precompiled by an older
+/// wedge is never picked for a newer one (see [`Engine::code_settings`]).
+const ENGINE_SETTINGS_REVISION: u32 = 1;
+
 /// The compiler tier that turns Wasm into something the host executes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum EngineKind {
@@ -178,6 +183,60 @@ impl Engine {
     }
 }
 
+/// What code precompiled elsewhere must have been compiled for to load into an engine:
+/// the code's target and the engine settings that shape it. The two halves are what
+/// images carry beside precompiled code (`wedge push --precompile`), so a device picks
+/// code for its own engine without downloading any other. They leave out what wasmtime
+/// checks itself when it loads code (the CPU features it may use): code whose key
+/// matches can still be refused then, never run.
+impl Engine {
+    /// The target the engine's code is for: `pulley32`/`pulley64` for the interpreter
+    /// (whichever compiler made it), else `<architecture>-<os>` (`aarch64-linux`):
+    /// target triples that differ only in vendor or C library share code.
+    pub fn code_target(&self) -> String {
+        match &self.options.target {
+            Some(target) => code_target_of(target),
+            None if self.inner.is_pulley() => host_pulley_target().to_string(),
+            None => code_target_of(&target_lexicon::HOST.to_string()),
+        }
+    }
+
+    /// The engine settings the code depends on, as text: the wasmtime version, the
+    /// compiler, fuel metering, and [`ENGINE_SETTINGS_REVISION`]
+    /// (`wasmtime 48.0.8, cranelift, no fuel, settings 1`). Pulley bytecode is always
+    /// Cranelift's.
+    pub fn code_settings(&self) -> String {
+        let compiler = match self.options.kind {
+            EngineKind::Winch => "winch",
+            EngineKind::Cranelift | EngineKind::Pulley => "cranelift",
+        };
+        let fuel = if self.options.fuel { "fuel" } else { "no fuel" };
+        format!(
+            "wasmtime {}, {compiler}, {fuel}, settings {ENGINE_SETTINGS_REVISION}",
+            wasmtime_environ::VERSION
+        )
+    }
+}
+
+/// The code target (see [`Engine::code_target`]) of a target name wasmtime accepts.
+fn code_target_of(target: &str) -> String {
+    use target_lexicon::Architecture;
+    match target.parse::<target_lexicon::Triple>() {
+        Ok(triple) => {
+            let architecture = match triple.architecture {
+                Architecture::Pulley32
+                | Architecture::Pulley64
+                | Architecture::Pulley32be
+                | Architecture::Pulley64be => return triple.architecture.to_string(),
+                Architecture::Riscv64(_) => "riscv64".to_string(),
+                other => other.to_string(),
+            };
+            format!("{architecture}-{}", triple.operating_system)
+        }
+        Err(_) => target.to_string(),
+    }
+}
+
 /// Feeds `Hash` output into SHA-256 so the result is stable across processes.
 struct ShaHasher(sha2::Sha256);
 
@@ -187,6 +246,49 @@ impl std::hash::Hasher for ShaHasher {
     }
     fn finish(&self) -> u64 {
         0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn code_targets_ignore_vendor_and_c_library() {
+        assert_eq!(code_target_of("aarch64-unknown-linux-gnu"), "aarch64-linux");
+        assert_eq!(
+            code_target_of("aarch64-unknown-linux-musl"),
+            "aarch64-linux"
+        );
+        assert_eq!(
+            code_target_of("riscv64gc-unknown-linux-gnu"),
+            "riscv64-linux"
+        );
+        assert_eq!(code_target_of("x86_64-unknown-linux-gnu"), "x86_64-linux");
+        assert_eq!(code_target_of("pulley32"), "pulley32");
+        let engine = |kind, fuel, target: Option<&str>| {
+            Engine::new(EngineOptions {
+                kind,
+                fuel,
+                target: target.map(str::to_string),
+                pooling: None,
+            })
+            .unwrap()
+        };
+        let host = engine(EngineKind::Cranelift, false, None);
+        assert_eq!(
+            host.code_target(),
+            code_target_of(&target_lexicon::HOST.to_string())
+        );
+        let pulley = engine(EngineKind::Pulley, false, None);
+        assert_eq!(pulley.code_target(), host_pulley_target());
+        // Pulley bytecode is the same whether asked for as an engine or as a target.
+        let pulley_target = engine(EngineKind::Cranelift, false, Some(host_pulley_target()));
+        assert_eq!(pulley.code_settings(), pulley_target.code_settings());
+        assert_eq!(pulley.code_target(), pulley_target.code_target());
+        let fuel = engine(EngineKind::Cranelift, true, None);
+        assert_ne!(host.code_settings(), fuel.code_settings());
+        assert!(host.code_settings().contains(wasmtime_environ::VERSION));
     }
 }
 

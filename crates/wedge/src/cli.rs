@@ -90,8 +90,8 @@ pub enum Command {
     Tag(TagArgs),
     /// Remove images by name (their unused blobs go too)
     Rmi(RmiArgs),
-    /// Upload an image to its registry
-    Push(RegistryArgs),
+    /// Upload an image to its registry, with code precompiled for devices if asked
+    Push(PushArgs),
     /// Download an image (by tag or digest) from its registry into the local store
     Pull(PullArgs),
     /// Store credentials for a registry (checked against it first)
@@ -135,6 +135,25 @@ pub struct RegistryArgs {
     pub image: String,
 }
 
+/// `wedge push`.
+#[derive(Debug, Args)]
+pub struct PushArgs {
+    /// Also compile the image's Wasm for this target and attach the code to the image,
+    /// for devices to run without compiling: a target triple such as
+    /// `aarch64-unknown-linux-gnu`, or `pulley32`/`pulley64` (the interpreter, e.g. for
+    /// 32-bit ARM). Repeat for several targets
+    #[arg(long, value_name = "TARGET")]
+    pub precompile: Vec<String>,
+
+    /// With --precompile, also attach code with fuel metering (for apps run with --fuel)
+    #[arg(long, requires = "precompile")]
+    pub precompile_fuel: bool,
+
+    /// The registry and image.
+    #[command(flatten)]
+    pub registry: RegistryArgs,
+}
+
 /// `wedge pull`.
 #[derive(Debug, Args)]
 pub struct PullArgs {
@@ -142,6 +161,14 @@ pub struct PullArgs {
     /// it is downloaded [default: 256MiB]
     #[arg(long, env = MAX_LAYER_SIZE_ENV, value_name = "SIZE")]
     pub max_layer_size: Option<ByteSize>,
+
+    /// Run the code precompiled for this machine's target and engine that the image
+    /// carries (`wedge push --precompile`) instead of compiling its Wasm. That code is
+    /// native code: use it only from registries whose pushers you trust as much as
+    /// the software on this machine. `WEDGE_USE_PRECOMPILED=1` does the same, here and
+    /// for the pull of `wedge run IMAGE`
+    #[arg(long)]
+    pub use_precompiled: bool,
 
     /// The registry and image.
     #[command(flatten)]
@@ -151,6 +178,10 @@ pub struct PullArgs {
 /// The variable that sets the largest layer a pull accepts (`wedge pull`, and the pull
 /// of `wedge run IMAGE`).
 pub const MAX_LAYER_SIZE_ENV: &str = "WEDGE_MAX_LAYER_SIZE";
+
+/// The variable that makes pulls use an image's precompiled code (`wedge pull`, and the
+/// pull of `wedge run IMAGE`).
+pub const USE_PRECOMPILED_ENV: &str = "WEDGE_USE_PRECOMPILED";
 
 /// `wedge login`.
 #[derive(Debug, Args)]

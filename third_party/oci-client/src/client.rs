@@ -1114,24 +1114,7 @@ impl Client {
         let body = match max_bytes {
             None => res.bytes().await?,
             // wedge patch: the cap applies while the body is read.
-            Some(max) => {
-                let too_large = || {
-                    OciDistributionError::GenericError(Some(format!(
-                        "the manifest from `{url}` is larger than the {max}-byte cap"
-                    )))
-                };
-                if res.content_length().is_some_and(|n| n > max as u64) {
-                    return Err(too_large());
-                }
-                let mut body = Vec::new();
-                while let Some(chunk) = res.chunk().await? {
-                    if body.len() + chunk.len() > max {
-                        return Err(too_large());
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                bytes::Bytes::from(body)
-            }
+            Some(max) => read_body_capped(&mut res, max, &url).await?,
         };
 
         validate_registry_response(status, &body, &url)?;
@@ -1803,6 +1786,55 @@ impl Client {
         Ok(manifest)
     }
 
+    /// wedge patch: [`Client::pull_referrers`] as raw bytes, unfiltered by the client,
+    /// each response refused as it is read once it passes `max_bytes`, and telling where
+    /// the list came from: the registry's referrers API, or (a registry that answers
+    /// that API with 404) the referrers tag schema, where an absent tag (no referrers
+    /// yet) gives `None`. A pusher needs that difference: only in the second case must
+    /// it add its manifest to the list itself.
+    pub async fn pull_referrers_raw_capped(
+        &self,
+        image: &Reference,
+        auth: &RegistryAuth,
+        artifact_type: Option<&str>,
+        max_bytes: usize,
+    ) -> Result<(Option<bytes::Bytes>, ReferrersSource)> {
+        self.store_auth_if_needed(image.resolve_registry(), auth)
+            .await;
+        let url = self.to_v2_referrers_url(image, artifact_type)?;
+        let mut res = RequestBuilderWrapper::from_client(self, |client| client.get(&url))
+            .apply_accept(&[OCI_IMAGE_INDEX_MEDIA_TYPE])?
+            .apply_auth(image, RegistryOperation::Pull)
+            .await?
+            .into_request_builder()
+            .send()
+            .await?;
+        let status = res.status();
+        if status != reqwest::StatusCode::NOT_FOUND {
+            let body = read_body_capped(&mut res, max_bytes, &url).await?;
+            validate_registry_response(status, &body, &url)?;
+            return Ok((Some(body), ReferrersSource::Api));
+        }
+        let digest = image.digest().unwrap_or_default();
+        let fallback_ref = Reference::with_tag(
+            image.resolve_registry().to_string(),
+            image.repository().to_string(),
+            digest.replace(':', "-"),
+        );
+        match self
+            ._pull_manifest_raw(&fallback_ref, &[OCI_IMAGE_INDEX_MEDIA_TYPE], Some(max_bytes))
+            .await
+        {
+            Ok((body, _)) => Ok((Some(body), ReferrersSource::TagSchema)),
+            Err(
+                OciDistributionError::ImageManifestNotFoundError(_)
+                | OciDistributionError::RegistryError { .. }
+                | OciDistributionError::ServerError { code: 404, .. },
+            ) => Ok((None, ReferrersSource::TagSchema)),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Pulls the referrers index using the OCI referrers tag schema fallback.
     ///
     /// The tag is the subject digest with `:` replaced by `-`
@@ -2057,6 +2089,41 @@ impl Client {
                 .unwrap_or_default(),
         ))
     }
+}
+
+/// wedge patch: where [`Client::pull_referrers_raw_capped`] found the referrers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReferrersSource {
+    /// The registry's referrers API (`/v2/<name>/referrers/<digest>`): it lists a
+    /// manifest with a `subject` as soon as the manifest is pushed.
+    Api,
+    /// The referrers tag schema (the tag `sha256-<hex>`), which pushers maintain.
+    TagSchema,
+}
+
+/// wedge patch: reads a response body, refusing it as soon as it passes `max` bytes
+/// (or declares more), before it is held whole in memory.
+async fn read_body_capped(
+    res: &mut reqwest::Response,
+    max: usize,
+    url: &str,
+) -> Result<bytes::Bytes> {
+    let too_large = || {
+        OciDistributionError::GenericError(Some(format!(
+            "the manifest from `{url}` is larger than the {max}-byte cap"
+        )))
+    };
+    if res.content_length().is_some_and(|n| n > max as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = res.chunk().await? {
+        if body.len() + chunk.len() > max {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(bytes::Bytes::from(body))
 }
 
 /// The OCI spec technically does not allow any codes but 200, 500, 401, and 404.

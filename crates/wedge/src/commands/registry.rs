@@ -1,7 +1,9 @@
 //! Registry commands: `push`, `pull`, `login`, `logout`, and the pull behind
 //! `wedge run IMAGE` when the image is not local.
 
-use crate::cli::{LoginArgs, LogoutArgs, MAX_LAYER_SIZE_ENV, PullArgs, RegistryArgs};
+use crate::cli::{
+    LoginArgs, LogoutArgs, MAX_LAYER_SIZE_ENV, PullArgs, PushArgs, USE_PRECOMPILED_ENV,
+};
 use crate::root::{auth_file, code_cache_dir, image_store_dir};
 use anyhow::Context;
 use std::io::Read;
@@ -9,7 +11,8 @@ use std::path::Path;
 use std::sync::Mutex;
 use std::thread::ScopedJoinHandle;
 use wedge_image::artifact;
-use wedge_image::registry::{self, LayerContent, LayerObserver, Registry};
+use wedge_image::precompiled::{CodeKey, PrecompiledCode};
+use wedge_image::registry::{self, LayerContent, LayerObserver, Registry, RemoteImage};
 use wedge_image::{Digest, ImageStore, Reference, StoredImage, credentials, parse_reference};
 use wedge_runtime::{App, CodeCache, Engine, EngineOptions, StreamingCompile};
 
@@ -29,41 +32,127 @@ fn connect(root: &Path, reference: &Reference, insecure: bool) -> anyhow::Result
     Ok(Registry::new(reference, auth, insecure)?)
 }
 
-/// `wedge push REF`.
-pub fn push(root: &Path, args: RegistryArgs) -> anyhow::Result<i32> {
-    let reference = parse_reference(&args.image)?;
+/// `wedge push REF`: the image, then (with `--precompile`) code compiled from its
+/// Wasm for each target, attached to it. Everything is compiled before anything is
+/// pushed, so a target the compiler fails on pushes nothing.
+pub fn push(root: &Path, args: PushArgs) -> anyhow::Result<i32> {
+    let reference = parse_reference(&args.registry.image)?;
     let store = ImageStore::open(image_store_dir(root))?;
     let image = store.resolve(&reference)?;
-    let registry = connect(root, &reference, args.insecure)?;
-    let digest = block_on(registry.push(
-        &store,
-        &image,
-        &reference,
-        &*crate::progress::for_terminal(),
-    ))??;
+    let code = precompile(&store, &image, &args)?;
+    let registry = connect(root, &reference, args.registry.insecure)?;
+    let progress = crate::progress::for_terminal();
+    let digest = block_on(registry.push(&store, &image, &reference, &*progress))??;
     println!("{}@{digest}", reference.whole());
+    if !code.is_empty() {
+        let attached =
+            block_on(registry.push_precompiled(&store, &image, &reference, &code, &*progress))??;
+        for (compiled, digest) in code.iter().zip(attached) {
+            eprintln!(
+                "attached code for {} ({} bytes): {digest}",
+                compiled.key,
+                compiled.code.len()
+            );
+        }
+    }
     Ok(0)
+}
+
+/// The code `wedge push --precompile` attaches: the image's Wasm compiled for each
+/// target, with fuel metering too when asked.
+fn precompile(
+    store: &ImageStore,
+    image: &StoredImage,
+    args: &PushArgs,
+) -> anyhow::Result<Vec<PrecompiledCode>> {
+    if args.precompile.is_empty() {
+        return Ok(Vec::new());
+    }
+    let wasm = artifact::open(store, image.clone())
+        .context("precompiled code attaches to Wasm images only, not to their container form")?;
+    let layer = store.blob_path(&wasm.layer);
+    let fuel_variants: &[bool] = if args.precompile_fuel {
+        &[false, true]
+    } else {
+        &[false]
+    };
+    let mut code = Vec::new();
+    for target in &args.precompile {
+        for &fuel in fuel_variants {
+            let engine = Engine::new(EngineOptions {
+                fuel,
+                target: Some(target.clone()),
+                ..EngineOptions::default()
+            })?;
+            code.push(PrecompiledCode {
+                key: code_key(&engine),
+                code: engine.precompile_file(&layer)?,
+            });
+        }
+    }
+    Ok(code)
+}
+
+/// The key of the code `engine` runs.
+fn code_key(engine: &Engine) -> CodeKey {
+    CodeKey {
+        target: engine.code_target(),
+        settings: engine.code_settings(),
+    }
 }
 
 /// `wedge pull REF`.
 pub fn pull(root: &Path, args: PullArgs) -> anyhow::Result<i32> {
     let reference = parse_reference(&args.registry.image)?;
-    let max_layer_size = args
-        .max_layer_size
-        .map_or(registry::DEFAULT_MAX_LAYER_SIZE, |size| size.0);
-    let (image, _) = pull_image(root, &reference, args.registry.insecure, max_layer_size)?;
+    let from_env = PullOptions::from_env()?;
+    let options = PullOptions {
+        insecure: args.registry.insecure,
+        max_layer_size: args
+            .max_layer_size
+            .map_or(from_env.max_layer_size, |size| size.0),
+        use_precompiled: args.use_precompiled || from_env.use_precompiled,
+    };
+    let (image, _) = pull_image(root, &reference, &options)?;
     println!("{}@{}", reference.whole(), image.digest);
     Ok(0)
 }
 
-/// The largest layer a pull accepts: `$WEDGE_MAX_LAYER_SIZE`, else the default.
-pub fn max_layer_size_from_env() -> anyhow::Result<u64> {
-    match std::env::var(MAX_LAYER_SIZE_ENV) {
-        Ok(value) => Ok(value
-            .parse::<wedge_manifest::ByteSize>()
-            .with_context(|| format!("invalid `{MAX_LAYER_SIZE_ENV}`"))?
-            .0),
-        Err(_) => Ok(registry::DEFAULT_MAX_LAYER_SIZE),
+/// How a pull goes.
+pub struct PullOptions {
+    /// Plain HTTP to a registry that is not on loopback.
+    pub insecure: bool,
+    /// The largest layer accepted.
+    pub max_layer_size: u64,
+    /// Use the image's precompiled code for this machine, if it has some.
+    pub use_precompiled: bool,
+}
+
+impl PullOptions {
+    /// The pull behind `wedge run IMAGE`: over HTTPS (plain HTTP on loopback), with the
+    /// largest layer `$WEDGE_MAX_LAYER_SIZE` (else the default) and precompiled code if
+    /// `$WEDGE_USE_PRECOMPILED` says so.
+    pub fn from_env() -> anyhow::Result<PullOptions> {
+        let max_layer_size = match std::env::var(MAX_LAYER_SIZE_ENV) {
+            Ok(value) => {
+                value
+                    .parse::<wedge_manifest::ByteSize>()
+                    .with_context(|| format!("invalid `{MAX_LAYER_SIZE_ENV}`"))?
+                    .0
+            }
+            Err(_) => registry::DEFAULT_MAX_LAYER_SIZE,
+        };
+        let use_precompiled = match std::env::var(USE_PRECOMPILED_ENV).as_deref() {
+            Ok("1" | "true" | "yes" | "on") => true,
+            Ok("0" | "false" | "no" | "off" | "") | Err(_) => false,
+            Ok(other) => {
+                anyhow::bail!("invalid `{USE_PRECOMPILED_ENV}` value `{other}` (use `1` or `0`)")
+            }
+        };
+        Ok(PullOptions {
+            insecure: false,
+            max_layer_size,
+            use_precompiled,
+        })
     }
 }
 
@@ -80,10 +169,10 @@ pub fn max_layer_size_from_env() -> anyhow::Result<u64> {
 pub fn pull_image(
     root: &Path,
     reference: &Reference,
-    insecure: bool,
-    max_layer_size: u64,
+    options: &PullOptions,
 ) -> anyhow::Result<(StoredImage, App)> {
-    let registry = connect(root, reference, insecure)?.with_max_layer_size(max_layer_size);
+    let registry =
+        connect(root, reference, options.insecure)?.with_max_layer_size(options.max_layer_size);
     let runtime = runtime()?;
     let (store, remote) = std::thread::scope(|scope| {
         let opening = scope.spawn(|| ImageStore::open(image_store_dir(root)));
@@ -96,6 +185,15 @@ pub fn pull_image(
     let (store, remote) = (store?, remote?);
     let cache = CodeCache::new(code_cache_dir(root));
     let engine = Engine::new(EngineOptions::default())?;
+    let precompiled = if options.use_precompiled {
+        runtime.block_on(fetch_precompiled(&registry, &remote, reference, &engine))?
+    } else {
+        Vec::new()
+    };
+    // Code for the default engine came with the image: nothing to compile meanwhile.
+    let compile = !precompiled
+        .iter()
+        .any(|(e, _)| e.options() == engine.options());
     let streaming = StreamingCompile::new(&engine);
     std::thread::scope(|scope| {
         let compiler = LayerCompiler {
@@ -109,7 +207,7 @@ pub fn pull_image(
             &store,
             remote,
             &*crate::progress::for_terminal(),
-            Some(&compiler),
+            Some(&compiler as &dyn LayerObserver).filter(|_| compile),
         ));
         let compiling = compiler
             .compiling
@@ -123,19 +221,54 @@ pub fn pull_image(
         let image = pulled?;
         let app = match compiled {
             Some(app) => app?,
-            // The layer was in the store already: its code may be cached too.
+            // The layer was in the store already (its code may be cached too), or its
+            // code came with the image.
             None => {
                 let wasm = artifact::open(&store, image.clone())?;
-                App::open_content_addressed(
-                    &engine,
-                    &store.blob_path(&wasm.layer),
-                    wasm.layer.hex(),
-                    Some(&cache),
-                )?
+                let layer = store.blob_path(&wasm.layer);
+                for (engine, code) in &precompiled {
+                    if let Err(e) =
+                        engine.install_precompiled(&cache, &layer, wasm.layer.hex(), &code.code)
+                    {
+                        eprintln!("wedge: not using the image's code for {}: {e}", code.key);
+                    }
+                }
+                App::open_content_addressed(&engine, &layer, wasm.layer.hex(), Some(&cache))?
             }
         };
         Ok((image, app))
     })
+}
+
+/// Code precompiled for this machine that `remote` carries, with the engine each is
+/// for: the default engine, and with fuel metering. Says on stderr when there is none
+/// for the default engine, and what the image has instead.
+async fn fetch_precompiled(
+    registry: &Registry,
+    remote: &RemoteImage,
+    reference: &Reference,
+    engine: &Engine,
+) -> anyhow::Result<Vec<(Engine, PrecompiledCode)>> {
+    let engines = [
+        engine.clone(),
+        Engine::new(EngineOptions {
+            fuel: true,
+            ..engine.options().clone()
+        })?,
+    ];
+    let keys = engines.each_ref().map(code_key);
+    let found = registry.fetch_precompiled(remote, &keys).await?;
+    if let Some(note) = found.missing_note(reference, &keys[0]) {
+        eprintln!("wedge: {note}");
+    }
+    Ok(found
+        .code
+        .into_iter()
+        .filter_map(|code| {
+            let engine = engines.iter().find(|e| code_key(e) == code.key)?;
+            Some((engine.clone(), code))
+        })
+        .collect())
 }
 
 /// Compiles a pulled layer while the pull goes on (see [`pull_image`]).

@@ -42,8 +42,7 @@ impl Source {
             Err(ImageError::NotFound(_)) => super::registry::pull_image(
                 root,
                 &reference,
-                false,
-                super::registry::max_layer_size_from_env()?,
+                &super::registry::PullOptions::from_env()?,
             )
             .map_err(|e| {
                 anyhow::anyhow!(

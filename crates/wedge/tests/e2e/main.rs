@@ -16,6 +16,7 @@ mod keyvalue;
 mod manifest_and_inspect;
 mod messaging;
 mod nn;
+mod precompiled;
 mod registry;
 mod run_guests;
 mod sandbox;
