@@ -492,6 +492,22 @@ impl Registry {
         Ok((list, source))
     }
 
+    /// A blob's content from the registry, unhashed (the caller checks the digest).
+    /// Only the registry is asked: a layer's foreign `urls` are never fetched.
+    async fn blob_stream(
+        &self,
+        reference: &Reference,
+        descriptor: &OciDescriptor,
+    ) -> Result<oci_client::client::SizedStream, OciDistributionError> {
+        let descriptor = &OciDescriptor {
+            urls: None,
+            ..descriptor.clone()
+        };
+        self.client
+            .pull_blob_stream_unverified(reference, descriptor)
+            .await
+    }
+
     /// One attempt at a small blob (precompiled code), into memory, refused past the
     /// size `descriptor` declares and unless it matches its digest.
     async fn download_to_memory(
@@ -500,25 +516,12 @@ impl Registry {
         descriptor: &OciDescriptor,
     ) -> Result<Vec<u8>, OciDistributionError> {
         let size = usize::try_from(descriptor.size).unwrap_or(0);
-        let too_large = || {
-            OciDistributionError::GenericError(Some(format!(
-                "blob `{}` is larger than the {size} bytes its manifest declares",
-                descriptor.digest
-            )))
-        };
-        let descriptor = &OciDescriptor {
-            urls: None,
-            ..descriptor.clone()
-        };
-        let mut stream = self
-            .client
-            .pull_blob_stream_unverified(reference, descriptor)
-            .await?;
+        let mut stream = self.blob_stream(reference, descriptor).await?;
         let mut data = Vec::with_capacity(size);
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(OciDistributionError::IoError)?;
             if data.len() + chunk.len() > size {
-                return Err(too_large());
+                return Err(larger_than_declared(descriptor, size as u64));
             }
             data.extend_from_slice(&chunk);
         }
@@ -568,22 +571,11 @@ impl Registry {
             observer.receiving(blob, &[]);
             Vec::with_capacity(size as usize)
         });
-        // Only the registry is asked: a layer's foreign `urls` are never fetched.
-        let descriptor = &OciDescriptor {
-            urls: None,
-            ..descriptor.clone()
-        };
         // The writer hashes what it writes, and that digest is checked before the blob
         // is used or committed: the stream need not hash it too.
-        let mut stream = self
-            .client
-            .pull_blob_stream_unverified(reference, descriptor)
-            .await?;
+        let mut stream = self.blob_stream(reference, descriptor).await?;
         if stream.content_length.is_some_and(|length| length > size) {
-            return Err(OciDistributionError::GenericError(Some(format!(
-                "blob `{}` is larger than the {size} bytes its manifest declares",
-                descriptor.digest
-            ))));
+            return Err(larger_than_declared(descriptor, size));
         }
         let mut received = 0u64;
         while let Some(chunk) = stream.next().await {
@@ -592,10 +584,7 @@ impl Registry {
             // The digest is only checked at the end: a registry sending more than the
             // manifest declared is stopped now, not when memory or disk runs out.
             if received > size {
-                return Err(OciDistributionError::GenericError(Some(format!(
-                    "blob `{}` is larger than the {size} bytes its manifest declares",
-                    descriptor.digest
-                ))));
+                return Err(larger_than_declared(descriptor, size));
             }
             progress.advance(chunk.len() as u64);
             if let (Some(memory), Some(observer)) = (memory.as_mut(), in_memory) {
@@ -673,6 +662,14 @@ impl FoundCode {
             reference.whole()
         ))
     }
+}
+
+/// The error for a blob that sends more than the `size` its descriptor declares.
+fn larger_than_declared(descriptor: &OciDescriptor, size: u64) -> OciDistributionError {
+    OciDistributionError::GenericError(Some(format!(
+        "blob `{}` is larger than the {size} bytes its manifest declares",
+        descriptor.digest
+    )))
 }
 
 /// `reference`'s repository, at the manifest `digest`.

@@ -95,13 +95,7 @@ impl App {
             path: path.to_path_buf(),
             error,
         };
-        let mut header = [0u8; 8];
-        std::io::Read::read_exact(
-            &mut std::fs::File::open(path).map_err(read_error)?,
-            &mut header,
-        )
-        .map_err(read_error)?;
-        let kind = detect_kind(path, &header)?;
+        let kind = kind_of_file(path)?;
         let code = match cache.and_then(|c| load_cached(engine, c, kind, sha256)) {
             Some(code) => code,
             None => {
@@ -258,6 +252,21 @@ fn module_has_entry(bytes: &[u8]) -> bool {
     true
 }
 
+/// Tells a core module from a component by the file's 8-byte header, reading no more.
+fn kind_of_file(path: &Path) -> Result<AppKind, RuntimeError> {
+    let read_error = |error| RuntimeError::Read {
+        path: path.to_path_buf(),
+        error,
+    };
+    let mut header = [0u8; 8];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open(path).map_err(read_error)?,
+        &mut header,
+    )
+    .map_err(read_error)?;
+    detect_kind(path, &header)
+}
+
 /// Tells a core module from a component by the header; anything else is not Wasm.
 pub(crate) fn detect_kind(path: &Path, bytes: &[u8]) -> Result<AppKind, RuntimeError> {
     if wasmparser::Parser::is_core_wasm(bytes) {
@@ -403,22 +412,12 @@ impl Engine {
             path: wasm.to_path_buf(),
             message,
         };
-        let read_error = |error| RuntimeError::Read {
-            path: wasm.to_path_buf(),
-            error,
-        };
-        let mut header = [0u8; 8];
-        std::io::Read::read_exact(
-            &mut std::fs::File::open(wasm).map_err(read_error)?,
-            &mut header,
-        )
-        .map_err(read_error)?;
         let kind = match wasmtime::Engine::detect_precompiled(code) {
             Some(Precompiled::Module) => AppKind::Module,
             Some(Precompiled::Component) => AppKind::Component,
             None => return Err(refused("the precompiled code is not wasmtime code".into())),
         };
-        if kind != detect_kind(wasm, &header)? {
+        if kind != kind_of_file(wasm)? {
             let what = match kind {
                 AppKind::Module => "core module",
                 AppKind::Component => "component",

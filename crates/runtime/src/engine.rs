@@ -249,6 +249,19 @@ impl std::hash::Hasher for ShaHasher {
     }
 }
 
+/// The Pulley target matching the host's pointer width and byte order.
+fn host_pulley_target() -> &'static str {
+    match (
+        cfg!(target_pointer_width = "64"),
+        cfg!(target_endian = "little"),
+    ) {
+        (true, true) => "pulley64",
+        (true, false) => "pulley64be",
+        (false, true) => "pulley32",
+        (false, false) => "pulley32be",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -289,18 +302,5 @@ mod tests {
         let fuel = engine(EngineKind::Cranelift, true, None);
         assert_ne!(host.code_settings(), fuel.code_settings());
         assert!(host.code_settings().contains(wasmtime_environ::VERSION));
-    }
-}
-
-/// The Pulley target matching the host's pointer width and byte order.
-fn host_pulley_target() -> &'static str {
-    match (
-        cfg!(target_pointer_width = "64"),
-        cfg!(target_endian = "little"),
-    ) {
-        (true, true) => "pulley64",
-        (true, false) => "pulley64be",
-        (false, true) => "pulley32",
-        (false, false) => "pulley32be",
     }
 }
