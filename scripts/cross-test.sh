@@ -43,15 +43,7 @@ if [ "${1:-}" = --build-only ]; then build_only=1; shift; fi
 archs=("$@")
 [ "${#archs[@]}" -gt 0 ] || archs=(aarch64 riscv64 armv7)
 bash scripts/setup.sh
-packages=(qemu-user)
-targets=()
-for arch in "${archs[@]}"; do
-    [ -n "${edge_triple[$arch]:-}" ] || { echo "cross-test: unknown architecture \`$arch\` (aarch64, riscv64, armv7)" >&2; exit 2; }
-    packages+=("gcc-${edge_gnu[$arch]}" "libc6-dev-${edge_debian[$arch]}-cross")
-    targets+=("${edge_triple[$arch]}")
-done
-apt_install "${packages[@]}"
-rust_targets "${targets[@]}"
+edge_toolchains "${archs[@]}"
 
 # The tests (native) and their guest programs.
 [ -n "$build_only" ] || cargo test --workspace --locked --no-run

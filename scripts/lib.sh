@@ -42,3 +42,20 @@ declare -A edge_debian=([aarch64]=arm64 [riscv64]=riscv64 [armv7]=armhf)
 edge_runner() {
     echo "${edge_qemu[$1]} -L /usr/${edge_gnu[$1]}"
 }
+
+# Installs what building for and running on the edge targets named needs: QEMU user
+# mode, Debian's cross compilers and C libraries, the Rust targets. An unknown name is
+# an error (exit 2).
+edge_toolchains() {
+    local arch packages=(qemu-user) targets=()
+    for arch in "$@"; do
+        [ -n "${edge_triple[$arch]:-}" ] || {
+            echo "unknown architecture \`$arch\` (aarch64, riscv64, armv7)" >&2
+            exit 2
+        }
+        packages+=("gcc-${edge_gnu[$arch]}" "libc6-dev-${edge_debian[$arch]}-cross")
+        targets+=("${edge_triple[$arch]}")
+    done
+    apt_install "${packages[@]}"
+    rust_targets "${targets[@]}"
+}

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test: installs prerequisites (scripts/setup.sh), then the whole workspace's
-# unit, golden and end-to-end tests, then the WASI-NN tests again with the optional
+# unit, golden and end-to-end tests, those of the device build (no compilers), then the
+# WASI-NN tests again with the optional
 # onnxruntime backend built in (its library from the PyPI wheel, scripts/onnxruntime.sh);
 # between the two, the device-relevant end-to-end tests on 64-bit ARM under QEMU.
 # The guest programs are compiled from source by crates/test-programs/build.rs.
@@ -13,7 +14,16 @@ export CARGO_INCREMENTAL=0
 bash scripts/setup.sh
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy -p wedge --no-default-features --features multicall --locked -- -D warnings
 cargo test --workspace --locked
+# The device build (docs/edge.md): no compilers, no tract, `wedge` that is also `wedged`;
+# its own end-to-end tests (ignored in the run above, which has every feature).
+cargo build --locked -p wedge --no-default-features --features multicall
+mkdir -p target/device-build
+cp target/debug/wedge target/device-build/wedge
+ln -sf wedge target/device-build/wedged
+WEDGE_E2E_BIN_DIR=$PWD/target/device-build cargo test --workspace --locked --test e2e -- \
+  --ignored device_build::
 # The end-to-end tests that matter on a device, against wedge and wedged cross-built for
 # 64-bit ARM and run under QEMU user mode (docs/edge.md; about 20 minutes).
 # Before the onnxruntime run below, which rebuilds the test binaries with its feature.

@@ -1,5 +1,6 @@
-//! wedged, wedge's container manager daemon (its binary is `src/main.rs`). The client
-//! the CLI talks to it with, and the API's documents, are `wedge-client`.
+//! wedged, wedge's container manager daemon (its command line is [`command`], its
+//! binary `src/main.rs`). The client the CLI talks to it with, and the API's documents,
+//! are `wedge-client`.
 //!
 //! - [`manager`]: containers as async tasks, lifecycle checked by [`lifecycle`],
 //!   state in SQLite ([`db`]), restart policies, recovery after a crash;
@@ -9,6 +10,7 @@
 
 pub mod api;
 mod apps;
+pub mod command;
 pub mod db;
 mod error;
 pub mod events;

@@ -97,6 +97,7 @@ impl Registry {
         auth: RegistryAuth,
         insecure: bool,
     ) -> Result<Registry, ImageError> {
+        install_tls_provider();
         let registry = reference.resolve_registry();
         let plain_http = insecure || is_loopback(registry);
         let config = ClientConfig {
@@ -657,8 +658,8 @@ impl FoundCode {
             keys.join("; ")
         };
         Some(format!(
-            "`{}` carries no code precompiled for this machine ({key}), so it is compiled \
-             here; it has code for: {available}",
+            "`{}` carries no code precompiled for this machine ({key}); it has code for: \
+             {available}",
             reference.whole()
         ))
     }
@@ -767,6 +768,7 @@ pub async fn check_login(
         reference: registry.to_string(),
         reason,
     };
+    install_tls_provider();
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(30))
@@ -796,6 +798,12 @@ pub async fn check_login(
         401 | 403 => Err(failed("login failed: wrong username or password".into())),
         code => Err(failed(format!("unexpected HTTP status {code} from `/v2/`"))),
     }
+}
+
+/// Makes ring the process's rustls crypto provider, which the registry clients use
+/// (wedge carries no other; one already installed stays).
+fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 /// A self-signed certificate trusted by plain-HTTP clients only, where no TLS

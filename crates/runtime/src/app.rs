@@ -375,6 +375,26 @@ fn precompile_kind(
     kind: AppKind,
     bytes: &[u8],
 ) -> Result<Vec<u8>, RuntimeError> {
+    #[cfg(not(feature = "compiler"))]
+    {
+        let _ = (kind, bytes);
+        Err(RuntimeError::NoCompiler {
+            path: path.to_path_buf(),
+            target: engine.compile_target(),
+        })
+    }
+    #[cfg(feature = "compiler")]
+    compile(engine, path, kind, bytes)
+}
+
+/// [`precompile_kind`] in a wedge with the compilers.
+#[cfg(feature = "compiler")]
+fn compile(
+    engine: &Engine,
+    path: &Path,
+    kind: AppKind,
+    bytes: &[u8],
+) -> Result<Vec<u8>, RuntimeError> {
     let wt = engine.wasmtime();
     // A crash of the code generator on valid Wasm (wasmtime #13959 on riscv64) is an
     // error of its own, never a crash of wedge.

@@ -40,6 +40,21 @@ pub enum RuntimeError {
         /// The compiler's panic message.
         message: String,
     },
+    /// Wasm that would need compiling, in a wedge built without the compilers (a device
+    /// build): only precompiled code runs there.
+    #[error(
+        "`{path}` needs compiling, and this wedge was built without a compiler (a device \
+         build): give it code precompiled for `{target}` (`wedge push --precompile {target}` \
+         on a build machine and `--use-precompiled` here, or a `.cwasm` from `wedge compile \
+         --target {target}`)"
+    )]
+    NoCompiler {
+        /// The file.
+        path: PathBuf,
+        /// The code target precompiled code must be for (as `wedge compile --target`
+        /// takes it).
+        target: String,
+    },
     /// A precompiled `.cwasm` built for another engine, version or setting.
     #[error("cannot load precompiled `{path}`: {message}")]
     Precompiled {

@@ -105,7 +105,15 @@ impl StreamingCompile {
         }
     }
 
+    /// Starts compiling `prefix` on a thread; `None` when no thread can be started (or
+    /// there is no compiler).
+    #[cfg(not(feature = "compiler"))]
+    fn speculate(&self, _prefix: &[u8]) -> Option<Speculation> {
+        None
+    }
+
     /// Starts compiling `prefix` on a thread; `None` when no thread can be started.
+    #[cfg(feature = "compiler")]
     fn speculate(&self, prefix: &[u8]) -> Option<Speculation> {
         let prefix: Arc<[u8]> = prefix.into();
         // A crash of the code generator here is caught by `join` (and the whole

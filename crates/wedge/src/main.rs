@@ -11,6 +11,14 @@ use clap::error::ErrorKind;
 use std::io::Write;
 
 fn main() {
+    #[cfg(feature = "multicall")]
+    if std::env::args_os()
+        .next()
+        .is_some_and(|argv0| std::path::Path::new(&argv0).file_name() == Some("wedged".as_ref()))
+    {
+        wedge_daemon::command::main();
+        return;
+    }
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(err) => {

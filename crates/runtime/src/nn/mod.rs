@@ -11,12 +11,19 @@
 //! cargo feature a grant may pick onnxruntime instead (`onnxruntime`). The execution
 //! contexts, shape checks and limits are the same for both (`context`).
 
+#[cfg(feature = "nn")]
 mod bounds;
 mod context;
+#[cfg(not(feature = "nn"))]
+mod no_tract;
 #[cfg(feature = "onnxruntime")]
 mod onnxruntime;
+#[cfg(feature = "nn")]
 mod tract;
 
+#[cfg(not(feature = "nn"))]
+pub use no_tract::NnModel;
+#[cfg(feature = "nn")]
 pub use tract::NnModel;
 
 use crate::RuntimeError;

@@ -10,6 +10,7 @@ mod cache_and_compile;
 mod containerd;
 mod cri;
 mod daemon;
+mod device_build;
 mod guests;
 mod images;
 mod keyvalue;
