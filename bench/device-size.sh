@@ -10,7 +10,8 @@
 #             binary for both (a link named `wedged`)
 #   device+compiler   the same with the compilers, for devices that compile themselves
 # Each build takes 10 to 15 minutes on the 2-core build machine.
-# Usage: bench/device-size.sh [aarch64|riscv64|armv7|native ...]   (default: aarch64 native)
+# Usage: [SETS="device full"] bench/device-size.sh [aarch64|riscv64|armv7|native ...]
+#        (default: aarch64 native, every feature set)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=scripts/lib.sh
@@ -21,7 +22,7 @@ targets=("$@")
 [ "${#targets[@]}" -gt 0 ] || targets=(aarch64 native)
 declare -A features=([full]="" [device]="--no-default-features --features multicall"
                      [device+compiler]="--no-default-features --features multicall,compiler")
-sets=(full device device+compiler)
+read -r -a sets <<< "${SETS:-full device device+compiler}"
 
 mib() { python3 -c "import sys; print(f'{int(sys.argv[1]) / 2**20:.1f}')" "$1"; }
 

@@ -106,7 +106,14 @@ impl Engine {
                 .map_err(|e| RuntimeError::Engine(format!("target `{target}`: {e}")))?;
         }
         if options.kind == EngineKind::Winch {
+            #[cfg(feature = "compiler")]
             config.strategy(wasmtime::Strategy::Winch);
+            #[cfg(not(feature = "compiler"))]
+            return Err(RuntimeError::Engine(
+                "`winch` is a compiler, and this wedge was built without one (a device \
+                 build): use `cranelift` for code precompiled with Cranelift, or `pulley`"
+                    .into(),
+            ));
         }
         if let Some(count) = options.pooling {
             let mut pool = wasmtime::PoolingAllocationConfig::new();
@@ -172,14 +179,15 @@ impl Engine {
         Ok(())
     }
 
-    /// A stable text hash of everything that makes compiled code compatible with this
-    /// engine (wasmtime version, target, settings).
+    /// A stable text hash of what makes compiled code compatible with this engine: its
+    /// [`Engine::code_target`] and [`Engine::code_settings`] (wasmtime version,
+    /// compiler, fuel metering, wedge's settings). The CPU features code may use are
+    /// left to wasmtime, which checks them when it loads code (the code cache then
+    /// replaces code it refuses). Needs no compiler, unlike wasmtime's own hash.
     pub fn compatibility_hash(&self) -> String {
         use sha2::Digest;
-        use std::hash::Hash;
-        let mut hasher = ShaHasher(sha2::Sha256::new());
-        self.inner.precompile_compatibility_hash().hash(&mut hasher);
-        hex::encode(&hasher.0.finalize()[..12])
+        let key = format!("{}\n{}", self.code_target(), self.code_settings());
+        hex::encode(&sha2::Sha256::digest(key.as_bytes())[..12])
     }
 }
 
@@ -198,6 +206,16 @@ impl Engine {
             Some(target) => code_target_of(target),
             None if self.inner.is_pulley() => host_pulley_target().to_string(),
             None => code_target_of(&target_lexicon::HOST.to_string()),
+        }
+    }
+
+    /// The target as `wedge compile --target` and `wedge push --precompile` take it:
+    /// the host's triple, or `pulley32`/`pulley64`.
+    pub fn compile_target(&self) -> String {
+        match &self.options.target {
+            Some(target) => target.clone(),
+            None if self.inner.is_pulley() => host_pulley_target().to_string(),
+            None => target_lexicon::HOST.to_string(),
         }
     }
 
@@ -234,18 +252,6 @@ fn code_target_of(target: &str) -> String {
             format!("{architecture}-{}", triple.operating_system)
         }
         Err(_) => target.to_string(),
-    }
-}
-
-/// Feeds `Hash` output into SHA-256 so the result is stable across processes.
-struct ShaHasher(sha2::Sha256);
-
-impl std::hash::Hasher for ShaHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        sha2::Digest::update(&mut self.0, bytes);
-    }
-    fn finish(&self) -> u64 {
-        0
     }
 }
 

@@ -13,6 +13,8 @@
 
 #[cfg(feature = "nn")]
 mod bounds;
+// What the backends share; a build without any (a device build) leaves parts unused.
+#[cfg_attr(not(any(feature = "nn", feature = "onnxruntime")), allow(dead_code))]
 mod context;
 #[cfg(not(feature = "nn"))]
 mod no_tract;
@@ -39,6 +41,7 @@ use wasmtime_wasi_nn::{Backend, Graph, GraphRegistry, Registry};
 use wedge_manifest::NnBackend;
 
 /// Runs `f`, turning a panic (a bug in the engine on odd input) into an error.
+#[cfg_attr(not(any(feature = "nn", feature = "onnxruntime")), allow(dead_code))]
 pub(crate) fn caught<R>(f: impl FnOnce() -> R) -> Result<R, String> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
         .map_err(|_| "the inference engine failed on this model or input".to_string())
