@@ -22,7 +22,7 @@ apt_install() {
 
 # Adds the Rust targets named that rustup has not installed.
 rust_targets() {
-    local installed
+    local installed target
     installed=$(rustup target list --installed 2>/dev/null || true)
     for target in "$@"; do
         grep -qx "$target" <<<"$installed" || rustup target add "$target"
