@@ -199,8 +199,10 @@ impl Apps {
     }
 
     /// Code precompiled for this machine's engines (without and with fuel metering)
-    /// that the image `remote` carries, with the engine each is for; a log line says
-    /// when it has none for the default engine.
+    /// that the image `remote` carries, with an engine to check and keep it with; a log
+    /// line says when it has none for the default engine. Those engines have no
+    /// instance pool: the cache keys code by target and settings alone, so the pooled
+    /// engines that run it find it, and a pull reserves no second pool.
     async fn fetch_precompiled(
         &self,
         registry: &wedge_image::registry::Registry,
@@ -209,12 +211,10 @@ impl Apps {
     ) -> Result<Vec<(Engine, PrecompiledCode)>, ImageError> {
         let mut engines = Vec::new();
         for fuel in [false, true] {
-            let options = EngineOptions {
+            match Engine::new(EngineOptions {
                 fuel,
-                pooling: self.pooling,
                 ..EngineOptions::default()
-            };
-            match self.engine(options) {
+            }) {
                 Ok(engine) => engines.push(engine),
                 Err(e) => eprintln!("wedged: {e}"),
             }

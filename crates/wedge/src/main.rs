@@ -52,8 +52,19 @@ fn main() {
     std::process::exit(code);
 }
 
-/// clap's message without its `error: ` prefix and usage block.
+/// clap's message on one line, without its `error: ` prefix and usage block (a message
+/// such as "the following required arguments were not provided:" keeps the indented
+/// lines that name them).
 fn first_line(rendered: &str) -> String {
-    let line = rendered.lines().next().unwrap_or("invalid arguments");
-    line.strip_prefix("error: ").unwrap_or(line).to_string()
+    let message: Vec<&str> = rendered
+        .lines()
+        .take_while(|line| !line.trim().is_empty())
+        .map(str::trim)
+        .collect();
+    let line = if message.is_empty() {
+        "invalid arguments".to_string()
+    } else {
+        message.join(" ")
+    };
+    line.strip_prefix("error: ").unwrap_or(&line).to_string()
 }

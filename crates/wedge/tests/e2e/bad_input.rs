@@ -116,6 +116,11 @@ fn missing_files_and_bad_flags_exit_125() {
         ),
         (&["run", "--no-such-flag", p1::HELLO], "--no-such-flag"),
         (&["frobnicate"], "frobnicate"),
+        // A flag that needs another: the message names the missing one.
+        (
+            &["push", "--precompile-fuel", "localhost:5000/x:1"],
+            "were not provided: --precompile <TARGET>",
+        ),
         (
             &[
                 "compile",
