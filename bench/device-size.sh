@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Sizes of the device builds (docs/edge.md): for each target and feature set, the
-# stripped binaries of the `device` profile (opt-level "s", fat LTO, one codegen unit),
+# stripped binaries of the `device` profile (opt-level "z", fat LTO, one codegen unit),
 # and for the native target the idle daemon's memory: RSS and PSS of `wedged` (the
 # multicall binary called so) a few seconds after it started with an empty data root
 # and 64 instance slots, as on a device (deploy/edge/wedged.service).
 # Feature sets:
 #   full      every default feature (compilers, WASI-NN on tract): `wedge` and `wedged`
-#   device    --no-default-features --features multicall: no compilers, no tract; one
-#             binary for both (a link named `wedged`)
+#   device    --no-default-features --features multicall: no compilers (nor the build
+#             tools), no tract, no HTTP server, no backtrace details; one binary for
+#             both (a link named `wedged`)
 #   device+compiler   the same with the compilers, for devices that compile themselves
 # Each build takes 10 to 15 minutes on the 2-core build machine.
 # Usage: [SETS="device full"] bench/device-size.sh [aarch64|riscv64|armv7|native ...]

@@ -259,6 +259,7 @@ impl Apps {
 
     /// The app compiled for `kind` (with fuel metering when `fuel`), not linked: an
     /// HTTP app is linked per container, with its own policy.
+    #[cfg(feature = "serve")]
     pub fn app(
         &self,
         source: &AppSource,

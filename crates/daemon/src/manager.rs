@@ -6,7 +6,6 @@ use crate::apps::{Apps, runtime_error};
 use crate::db::{Db, Record};
 use crate::events::EventBus;
 use crate::lifecycle::{Action, KILLED_BY_CRASH, State};
-use crate::logs::Stream;
 use crate::logs::{Dropped, Follow, Log, LogConfig};
 use crate::metrics::Metrics;
 use crate::spec::Spec;
@@ -22,10 +21,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{broadcast, watch};
 use wedge_runtime::{
-    BusLimits, Control, DEFAULT_MEMORY, HostServices, HttpApp, MessageBus, NnModels, Policy,
-    RequestLimits, SharedOutput,
+    BusLimits, Control, DEFAULT_MEMORY, HostServices, MessageBus, NnModels, Policy,
 };
-use wedge_serve::{HttpMetrics, ServeConfig};
+use wedge_serve::HttpMetrics;
 
 /// How the daemon is set up.
 #[derive(Debug, Clone)]
@@ -411,7 +409,30 @@ impl Manager {
             let prepared = self.shared.apps.prepare(&source, c.spec.engine, fuel)?;
             return Ok((Workload::Command(prepared), policy));
         };
-        let app = self.shared.apps.app(&source, c.spec.engine, fuel)?;
+        #[cfg(not(feature = "serve"))]
+        {
+            let _ = (listen, metrics);
+            Err(DaemonError::BadRequest(crate::spec::NO_HTTP_SERVER.into()))
+        }
+        #[cfg(feature = "serve")]
+        self.prepare_http(c, &source, policy, listen, metrics.clone())
+    }
+
+    /// The workload of a container with a port: its app served over HTTP.
+    #[cfg(feature = "serve")]
+    fn prepare_http(
+        &self,
+        c: &Container,
+        source: &wedge_image::app_source::AppSource,
+        policy: Policy,
+        listen: std::net::SocketAddr,
+        metrics: Arc<HttpMetrics>,
+    ) -> Result<(Workload, Policy), DaemonError> {
+        use crate::logs::Stream;
+        use wedge_runtime::{HttpApp, RequestLimits, SharedOutput};
+        use wedge_serve::ServeConfig;
+        let fuel = policy.fuel.is_some();
+        let app = self.shared.apps.app(source, c.spec.engine, fuel)?;
         let output = SharedOutput::Shared {
             stdout: Arc::new(c.log.stream(Stream::Stdout)),
             stderr: Arc::new(c.log.stream(Stream::Stderr)),
@@ -427,7 +448,7 @@ impl Manager {
                 listen,
                 ..ServeConfig::default()
             },
-            metrics: metrics.clone(),
+            metrics,
         };
         Ok((workload, policy))
     }

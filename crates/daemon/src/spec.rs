@@ -127,8 +127,16 @@ pub fn check_name(name: &str) -> Result<(), DaemonError> {
     }
 }
 
-/// `-p PORT` (every interface, as Docker binds) or `-p IP:PORT`.
+/// Why a daemon built without the `serve` feature (a device build) refuses a port.
+pub(crate) const NO_HTTP_SERVER: &str = "this wedged is built without the HTTP server \
+    (Cargo feature `serve`, docs/edge.md): it cannot serve an HTTP app on a port";
+
+/// `-p PORT` (every interface, as Docker binds) or `-p IP:PORT`. A daemon without the
+/// HTTP server refuses any.
 pub fn parse_port(s: &str) -> Result<SocketAddr, DaemonError> {
+    if !cfg!(feature = "serve") {
+        return Err(DaemonError::BadRequest(NO_HTTP_SERVER.into()));
+    }
     let addr = match s.parse::<u16>() {
         Ok(port) => Ok(SocketAddr::from(([0, 0, 0, 0], port))),
         Err(_) => s.parse::<SocketAddr>(),

@@ -9,7 +9,10 @@ use crate::now;
 use std::sync::Arc;
 use std::time::Instant;
 use wasmtime_wasi::cli::AsyncStdinStream;
-use wedge_runtime::{Control, HttpApp, Outcome, Policy, Prepared, RuntimeError, Stdio};
+#[cfg(feature = "serve")]
+use wedge_runtime::HttpApp;
+use wedge_runtime::{Control, Outcome, Policy, Prepared, RuntimeError, Stdio};
+#[cfg(feature = "serve")]
 use wedge_serve::{AccessLog, HttpMetrics, ServeConfig, Server};
 
 /// What a container runs.
@@ -17,6 +20,7 @@ pub(crate) enum Workload {
     /// A command: `_start` or `wasi:cli/run`, once per run.
     Command(Arc<Prepared>),
     /// An HTTP app: a server on the container's port, a fresh instance per request.
+    #[cfg(feature = "serve")]
     Http {
         app: Arc<HttpApp>,
         config: ServeConfig,
@@ -25,6 +29,8 @@ pub(crate) enum Workload {
 }
 
 impl Workload {
+    // Only an HTTP app writes to the log itself.
+    #[cfg_attr(not(feature = "serve"), allow(unused_variables))]
     async fn run(
         &self,
         policy: &Policy,
@@ -34,6 +40,7 @@ impl Workload {
     ) -> Result<Outcome, RuntimeError> {
         match self {
             Workload::Command(prepared) => prepared.run_controlled(policy, stdio, control).await,
+            #[cfg(feature = "serve")]
             Workload::Http {
                 app,
                 config,
@@ -43,6 +50,7 @@ impl Workload {
     }
 }
 
+#[cfg(feature = "serve")]
 /// Serves an HTTP app until it is stopped (a drain: exit 0) or killed (137). Its access
 /// log goes to the container's stdout.
 async fn serve(

@@ -175,7 +175,7 @@ impl AppSource {
 
 /// The repository of an image reference: `registry/path` without tag or digest.
 fn repository(reference: &str) -> String {
-    match reference.parse::<oci_client::Reference>() {
+    match crate::parse_reference(reference) {
         Ok(r) => format!("{}/{}", r.registry(), r.repository()),
         Err(_) => reference.to_string(),
     }

@@ -47,29 +47,38 @@ pub struct Component {
 }
 
 impl Component {
-    /// The world of the component `wasm`, decoded from its type information.
+    /// The world of the component `wasm`: the imports and exports of its outermost
+    /// component (`wasi:cli/run@0.2.0`, or a plain name for a function). Read with
+    /// wasmparser's parser alone (`wedge build` validates the Wasm before).
     pub fn of(wasm: &[u8]) -> Result<Component, ImageError> {
-        let decoded = wit_component::decode(wasm)
-            .map_err(|e| ImageError::invalid("component", format!("{e:#}")))?;
-        let wit_component::DecodedWasm::Component(resolve, world) = decoded else {
-            return Err(ImageError::invalid(
-                "component",
-                "a WIT package, not a component",
-            ));
-        };
-        let world = &resolve.worlds[world];
-        Ok(Component {
-            exports: world
-                .exports
-                .keys()
-                .map(|key| resolve.name_world_key(key))
-                .collect(),
-            imports: world
-                .imports
-                .keys()
-                .map(|key| resolve.name_world_key(key))
-                .collect(),
+        let invalid = |e: wasmparser::BinaryReaderError| ImageError::invalid("component", e);
+        let mut component = Component {
+            exports: Vec::new(),
+            imports: Vec::new(),
             target: None,
-        })
+        };
+        let mut depth = 0usize;
+        for payload in wasmparser::Parser::new(0).parse_all(wasm) {
+            match payload.map_err(invalid)? {
+                wasmparser::Payload::Version { .. } => depth += 1,
+                wasmparser::Payload::End(_) => depth = depth.saturating_sub(1),
+                wasmparser::Payload::ComponentImportSection(reader) if depth == 1 => {
+                    for import in reader {
+                        component
+                            .imports
+                            .push(import.map_err(invalid)?.name.name.to_string());
+                    }
+                }
+                wasmparser::Payload::ComponentExportSection(reader) if depth == 1 => {
+                    for export in reader {
+                        component
+                            .exports
+                            .push(export.map_err(invalid)?.name.name.to_string());
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(component)
     }
 }

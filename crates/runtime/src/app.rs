@@ -50,18 +50,29 @@ impl App {
         cache: Option<&CodeCache>,
     ) -> Result<App, RuntimeError> {
         let engine = Engine::new(options.clone())?;
-        let on_pulley = || {
-            Engine::new(EngineOptions {
-                kind: EngineKind::Pulley,
-                ..options.clone()
-            })
-        };
         match App::load(&engine, path, cache) {
             Err(RuntimeError::CompilerBug { .. }) if options.kind != EngineKind::Pulley => {
-                App::load(&on_pulley()?, path, cache)
+                App::load(&options.on_pulley()?, path, cache)
             }
             Err(RuntimeError::Precompiled { .. }) if options.kind != EngineKind::Pulley => {
-                App::load(&on_pulley()?, path, cache).or_else(|_| App::load(&engine, path, cache))
+                App::load(&options.on_pulley()?, path, cache)
+                    .or_else(|_| App::load(&engine, path, cache))
+            }
+            other => other,
+        }
+    }
+
+    /// [`App::open_content_addressed`] on an engine built for `options`; an app the code
+    /// generator crashes on runs on Pulley, as with [`App::open`].
+    pub fn open_layer(
+        options: EngineOptions,
+        path: &Path,
+        sha256: &str,
+        cache: Option<&CodeCache>,
+    ) -> Result<App, RuntimeError> {
+        match App::open_content_addressed(&Engine::new(options.clone())?, path, sha256, cache) {
+            Err(RuntimeError::CompilerBug { .. }) if options.kind != EngineKind::Pulley => {
+                App::open_content_addressed(&options.on_pulley()?, path, sha256, cache)
             }
             other => other,
         }
@@ -154,14 +165,17 @@ impl App {
 
     /// Like [`App::load`], from bytes already in memory; `path` names them in messages.
     /// A core module importing wedge's host interfaces is turned into a component first
-    /// ([`crate::componentize()`]).
+    /// ([`crate::componentize()`]); a build without a compiler could not compile the
+    /// result, so it says that instead.
     pub fn from_bytes(
         engine: &Engine,
         path: &Path,
         bytes: &[u8],
         cache: Option<&CodeCache>,
     ) -> Result<App, RuntimeError> {
+        #[cfg(feature = "compiler")]
         let componentized;
+        #[cfg(feature = "compiler")]
         let bytes = if crate::needs_componentizing(bytes) {
             componentized =
                 crate::componentize(bytes).map_err(|message| RuntimeError::InvalidWasm {

@@ -78,6 +78,17 @@ pub struct EngineOptions {
     pub pooling: Option<u32>,
 }
 
+impl EngineOptions {
+    /// An engine with these options on the Pulley interpreter: where an app runs when
+    /// the code generator crashes on it (a wasmtime bug on some targets).
+    pub fn on_pulley(&self) -> Result<Engine, RuntimeError> {
+        Engine::new(EngineOptions {
+            kind: EngineKind::Pulley,
+            ..self.clone()
+        })
+    }
+}
+
 /// A configured wasmtime engine. Cheap to clone; clones share compiled code and the
 /// ticker thread.
 #[derive(Clone)]

@@ -14,6 +14,8 @@
 
 mod app;
 mod cache;
+// The component tooling: a build machine's (`compiler` feature).
+#[cfg(feature = "compiler")]
 mod componentize;
 mod control;
 mod engine;
@@ -39,6 +41,7 @@ mod wasi;
 
 pub use app::{App, AppKind};
 pub use cache::CodeCache;
+#[cfg(feature = "compiler")]
 pub use componentize::{componentize, needs_componentizing};
 pub use control::Control;
 pub use engine::{Engine, EngineKind, EngineOptions};
@@ -47,6 +50,8 @@ pub use http::{
     DEFAULT_BODY_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, GuestReport, HttpApp, HttpBody, HttpFailure,
     RequestLimits, host_response,
 };
+#[cfg(feature = "compiler")]
+pub use inspect::validate;
 pub use inspect::{AppInfo, Capability, inspect};
 pub use keyvalue::{KeyValue, KvStore};
 pub use messaging::{

@@ -30,6 +30,7 @@ impl AccessLog {
 
     /// Writes one line (`line` has no newline). A sink that fails (a full disk) loses
     /// the line, never the request.
+    #[cfg(feature = "server")]
     pub(crate) fn write(&self, line: &str) {
         if let Some(sink) = &self.sink {
             let mut sink = sink.lock().unwrap_or_else(|p| p.into_inner());

@@ -6,13 +6,17 @@
 //! `Retry-After`), header and body caps (431, 413), HTTP/1.1 keep-alive and HTTP/2 (h2c
 //! and ALPN), TLS with rustls, a graceful drain on shutdown, one access-log line per
 //! request and Prometheus metrics. The CLI's `wedge serve` and the daemon's HTTP
-//! containers both run a [`Server`].
+//! containers both run a [`Server`]. Without the `server` feature (a device build) the
+//! crate holds only what the daemon's API shares with the server: settings, TLS,
+//! metrics.
 
 mod access_log;
 mod config;
 mod error;
+#[cfg(feature = "server")]
 mod exchange;
 mod metrics;
+#[cfg(feature = "server")]
 mod server;
 mod tls;
 
@@ -20,5 +24,6 @@ pub use access_log::AccessLog;
 pub use config::{DEFAULT_LISTEN, DEFAULT_MAX_BODY, ServeConfig};
 pub use error::ServeError;
 pub use metrics::{Histogram, HttpMetrics, serve_metrics};
+#[cfg(feature = "server")]
 pub use server::Server;
 pub use tls::acceptor as tls_acceptor;

@@ -9,6 +9,7 @@ use std::fmt::Write;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::time::Duration;
+#[cfg(feature = "server")]
 use wedge_runtime::{GuestReport, Outcome};
 
 /// A Prometheus histogram of durations with fixed bucket bounds (seconds).
@@ -109,6 +110,8 @@ impl Default for HttpMetrics {
     }
 }
 
+/// What the server records.
+#[cfg(feature = "server")]
 impl HttpMetrics {
     pub(crate) fn request_started(&self) {
         self.in_flight.fetch_add(1, Ordering::Relaxed);
@@ -150,7 +153,9 @@ impl HttpMetrics {
             self.failures[i].fetch_add(1, Ordering::Relaxed);
         }
     }
+}
 
+impl HttpMetrics {
     /// Requests answered so far with `status`.
     pub fn requests_with_status(&self, status: u16) -> u64 {
         let map = self.by_status.lock().unwrap_or_else(|p| p.into_inner());

@@ -1,58 +1,18 @@
-//! Image commands: `build`, `images`, `image inspect|prune|fsck`, `tag`, `rmi`,
-//! `save`, `load`.
+//! Image commands: `images`, `image inspect|prune|fsck`, `tag`, `rmi`, `save`, `load`
+//! (`build` is in its own module, a build machine's command).
 
 use crate::cli::{
-    BuildArgs, Format, FsckArgs, ImageCommand, ImageRefArgs, ImagesArgs, LoadArgs, RmiArgs, Runner,
-    SaveArgs, TagArgs,
+    Format, FsckArgs, ImageCommand, ImageRefArgs, ImagesArgs, LoadArgs, RmiArgs, SaveArgs, TagArgs,
 };
 use crate::root::image_store_dir;
 use anyhow::Context;
 use std::path::Path;
-use wedge_image::app_source::AppSource;
-use wedge_image::{ImageError, ImageStore, Requested, StoredImage, parse_reference};
+use wedge_image::{ImageError, ImageStore, StoredImage, parse_reference};
 use wedge_image::{artifact, container_image};
 
-fn store(root: &Path) -> anyhow::Result<ImageStore> {
+/// The image store under `root`.
+pub(super) fn store(root: &Path) -> anyhow::Result<ImageStore> {
     Ok(ImageStore::open(image_store_dir(root))?)
-}
-
-/// `wedge build -t REF DIR`: packs the app's Wasm file and its requested grants.
-pub fn build(root: &Path, args: BuildArgs) -> anyhow::Result<i32> {
-    let source = AppSource::open(&args.app)?;
-    let manifest = source
-        .manifest
-        .with_context(|| format!("`{}` has no `wedge.toml` to build from", args.app.display()))?;
-    let references = args
-        .tags
-        .iter()
-        .map(|t| parse_reference(t))
-        .collect::<Result<Vec<_>, _>>()?;
-    let path = &manifest.app.wasm;
-    let mut wasm =
-        std::fs::read(path).with_context(|| format!("cannot read `{}`", path.display()))?;
-    if wedge_runtime::needs_componentizing(&wasm) {
-        wasm = wedge_runtime::componentize(&wasm).map_err(|message| {
-            anyhow::anyhow!("cannot make a component of `{}`: {message}", path.display())
-        })?;
-        eprintln!(
-            "componentized {} (a wasip1 module importing wedge's host interfaces)",
-            path.display()
-        );
-    }
-    let store = store(root)?;
-    // Until the image is tagged, no prune may delete its blobs.
-    let _writing = store.writing()?;
-    let requested = Requested::from_manifest(&manifest);
-    let (digest, size) = match args.runner {
-        Runner::Wedge => artifact::build(&store, &wasm, &requested)?,
-        Runner::Containerd => container_image::build(&store, &wasm, &requested)?,
-    };
-    for reference in &references {
-        store.tag(&reference.whole(), &digest, size)?;
-        eprintln!("tagged {}", reference.whole());
-    }
-    println!("{digest}");
-    Ok(0)
 }
 
 /// `wedge images`.

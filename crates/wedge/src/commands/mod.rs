@@ -1,5 +1,7 @@
 //! One module per command, each with an `execute` that returns the process exit code.
 
+#[cfg(feature = "compiler")]
+mod build;
 mod compile;
 mod container;
 mod daemon_client;
@@ -8,6 +10,7 @@ mod inspect;
 mod output;
 mod registry;
 mod run;
+#[cfg(feature = "serve")]
 mod serve;
 mod source;
 
@@ -21,7 +24,13 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
     match cli.command {
         Command::Run(args) if args.detach => container::run_detached(host, args.launch),
         Command::Run(args) => run::execute(&root, args),
+        #[cfg(feature = "serve")]
         Command::Serve(args) => serve::execute(&root, args),
+        #[cfg(not(feature = "serve"))]
+        Command::Serve(_) => anyhow::bail!(
+            "this wedge is built without the HTTP server (Cargo feature `serve`, \
+             docs/edge.md): `wedge serve` is not available"
+        ),
         Command::Create(args) => container::create(host, args),
         Command::Start(args) => container::start(host, args),
         Command::Stop(args) => container::stop(host, args),
@@ -37,7 +46,13 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Events(args) => container::events(host, args),
         Command::Inspect(args) => inspect::execute(&root, host, args),
         Command::Compile(args) => compile::execute(args),
-        Command::Build(args) => image::build(&root, args),
+        #[cfg(feature = "compiler")]
+        Command::Build(args) => build::execute(&root, args),
+        #[cfg(not(feature = "compiler"))]
+        Command::Build(_) => anyhow::bail!(
+            "this wedge was built without a compiler (a device build): `wedge build` \
+             validates and componentizes, so build images on a build machine"
+        ),
         Command::Images(args) => image::list(&root, args),
         Command::Image(command) => image::image(&root, command),
         Command::Tag(args) => image::tag(&root, args),

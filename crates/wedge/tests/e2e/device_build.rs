@@ -1,7 +1,8 @@
 //! The device build: `wedge` without the compilers and WASI-NN's tract backend, one
 //! binary that is also `wedged` (`--no-default-features --features multicall`, a link
-//! named `wedged`). It runs precompiled code only, says clearly what is missing for
-//! anything else, and pulls the code images carry.
+//! named `wedged`), without the HTTP server, the component tooling or backtrace
+//! details. It runs precompiled code only, says clearly what is missing for anything
+//! else, and pulls the code images carry.
 //!
 //! Ignored in a plain `cargo test`, whose binaries have everything: `scripts/test.sh`
 //! builds the device binaries into `target/device-build` and runs these with
@@ -11,7 +12,7 @@ use crate::common::{Env, TestDaemon, TestRegistry};
 use std::path::Path;
 use std::process::Command;
 use wedge_runtime::{Engine, EngineOptions};
-use wedge_test_programs::p1;
+use wedge_test_programs::{c, p1};
 
 /// The full `wedge` of this test build (with compilers): the build machine.
 fn build_machine(env: &Env, args: &[&str]) -> String {
@@ -62,6 +63,21 @@ fn a_device_build_runs_precompiled_code_and_names_what_it_lacks() {
     ])
     .expect_code(125)
     .expect_one_line_error("built without WASI-NN's tract backend");
+
+    // No HTTP server.
+    env.wedge(&["serve", &cwasm.to_string_lossy()])
+        .expect_code(125)
+        .expect_one_line_error("built without the HTTP server");
+
+    // No build tools: a C module importing wedge's interfaces needs componentizing (and
+    // then compiling) on a build machine, and images are built there.
+    env.wedge(&["run", c::PUBLISHER])
+        .expect_code(125)
+        .expect_one_line_error("built without a compiler");
+    let dir = crate::common::app_folder(&env, c::PUBLISHER, "publisher", "");
+    env.wedge(&["build", "-t", "publisher:1", &dir.to_string_lossy()])
+        .expect_code(125)
+        .expect_one_line_error("build images on a build machine");
 }
 
 #[test]
@@ -106,4 +122,9 @@ fn a_device_build_pulls_the_code_an_image_carries_and_its_daemon_runs_it() {
         daemon.wedge(&env, &["logs", "hello"]).stdout,
         "hello from wedge\n"
     );
+    // Its daemon serves no HTTP apps.
+    daemon
+        .wedge(&env, &["run", "-d", "-p", "127.0.0.1:0", &reference])
+        .expect_code(125)
+        .expect_one_line_error("built without the HTTP server");
 }
