@@ -14,7 +14,7 @@ use wedge_image::artifact;
 use wedge_image::precompiled::{CodeKey, PrecompiledCode};
 use wedge_image::registry::{self, LayerContent, LayerObserver, Registry, RemoteImage};
 use wedge_image::{Digest, ImageStore, Reference, StoredImage, credentials, parse_reference};
-use wedge_runtime::{App, CodeCache, Engine, EngineOptions, StreamingCompile};
+use wedge_runtime::{App, CodeCache, Engine, EngineOptions, RuntimeError, StreamingCompile};
 
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
     Ok(runtime()?.block_on(future))
@@ -219,13 +219,28 @@ pub fn pull_image(
                 .unwrap_or_else(|panic| std::panic::resume_unwind(panic))
         });
         let image = pulled?;
-        let app = match compiled {
-            Some(app) => app?,
+        let wasm = artifact::open(&store, image.clone())?;
+        let layer = store.blob_path(&wasm.layer);
+        let app = match compiled.map(|app| app.map_err(|e| e.downcast::<RuntimeError>())) {
+            Some(Ok(app)) => app,
+            // The code generator crashed on it (a wasmtime bug on some targets): it runs
+            // on Pulley, as `wedge run` would.
+            Some(Err(Ok(RuntimeError::CompilerBug { .. }))) => {
+                let on_pulley = engine.options().on_pulley()?;
+                let app = App::open_content_addressed(
+                    &on_pulley,
+                    &layer,
+                    wasm.layer.hex(),
+                    Some(&cache),
+                )?;
+                super::run::note_if_on_pulley(&app, engine.options().kind);
+                app
+            }
+            Some(Err(Ok(e))) => return Err(e.into()),
+            Some(Err(Err(e))) => return Err(e),
             // The layer was in the store already (its code may be cached too), or its
             // code came with the image.
             None => {
-                let wasm = artifact::open(&store, image.clone())?;
-                let layer = store.blob_path(&wasm.layer);
                 for (engine, code) in &precompiled {
                     if let Err(e) =
                         engine.install_precompiled(&cache, &layer, wasm.layer.hex(), &code.code)

@@ -5,8 +5,8 @@ use crate::cli::{LaunchArgs, RunArgs};
 use crate::root;
 use std::path::Path;
 use wedge_runtime::{
-    App, BusLimits, CodeCache, Engine, EngineOptions, HostServices, KvStore, MessageBus, NnModels,
-    Outcome, Policy, Prepared, Stdio,
+    App, BusLimits, CodeCache, EngineKind, EngineOptions, HostServices, KvStore, MessageBus,
+    NnModels, Outcome, Policy, Prepared, Stdio,
 };
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
@@ -71,25 +71,23 @@ pub(crate) fn load(
     let wasm = &source.app.wasm;
     let app = match (source.pulled, &source.app.image) {
         (Some(app), _) if options == EngineOptions::default() => app,
-        (_, Some(image)) => App::open_content_addressed(
-            &Engine::new(options)?,
-            wasm,
-            image.layer.hex(),
-            cache.as_ref(),
-        )?,
-        _ => {
-            let app = App::open(options.clone(), wasm, cache.as_ref())?;
-            if app.engine().options().kind != options.kind {
-                eprintln!(
-                    "wedge: note: the {} compiler failed on this app (a wasmtime bug on this \
-                     machine); it runs on the Pulley interpreter",
-                    options.kind
-                );
-            }
-            app
+        (_, Some(image)) => {
+            App::open_layer(options.clone(), wasm, image.layer.hex(), cache.as_ref())?
         }
+        _ => App::open(options.clone(), wasm, cache.as_ref())?,
     };
+    note_if_on_pulley(&app, options.kind);
     Ok((app, policy))
+}
+
+/// Says so when `app` runs on Pulley because the `asked` compiler crashed on it.
+pub(super) fn note_if_on_pulley(app: &App, asked: EngineKind) {
+    if app.engine().options().kind != asked {
+        eprintln!(
+            "wedge: note: the {asked} compiler failed on this app (a wasmtime bug on this \
+             machine); it runs on the Pulley interpreter"
+        );
+    }
 }
 
 /// Prints what ended the run and picks the exit code.
