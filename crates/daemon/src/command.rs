@@ -123,6 +123,7 @@ struct Args {
 /// Runs the daemon with the process's arguments until it is told to stop; exits the
 /// process when it cannot start.
 pub fn main() {
+    crate::resident::map_code_on_demand();
     let args = Args::parse();
     if let Err(e) = run(args) {
         eprintln!("wedged: {e}");

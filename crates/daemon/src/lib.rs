@@ -19,6 +19,7 @@ pub mod logs;
 pub mod manager;
 pub mod metrics;
 pub mod perms;
+pub mod resident;
 pub mod server;
 pub mod spec;
 mod supervisor;
