@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Runs every test: installs prerequisites (scripts/setup.sh), then the whole workspace's
-# unit, golden and end-to-end tests, those of the device build (no compilers), then the
-# WASI-NN tests again with the optional
-# onnxruntime backend built in (its library from the PyPI wheel, scripts/onnxruntime.sh);
-# between the two, the device-relevant end-to-end tests on 64-bit ARM under QEMU.
+# unit, golden and end-to-end tests, those of the device build (no compilers), those of
+# wedge-micro's firmware under QEMU (scripts/micro.sh), the device-relevant end-to-end
+# tests on 64-bit ARM under QEMU, then the WASI-NN tests again with the optional
+# onnxruntime backend built in (its library from the PyPI wheel, scripts/onnxruntime.sh).
 # The guest programs are compiled from source by crates/test-programs/build.rs.
 # Formatting and lints are checked first (`cargo fmt --check`, clippy with warnings
 # denied), as the development rules ask.
@@ -24,6 +24,10 @@ cp target/debug/wedge target/device-build/wedge
 ln -sf wedge target/device-build/wedged
 WEDGE_E2E_BIN_DIR=$PWD/target/device-build cargo test --workspace --locked --test e2e -- \
   --ignored device_build::
+# wedge-micro on a Cortex-M4 under QEMU (docs/micro.md): the reference firmware runs
+# bundles that `wedge micro bundle` makes (a few minutes).
+WEDGE_MICRO_FIRMWARE=$(bash scripts/micro.sh) cargo test --workspace --locked --test e2e -- \
+  --ignored micro::
 # The end-to-end tests that matter on a device, against wedge and wedged cross-built for
 # 64-bit ARM and run under QEMU user mode (docs/edge.md; about 20 minutes).
 # Before the onnxruntime run below, which rebuilds the test binaries with its feature.

@@ -33,6 +33,16 @@ const WAT_GUESTS: &[&str] = &["tables", "big_table"];
 /// C guests using wedge's host APIs through `wit-bindgen c` bindings (`guests/c-edge`,
 /// one file each, linked with the bindings in `gen/` and `wedge_crt.c`).
 const C_EDGE_GUESTS: &[&str] = &["publisher"];
+/// C guests for microcontrollers (`guests/micro`, one file each): one page of linear
+/// memory and an 8 KiB stack, so they fit a device with wedge-micro; the same modules
+/// run under `wedge run`.
+const C_MICRO_GUESTS: &[&str] = &["hello", "ticker", "crash", "spin", "hog"];
+/// What makes a C guest small enough for a microcontroller.
+const MICRO_FLAGS: &[&str] = &[
+    "-Wl,-z,stack-size=8192",
+    "-Wl,--initial-memory=65536",
+    "-Wl,--strip-debug",
+];
 /// The Rust targets and the module name each gets in `programs.rs`.
 const RUST_TARGETS: &[(&str, &str)] = &[("wasm32-wasip1", "p1"), ("wasm32-wasip2", "p2")];
 
@@ -47,6 +57,7 @@ fn main() {
         guests.join("rust/Cargo.toml"),
         guests.join("c"),
         guests.join("c-edge"),
+        guests.join("micro"),
         guests.join("wat"),
         components.join("Cargo.toml"),
         components.join("Cargo.lock"),
@@ -136,6 +147,32 @@ fn main() {
         );
         code.constant(name, &out);
     }
+    code.close_module();
+
+    code.open_module(
+        "C guests for microcontrollers (`guests/micro`), one 64 KiB page of memory each: \
+         `hello` greets its arguments, `ticker` ticks every 10 ms, `crash` traps, `spin` \
+         loops forever, `hog` takes memory until refused, `chat` talks over \
+         `wedge:edge/messaging` through the `c-edge` bindings.",
+        "micro",
+    );
+    for name in C_MICRO_GUESTS {
+        let out = out_dir.join(format!("micro-{name}.wasm"));
+        build_c(
+            &[guests.join("micro").join(format!("{name}.c"))],
+            MICRO_FLAGS,
+            &out,
+        );
+        code.constant(name, &out);
+    }
+    let out = out_dir.join("micro-chat.wasm");
+    let sources = [
+        guests.join("micro/chat.c"),
+        edge.join("wedge_crt.c"),
+        edge.join("gen/messaging_client.c"),
+    ];
+    build_c(&sources, &[MICRO_FLAGS, &["-nostartfiles"]].concat(), &out);
+    code.constant("chat", &out);
     code.close_module();
 
     code.open_module(

@@ -102,6 +102,60 @@ pub enum Command {
     Save(SaveArgs),
     /// Read images from an OCI image-layout tar
     Load(LoadArgs),
+    /// Make apps for microcontrollers (wedge-micro): bundles of precompiled apps
+    #[command(subcommand)]
+    Micro(MicroCommand),
+}
+
+/// `wedge micro`.
+#[derive(Debug, Subcommand)]
+pub enum MicroCommand {
+    /// Compile apps (core modules: files or images) for wedge-micro and write them, with
+    /// their limits and digests, as one device bundle
+    Bundle(MicroBundleArgs),
+}
+
+/// `wedge micro bundle`.
+#[derive(Debug, Args)]
+pub struct MicroBundleArgs {
+    /// The bundle to write
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: PathBuf,
+
+    /// The apps, one `[[app]]` table each (source, name, args, env, memory, fuel,
+    /// restart, messaging), instead of APP arguments
+    #[arg(
+        short = 'f',
+        long = "file",
+        value_name = "TOML",
+        conflicts_with = "apps"
+    )]
+    pub file: Option<PathBuf>,
+
+    /// Memory cap of each APP (linear memories and tables)
+    #[arg(short = 'm', long, value_name = "SIZE", default_value = "128KiB")]
+    pub memory: ByteSize,
+
+    /// Fuel budget of each APP per run (about one unit per instruction) [default: none]
+    #[arg(long, value_name = "UNITS")]
+    pub fuel: Option<u64>,
+
+    /// Times each APP is started again after a failed run
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub restart: u32,
+
+    /// Allow each APP to publish to topics matching an MQTT filter, e.g. `sensors/+/temp`
+    #[arg(long = "allow-publish", value_name = "FILTER")]
+    pub allow_publish: Vec<TopicFilter>,
+
+    /// Allow each APP to subscribe with filters covered by an MQTT filter, e.g. `commands/#`
+    #[arg(long = "allow-subscribe", value_name = "FILTER")]
+    pub allow_subscribe: Vec<TopicFilter>,
+
+    /// The apps: `.wasm` core modules, `.cwasm` code compiled for wedge-micro, or images
+    /// (from the local store, pulled when missing)
+    #[arg(value_name = "APP", required_unless_present = "file")]
+    pub apps: Vec<String>,
 }
 
 /// `wedge save`.

@@ -1,8 +1,6 @@
 //! `wedge compile`: ahead-of-time compilation to a `.cwasm` file.
 
 use crate::cli::CompileArgs;
-use anyhow::Context;
-use std::io::Write;
 use wedge_runtime::{Engine, EngineOptions};
 
 /// Compiles the input for the chosen target and writes the `.cwasm` atomically.
@@ -17,18 +15,7 @@ pub fn execute(args: CompileArgs) -> anyhow::Result<i32> {
     let output = args
         .output
         .unwrap_or_else(|| args.input.with_extension("cwasm"));
-    let dir = output
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(std::path::Path::new("."));
-    let write = || -> std::io::Result<()> {
-        let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(&code)?;
-        tmp.as_file().sync_all()?;
-        tmp.persist(&output).map_err(|e| e.error)?;
-        Ok(())
-    };
-    write().with_context(|| format!("cannot write `{}`", output.display()))?;
+    super::file::write_atomically(&output, &code)?;
     eprintln!(
         "wrote {} ({} bytes, {})",
         output.display(),

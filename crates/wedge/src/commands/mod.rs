@@ -5,8 +5,11 @@ mod build;
 mod compile;
 mod container;
 mod daemon_client;
+mod file;
 mod image;
 mod inspect;
+#[cfg(feature = "compiler")]
+mod micro;
 mod output;
 mod registry;
 mod run;
@@ -14,6 +17,8 @@ mod run;
 mod serve;
 mod source;
 
+#[cfg(feature = "compiler")]
+use crate::cli::MicroCommand;
 use crate::cli::{Cli, Command};
 
 /// Runs the parsed command line.
@@ -63,5 +68,12 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
         Command::Logout(args) => registry::logout(&root, args),
         Command::Save(args) => image::save(&root, args),
         Command::Load(args) => image::load(&root, args),
+        #[cfg(feature = "compiler")]
+        Command::Micro(MicroCommand::Bundle(args)) => micro::bundle(&root, args),
+        #[cfg(not(feature = "compiler"))]
+        Command::Micro(_) => anyhow::bail!(
+            "this wedge was built without a compiler (a device build): make bundles for \
+             microcontrollers on a build machine"
+        ),
     }
 }

@@ -16,6 +16,7 @@ mod images;
 mod keyvalue;
 mod manifest_and_inspect;
 mod messaging;
+mod micro;
 mod nn;
 mod precompiled;
 mod registry;

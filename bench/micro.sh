@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# wedge-micro's figures (docs/micro.md) on the reference firmware in QEMU's MPS2 AN386
+# (a Cortex-M4, 1 MiB of RAM) run with `-icount shift=0`: one virtual nanosecond per
+# instruction, so its times are instruction counts, not a device's timing.
+#   flash  the firmware's code and constants (text + data), and the part of them that
+#          is the runtime (wasmtime, Pulley, wedge-micro, sha2; symbol sizes by crate)
+#   RAM    statics + heap high-water mark + deepest main stack, as the firmware reports
+#          them: with `hello` alone, with two `ticker`s taking turns
+#   start  checking the bundle and loading its code, then the run of `hello` to its
+#          exit, in thousands of instructions
+# Guests: guests/micro's C programs, built as crates/test-programs/build.rs builds them
+# (MICRO_FLAGS: one 64 KiB page of memory, an 8 KiB stack).
+# Usage: bench/micro.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
+bash scripts/setup.sh
+apt_install binutils-arm-none-eabi
+firmware=$(bash scripts/micro.sh)
+locked_cargo build --locked -p wedge >&2
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+for guest in hello ticker; do
+    clang-16 --target=wasm32-wasi -O2 -Wl,-z,stack-size=8192 -Wl,--initial-memory=65536 \
+        -o "$work/$guest.wasm" "crates/test-programs/guests/micro/$guest.c"
+done
+
+# Boots the firmware with the bundle of the apps given, prints its console.
+boot() {
+    target/debug/wedge micro bundle -o "$work/bundle.bin" "$@" 2>/dev/null
+    timeout 600 qemu-system-arm -M mps2-an386 -nographic -monitor none -icount shift=0 \
+        -semihosting-config enable=on,target=native -kernel "$firmware" \
+        -device "loader,file=$work/bundle.bin,addr=0x00200000" </dev/null
+}
+
+read -r text data _ < <(arm-none-eabi-size "$firmware" | tail -1)
+runtime=$(arm-none-eabi-nm --size-sort -S -C "$firmware" |
+    awk '$4 ~ /^<?(wasmtime|pulley_interpreter|wedge_micro|sha2|cranelift_bitset)/ {s += strtonum("0x" $2)} END {print s}')
+echo "flash: firmware $((text + data)) B (text $text, data $data), of which the runtime's symbols $runtime B"
+
+hello=$(boot "$work/hello.wasm")
+cp "$work/ticker.wasm" "$work/other.wasm"
+two=$(boot "$work/ticker.wasm" "$work/other.wasm")
+ram() { grep -o 'in all [0-9]* B' <<<"$1" | grep -o '[0-9]*'; }
+echo "RAM, hello alone: $(grep 'RAM static' <<<"$hello" | sed 's/^wedge-micro: //')"
+echo "RAM, two tickers: $(grep 'RAM static' <<<"$two" | sed 's/^wedge-micro: //')"
+echo "RAM in all: hello $(( $(ram "$hello") / 1024 )) KiB, two apps $(( $(ram "$two") / 1024 )) KiB"
+echo "start of hello (thousands of instructions): $(grep 'checked and loaded' <<<"$hello" | sed 's/^wedge-micro: //')"
