@@ -9,7 +9,7 @@
 #   start  checking the bundle and loading its code, then the run of `hello` to its
 #          exit, in thousands of instructions
 # Guests: guests/micro's C programs, built as crates/test-programs/build.rs builds them
-# (MICRO_FLAGS: one 64 KiB page of memory, an 8 KiB stack).
+# (MICRO_FLAGS: one 64 KiB page of memory, an 8 KiB stack, no debug sections).
 # Usage: bench/micro.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +23,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
 for guest in hello ticker; do
-    clang-16 --target=wasm32-wasi -O2 -Wl,-z,stack-size=8192 -Wl,--initial-memory=65536 \
+    clang-16 --target=wasm32-wasi -O2 -Wl,-z,stack-size=8192 -Wl,--initial-memory=65536 -Wl,--strip-debug \
         -o "$work/$guest.wasm" "crates/test-programs/guests/micro/$guest.c"
 done
 
@@ -37,7 +37,8 @@ boot() {
 
 read -r text data _ < <(arm-none-eabi-size "$firmware" | tail -1)
 runtime=$(arm-none-eabi-nm --size-sort -S -C "$firmware" |
-    awk '$4 ~ /^<?(wasmtime|pulley_interpreter|wedge_micro|sha2|cranelift_bitset)/ {s += strtonum("0x" $2)} END {print s}')
+    awk '$4 ~ /^<?(wasmtime|pulley_interpreter|wedge_micro|wedge_topic|sha2|spin|cranelift_bitset)/ {print $2}' |
+    python3 -c 'import sys; print(sum(int(line, 16) for line in sys.stdin))')
 echo "flash: firmware $((text + data)) B (text $text, data $data), of which the runtime's symbols $runtime B"
 
 hello=$(boot "$work/hello.wasm")
