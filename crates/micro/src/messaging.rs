@@ -133,16 +133,13 @@ impl Messaging {
     }
 
     fn publish(&self, topic: String, payload: Vec<u8>) -> Result<(), Error> {
-        wedge_topic::check(&topic, false)
-            .map_err(|why| Error::InvalidTopic(format!("`{topic}`: {why}")))?;
-        if !self
-            .grants
-            .publish
-            .iter()
-            .any(|grant| wedge_topic::matches(grant, &topic))
-        {
-            return Err(denied("publish to", &topic));
-        }
+        allowed(
+            &topic,
+            false,
+            &self.grants.publish,
+            wedge_topic::matches,
+            "publish to",
+        )?;
         if payload.len() > MAX_PAYLOAD {
             return Err(Error::PayloadTooLarge(MAX_PAYLOAD as u64));
         }
@@ -154,16 +151,13 @@ impl Messaging {
     }
 
     fn subscribe(&mut self, filter: String) -> Result<u32, Error> {
-        wedge_topic::check(&filter, true)
-            .map_err(|why| Error::InvalidTopic(format!("`{filter}`: {why}")))?;
-        if !self
-            .grants
-            .subscribe
-            .iter()
-            .any(|grant| wedge_topic::covers(grant, &filter))
-        {
-            return Err(denied("subscribe to", &filter));
-        }
+        allowed(
+            &filter,
+            true,
+            &self.grants.subscribe,
+            wedge_topic::covers,
+            "subscribe to",
+        )?;
         if self.subscriptions.iter().flatten().count() >= MAX_SUBSCRIPTIONS {
             return Err(Error::LimitExceeded);
         }
@@ -196,8 +190,24 @@ enum Error {
     LimitExceeded,
 }
 
-fn denied(what: &str, topic: &str) -> Error {
-    Error::PermissionDenied(format!("no grant lets this app {what} `{topic}`"))
+/// Checks `topic` (a filter if `wildcards`), then that one of `grants` `allows` it
+/// (matches a topic, covers a filter); `what` the app wanted to do, for the error.
+fn allowed(
+    topic: &str,
+    wildcards: bool,
+    grants: &[String],
+    allows: fn(&str, &str) -> bool,
+    what: &str,
+) -> Result<(), Error> {
+    wedge_topic::check(topic, wildcards)
+        .map_err(|why| Error::InvalidTopic(format!("`{topic}`: {why}")))?;
+    if grants.iter().any(|grant| allows(grant, topic)) {
+        Ok(())
+    } else {
+        Err(Error::PermissionDenied(format!(
+            "no grant lets this app {what} `{topic}`"
+        )))
+    }
 }
 
 /// A trap of the calling app (a broken canonical ABI contract, as the component model
