@@ -24,10 +24,11 @@ cp target/debug/wedge target/device-build/wedge
 ln -sf wedge target/device-build/wedged
 WEDGE_E2E_BIN_DIR=$PWD/target/device-build cargo test --workspace --locked --test e2e -- \
   --ignored device_build::
-# wedge-micro on a Cortex-M4 under QEMU (docs/micro.md): the reference firmware runs
-# bundles that `wedge micro bundle` makes (a few minutes).
-WEDGE_MICRO_FIRMWARE=$(bash scripts/micro.sh) cargo test --workspace --locked --test e2e -- \
-  --ignored micro::
+# wedge-micro on a Cortex-M4 under QEMU (docs/micro.md): the reference firmware and the
+# C firmware on the C API run bundles that `wedge micro bundle` makes (a few minutes).
+firmware=$(bash scripts/micro.sh)
+WEDGE_MICRO_FIRMWARE=$(sed -n 1p <<<"$firmware") WEDGE_MICRO_C_FIRMWARE=$(sed -n 2p <<<"$firmware") \
+  cargo test --workspace --locked --test e2e -- --ignored micro::
 # The end-to-end tests that matter on a device, against wedge and wedged cross-built for
 # 64-bit ARM and run under QEMU user mode (docs/edge.md; about 20 minutes).
 # Before the onnxruntime run below, which rebuilds the test binaries with its feature.

@@ -11,7 +11,7 @@
 //!
 //! The firmware supplies what wasmtime needs of a platform without std: a global
 //! allocator, a panic handler, and the two thread-local slots `wasmtime_tls_get` /
-//! `wasmtime_tls_set` (one core: two statics).
+//! `wasmtime_tls_set` (the feature `one-thread-tls` supplies those as two statics).
 
 #![no_std]
 
@@ -24,6 +24,8 @@ mod error;
 pub mod messaging;
 mod runtime;
 pub mod settings;
+#[cfg(feature = "one-thread-tls")]
+mod tls;
 mod wait;
 pub mod wasi;
 

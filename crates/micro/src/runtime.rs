@@ -86,6 +86,19 @@ impl Runtime {
         Ok(())
     }
 
+    /// Adds every app of `specs` ([`Runtime::add`]), or none of them: on the first
+    /// refused, those added before it are taken out again.
+    pub fn add_all(&mut self, specs: Vec<AppSpec>) -> Result<(), MicroError> {
+        let before = self.apps.len();
+        for spec in specs {
+            if let Err(e) = self.add(spec) {
+                self.apps.truncate(before);
+                return Err(e);
+            }
+        }
+        Ok(())
+    }
+
     /// Starts the app `name` (again, if it ended); false if there is none.
     pub fn start(&mut self, name: &str) -> bool {
         let Some(slot) = self.slot(name) else {
@@ -119,6 +132,11 @@ impl Runtime {
             Self::ended(&self.device, slot, Outcome::Stopped);
         }
         true
+    }
+
+    /// The names of the apps added, in the order they were added.
+    pub fn apps(&self) -> impl Iterator<Item = &str> {
+        self.apps.iter().map(|slot| slot.spec.name.as_str())
     }
 
     /// How the last run of the app `name` ended (None while it runs or before).

@@ -8,7 +8,6 @@
 
 mod board;
 mod memory;
-mod tls;
 
 use board::Mps2;
 use cortex_m_rt::entry;
@@ -55,9 +54,7 @@ fn run(bundle: &'static [u8]) -> Result<(), MicroError> {
     let apps = bundle::read(bundle)?;
     say(format_args!("bundle checked: {} apps", apps.len()));
     let mut runtime = Runtime::new(&BOARD)?;
-    for app in apps {
-        runtime.add(app)?;
-    }
+    runtime.add_all(apps)?;
     let loaded = BOARD.monotonic_ns();
     runtime.start_all();
     runtime.run();

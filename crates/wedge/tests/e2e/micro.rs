@@ -3,9 +3,12 @@
 //! Cortex-M4 that QEMU emulates (`qemu-system-arm -M mps2-an386`, 1 MiB of RAM), its
 //! console on the UART, its exit status through semihosting.
 //!
-//! Ignored in a plain `cargo test`: `scripts/test.sh` builds the firmware
-//! (`scripts/micro.sh`) and runs these with `WEDGE_MICRO_FIRMWARE` pointing at it and
-//! `--ignored`.
+//! The C firmware (`firmware/c-mps2-an386`), linked with the C API's static library,
+//! runs bundles through the API too.
+//!
+//! Ignored in a plain `cargo test`: `scripts/test.sh` builds both firmwares
+//! (`scripts/micro.sh`) and runs these with `WEDGE_MICRO_FIRMWARE` and
+//! `WEDGE_MICRO_C_FIRMWARE` pointing at them and `--ignored`.
 
 use crate::common::{Env, write_file};
 use std::io::Read;
@@ -51,19 +54,30 @@ impl Boot {
     }
 }
 
-fn firmware() -> PathBuf {
+/// The firmware the variable `var` names (built by scripts/micro.sh).
+fn firmware(var: &str) -> PathBuf {
     PathBuf::from(
-        std::env::var_os("WEDGE_MICRO_FIRMWARE")
-            .expect("WEDGE_MICRO_FIRMWARE: the firmware built by scripts/micro.sh"),
+        std::env::var_os(var)
+            .unwrap_or_else(|| panic!("{var}: the firmware built by scripts/micro.sh")),
     )
 }
 
-/// Boots the firmware with `bundle` loaded where it looks for one.
+/// Boots the reference firmware with `bundle` loaded where it looks for one.
 fn boot(bundle: &Path) -> Boot {
+    boot_on(&firmware("WEDGE_MICRO_FIRMWARE"), bundle)
+}
+
+/// Boots the C firmware on the C API (`firmware/c-mps2-an386`) with `bundle`.
+fn boot_c(bundle: &Path) -> Boot {
+    boot_on(&firmware("WEDGE_MICRO_C_FIRMWARE"), bundle)
+}
+
+/// Boots `firmware` with `bundle` loaded where it looks for one.
+fn boot_on(firmware: &Path, bundle: &Path) -> Boot {
     let mut child = Command::new("qemu-system-arm")
         .args(["-M", "mps2-an386", "-nographic", "-monitor", "none"])
         .args(["-semihosting-config", "enable=on,target=native", "-kernel"])
-        .arg(firmware())
+        .arg(firmware)
         .arg("-device")
         .arg(format!("loader,file={},addr=0x00200000", bundle.display()))
         .stdin(Stdio::null())
@@ -374,4 +388,101 @@ fn messaging_grants_hold_on_the_board() {
             "wedge-micro: app `quiet` exited with 1",
         ],
     );
+}
+
+#[test]
+#[ignore = "needs the firmware (scripts/test.sh)"]
+fn a_c_firmware_runs_apps_through_the_c_api() {
+    let env = Env::new();
+    // hog's cap is over what the whole heap holds: the C heap refuses it memory first,
+    // and the device goes on.
+    let apps = format!(
+        "[[app]]\nname = \"ticker\"\nsource = {:?}\nargs = [\"2\"]\n\
+         [[app]]\nname = \"hog\"\nsource = {:?}\nmemory = \"4MiB\"\n\
+         [[app]]\nname = \"crash\"\nsource = {:?}\n",
+        micro::TICKER,
+        micro::HOG,
+        micro::CRASH
+    );
+    let boot = boot_c(&bundle(&env, &apps));
+    boot.expect(
+        0,
+        &[
+            "c-firmware: loaded 3 apps",
+            "ticker tick 1",
+            "c-firmware: `ticker` exited with 0",
+            "c-firmware: `hog` exited with 0",
+            "c-firmware: `crash` failed: wasm trap: wasm `unreachable` instruction executed",
+            // A second load is refused whole: its names are taken.
+            "c-firmware: loading it again: -3 (cannot link the app: two apps are named `ticker`), 3 apps",
+            "c-firmware: starting `ticker` again: 0",
+            "c-firmware: `ticker` is running",
+            "c-firmware: stopping `ticker`: 0",
+            "c-firmware: `ticker` was stopped",
+            "c-firmware: starting `no-such-app`: -6 (no app is named `no-such-app`)",
+        ],
+    );
+    let got = boot.lines("hog: got ");
+    assert_eq!(got.len(), 1, "{}", boot.console);
+    assert!(got[0].ends_with("then was refused"), "{}", boot.console);
+    // Freeing the runtime gives its heap back, but for wasmtime's registry of code,
+    // made once.
+    let heap = boot.lines("c-firmware: heap in use: ");
+    assert_eq!(heap.len(), 1, "{}", boot.console);
+    let bytes: Vec<usize> = heap[0]
+        .split(' ')
+        .filter_map(|word| word.parse().ok())
+        .collect();
+    let [before, after, second] = bytes[..] else {
+        panic!("{}", heap[0]);
+    };
+    assert!(after - before < 1024, "{}", heap[0]);
+    assert_eq!(after, second, "{}", heap[0]);
+}
+
+#[test]
+#[ignore = "needs the firmware (scripts/test.sh)"]
+fn the_c_api_refuses_a_bad_bundle_whole() {
+    let env = Env::new();
+    let good = bundle(
+        &env,
+        &format!("[[app]]\nname = \"hello\"\nsource = {:?}\n", micro::HELLO),
+    );
+    let mut code = std::fs::read(&good).unwrap();
+    let at = code.len() - 100;
+    code[at] ^= 1;
+    let tampered = write_file(&env.path(""), "tampered.bin", &code);
+    boot_c(Path::new(&tampered)).expect(
+        1,
+        &["c-firmware: cannot load the bundle (-5): bad bundle: hello: its code does not match its digest"],
+    );
+
+    // A good app, then code of another engine: neither is kept.
+    let cwasm = env.path("other.cwasm");
+    env.wedge(&[
+        "compile",
+        "--target",
+        "pulley32",
+        micro::HELLO,
+        "-o",
+        cwasm.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    let mixed = bundle(
+        &env,
+        &format!(
+            "[[app]]\nname = \"hello\"\nsource = {:?}\n[[app]]\nname = \"other\"\nsource = {:?}\n",
+            micro::HELLO,
+            cwasm.to_str().unwrap()
+        ),
+    );
+    let boot = boot_c(&mixed);
+    boot.expect(
+        1,
+        &[
+            "c-firmware: cannot load the bundle (-2): refused the app's code: other:",
+            "; 0 apps",
+        ],
+    );
+    assert!(!boot.console.contains("hello from"), "{}", boot.console);
 }

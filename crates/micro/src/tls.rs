@@ -1,5 +1,6 @@
-//! The two thread-local slots wasmtime needs of a platform without std: one core, so
-//! two statics.
+//! The two thread-local slots wasmtime needs of a platform without std, as two statics:
+//! for firmware that runs the runtime on one thread (feature `one-thread-tls`; an RTOS
+//! running runtimes on several threads supplies its own, per thread).
 
 use core::ptr::null_mut;
 use core::sync::atomic::{AtomicPtr, Ordering};
