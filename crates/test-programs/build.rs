@@ -36,7 +36,7 @@ const C_EDGE_GUESTS: &[&str] = &["publisher"];
 /// C guests for microcontrollers (`guests/micro`, one file each): one page of linear
 /// memory and an 8 KiB stack, so they fit a device with wedge-micro; the same modules
 /// run under `wedge run`.
-const C_MICRO_GUESTS: &[&str] = &["hello", "ticker", "crash", "spin", "hog"];
+const C_MICRO_GUESTS: &[&str] = &["hello", "ticker", "crash", "spin", "hog", "wild"];
 /// What makes a C guest small enough for a microcontroller.
 const MICRO_FLAGS: &[&str] = &[
     "-Wl,-z,stack-size=8192",
@@ -152,8 +152,9 @@ fn main() {
     code.open_module(
         "C guests for microcontrollers (`guests/micro`), one 64 KiB page of memory each: \
          `hello` greets its arguments, `ticker` ticks every 10 ms, `crash` traps, `spin` \
-         loops forever, `hog` takes memory until refused, `chat` talks over \
-         `wedge:edge/messaging` through the `c-edge` bindings.",
+         loops forever, `hog` takes memory until refused, `wild` hands the host addresses \
+         outside its memory, `chat` talks over `wedge:edge/messaging` through the `c-edge` \
+         bindings.",
         "micro",
     );
     for name in C_MICRO_GUESTS {

@@ -144,7 +144,9 @@ pub(crate) fn launch(
                 (Some(Exit(code)), _) => Outcome::Exited(*code),
                 (_, Some(Trap::OutOfFuel)) => Outcome::OutOfFuel,
                 (_, Some(trap)) => Outcome::Failed(trap.to_string()),
-                _ => Outcome::Failed(e.to_string()),
+                // A host function's error under its backtrace: the cause is what
+                // says what happened.
+                _ => Outcome::Failed(e.root_cause().to_string()),
             },
         }
     })

@@ -21,6 +21,7 @@ mod app;
 mod board;
 pub mod bundle;
 mod error;
+mod guest;
 pub mod messaging;
 mod runtime;
 pub mod settings;

@@ -10,15 +10,16 @@
 //! (counted by `dropped`), so a slow app never holds up the publisher or other apps.
 
 use crate::app::AppState;
+use crate::guest::{self, Guest, OutOfBounds};
 use crate::wait;
 use alloc::boxed::Box;
 use alloc::collections::VecDeque;
 use alloc::format;
-use alloc::string::String;
+use alloc::string::{String, ToString};
 use alloc::sync::{Arc, Weak};
 use alloc::vec::Vec;
 use spin::mutex::SpinMutex;
-use wasmtime::{Caller, Extern, Linker, Memory};
+use wasmtime::{Caller, Extern, Linker};
 
 /// The module name of the messaging imports.
 pub const MODULE: &str = "wedge:edge/messaging@0.1.0";
@@ -216,24 +217,24 @@ fn trap(why: String) -> wasmtime::Error {
     wasmtime::Error::msg(why)
 }
 
-/// The calling app's exported memory.
-fn memory(caller: &mut Caller<'_, AppState>) -> wasmtime::Result<Memory> {
-    match caller.get_export("memory") {
-        Some(Extern::Memory(memory)) => Ok(memory),
-        _ => Err(trap("the app exports no memory".into())),
-    }
+/// Runs `f` on the calling app's memory: out of its bounds, or without one, the call
+/// traps.
+fn on_memory<R>(
+    caller: &mut Caller<'_, AppState>,
+    f: impl FnOnce(&mut Guest<'_>) -> Result<R, OutOfBounds>,
+) -> wasmtime::Result<R> {
+    guest::with(caller, |guest, _| f(guest))
+        .ok_or_else(|| trap("the app exports no memory".into()))?
+        .map_err(|e| trap(e.to_string()))
 }
 
 /// `len` bytes of the app's memory at `ptr`.
 fn read(caller: &mut Caller<'_, AppState>, ptr: u32, len: u32) -> wasmtime::Result<Vec<u8>> {
-    let memory = memory(caller)?;
-    let start = ptr as usize;
-    let bytes = start
-        .checked_add(len as usize)
-        .and_then(|end| memory.data(&caller).get(start..end));
-    bytes
-        .map(<[u8]>::to_vec)
-        .ok_or_else(|| trap(format!("{len} bytes at {ptr} are out of bounds")))
+    on_memory(caller, |guest| {
+        guest
+            .bytes(ptr.into(), len.into())
+            .map(|bytes| bytes.to_vec())
+    })
 }
 
 /// A string the app passes: UTF-8, or the call traps.
@@ -244,10 +245,7 @@ fn read_string(caller: &mut Caller<'_, AppState>, ptr: u32, len: u32) -> wasmtim
 
 /// Writes `bytes` into the app's memory at `ptr`.
 fn write(caller: &mut Caller<'_, AppState>, ptr: u32, bytes: &[u8]) -> wasmtime::Result<()> {
-    let memory = memory(caller)?;
-    memory
-        .write(caller, ptr as usize, bytes)
-        .map_err(|_| trap(format!("{} bytes at {ptr} are out of bounds", bytes.len())))
+    on_memory(caller, |guest| guest.put(ptr.into(), bytes))
 }
 
 /// Copies `bytes` into memory the app allocates with its `cabi_realloc` (as the

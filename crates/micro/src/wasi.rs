@@ -5,11 +5,12 @@
 //! error, never a trap at link time.
 
 use crate::app::AppState;
+use crate::guest::{self, Guest, OutOfBounds};
 use crate::wait::{self, YieldOnce};
 use alloc::boxed::Box;
 use alloc::string::String;
 use alloc::vec::Vec;
-use wasmtime::{Caller, Extern, Linker, Module, Val, ValType};
+use wasmtime::{Caller, Linker, Module, Val, ValType};
 
 /// The module name of WASI preview 1 imports.
 pub const MODULE: &str = "wasi_snapshot_preview1";
@@ -36,31 +37,10 @@ impl core::fmt::Display for Exit {
 
 impl core::error::Error for Exit {}
 
-/// A guest's linear memory, bounds-checked: any access outside it is `EFAULT`.
-struct Guest<'a>(&'a mut [u8]);
-
-impl Guest<'_> {
-    fn bytes(&mut self, ptr: u32, len: u32) -> Result<&mut [u8], i32> {
-        let start = ptr as usize;
-        let end = start.checked_add(len as usize).ok_or(errno::FAULT)?;
-        self.0.get_mut(start..end).ok_or(errno::FAULT)
-    }
-
-    fn u32(&mut self, ptr: u32) -> Result<u32, i32> {
-        let b = self.bytes(ptr, 4)?;
-        Ok(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-    }
-
-    fn u64(&mut self, ptr: u32) -> Result<u64, i32> {
-        let b = self.bytes(ptr, 8)?;
-        let mut v = [0u8; 8];
-        v.copy_from_slice(b);
-        Ok(u64::from_le_bytes(v))
-    }
-
-    fn put(&mut self, ptr: u32, value: &[u8]) -> Result<(), i32> {
-        self.bytes(ptr, value.len() as u32)?.copy_from_slice(value);
-        Ok(())
+/// In WASI, memory out of the app's bounds is `EFAULT`.
+impl From<OutOfBounds> for i32 {
+    fn from(_: OutOfBounds) -> i32 {
+        errno::FAULT
     }
 }
 
@@ -69,24 +49,22 @@ fn with_guest(
     caller: &mut Caller<'_, AppState>,
     f: impl FnOnce(&mut Guest<'_>, &mut AppState) -> Result<(), i32>,
 ) -> wasmtime::Result<i32> {
-    let Some(Extern::Memory(memory)) = caller.get_export("memory") else {
-        return Ok(errno::FAULT);
-    };
-    let (bytes, state) = memory.data_and_store_mut(caller);
-    Ok(match f(&mut Guest(bytes), state) {
-        Ok(()) => errno::SUCCESS,
-        Err(errno) => errno,
+    Ok(match guest::with(caller, f) {
+        None => errno::FAULT,
+        Some(Ok(())) => errno::SUCCESS,
+        Some(Err(errno)) => errno,
     })
 }
 
 /// Writes `items` as a list of NUL-terminated strings: pointers at `ptrs`, bytes at `buf`.
 fn put_strings(guest: &mut Guest<'_>, items: &[String], ptrs: u32, buf: u32) -> Result<(), i32> {
-    let mut at = buf;
+    let mut at = u64::from(buf);
     for (i, item) in items.iter().enumerate() {
-        guest.put(ptrs + 4 * i as u32, &at.to_le_bytes())?;
         guest.put(at, item.as_bytes())?;
-        guest.put(at + item.len() as u32, &[0])?;
-        at += item.len() as u32 + 1;
+        guest.put(at + item.len() as u64, &[0])?;
+        // Within the memory (the bytes just went there): a 32-bit address.
+        guest.put(u64::from(ptrs) + 4 * i as u64, &(at as u32).to_le_bytes())?;
+        at += item.len() as u64 + 1;
     }
     Ok(())
 }
@@ -94,8 +72,8 @@ fn put_strings(guest: &mut Guest<'_>, items: &[String], ptrs: u32, buf: u32) -> 
 /// Writes how many `items` there are and the bytes they take with their NULs.
 fn put_sizes(guest: &mut Guest<'_>, items: &[String], count: u32, size: u32) -> Result<(), i32> {
     let bytes: usize = items.iter().map(|s| s.len() + 1).sum();
-    guest.put(count, &(items.len() as u32).to_le_bytes())?;
-    guest.put(size, &(bytes as u32).to_le_bytes())
+    guest.put(count.into(), &(items.len() as u32).to_le_bytes())?;
+    Ok(guest.put(size.into(), &(bytes as u32).to_le_bytes())?)
 }
 
 /// Defines the preview 1 calls `module` imports: those of this module's docs, and
@@ -140,7 +118,7 @@ pub fn add_to_linker(linker: &mut Linker<AppState>, module: &Module) -> wasmtime
                 if id > 3 {
                     return Err(errno::INVAL);
                 }
-                g.put(out, &1_000u64.to_le_bytes())
+                Ok(g.put(out.into(), &1_000u64.to_le_bytes())?)
             })
         },
     )?;
@@ -154,7 +132,7 @@ pub fn add_to_linker(linker: &mut Linker<AppState>, module: &Module) -> wasmtime
                     1..=3 => s.board.monotonic_ns(),
                     _ => return Err(errno::INVAL),
                 };
-                g.put(out, &now.to_le_bytes())
+                Ok(g.put(out.into(), &now.to_le_bytes())?)
             })
         },
     )?;
@@ -168,12 +146,13 @@ pub fn add_to_linker(linker: &mut Linker<AppState>, module: &Module) -> wasmtime
                 }
                 let mut total = 0u32;
                 for i in 0..count {
-                    let ptr = g.u32(iovs + 8 * i)?;
-                    let len = g.u32(iovs + 8 * i + 4)?;
-                    s.board.console(g.bytes(ptr, len)?);
+                    let iov = u64::from(iovs) + 8 * u64::from(i);
+                    let ptr = g.u32(iov)?;
+                    let len = g.u32(iov + 4)?;
+                    s.board.console(g.bytes(ptr.into(), len.into())?);
                     total = total.saturating_add(len);
                 }
-                g.put(written, &total.to_le_bytes())
+                Ok(g.put(written.into(), &total.to_le_bytes())?)
             })
         },
     )?;
@@ -185,7 +164,7 @@ pub fn add_to_linker(linker: &mut Linker<AppState>, module: &Module) -> wasmtime
                 if fd != 0 {
                     return Err(errno::BADF);
                 }
-                g.put(read, &0u32.to_le_bytes())
+                Ok(g.put(read.into(), &0u32.to_le_bytes())?)
             })
         },
     )?;
@@ -201,7 +180,7 @@ pub fn add_to_linker(linker: &mut Linker<AppState>, module: &Module) -> wasmtime
                 let mut stat = [0u8; 24];
                 stat[0] = 2;
                 stat[8] = if fd == 0 { 2 } else { 64 };
-                g.put(out, &stat)
+                Ok(g.put(out.into(), &stat)?)
             })
         },
     )?;
@@ -231,7 +210,7 @@ pub fn add_to_linker(linker: &mut Linker<AppState>, module: &Module) -> wasmtime
         "random_get",
         |mut c: Caller<'_, AppState>, buf: u32, len: u32| {
             with_guest(&mut c, |g, s| {
-                s.board.random(g.bytes(buf, len)?);
+                s.board.random(g.bytes(buf.into(), len.into())?);
                 Ok(())
             })
         },
@@ -301,16 +280,13 @@ fn subscriptions(
     count: u32,
     now: u64,
 ) -> Result<Vec<Subscription>, i32> {
-    const SIZE: u32 = 48;
+    const SIZE: u64 = 48;
     if count == 0 {
         return Err(errno::INVAL);
     }
     let mut wanted = Vec::new();
     for i in 0..count {
-        let sub = i
-            .checked_mul(SIZE)
-            .and_then(|offset| subs.checked_add(offset));
-        let sub = sub.ok_or(errno::FAULT)?;
+        let sub = u64::from(subs) + u64::from(i) * SIZE;
         let userdata = g.u64(sub)?;
         let tag = g.bytes(sub + 8, 1)?[0];
         let deadline = if tag == CLOCK {
@@ -344,7 +320,7 @@ fn put_events(
     events: u32,
     out: u32,
 ) -> Result<(), i32> {
-    const SIZE: u32 = 32;
+    const SIZE: u64 = 32;
     let mut written = 0u32;
     for sub in wanted {
         let report = if fds {
@@ -364,10 +340,10 @@ fn put_events(
         };
         event[8..10].copy_from_slice(&(error as u16).to_le_bytes());
         event[10] = sub.tag;
-        g.put(events + written * SIZE, &event)?;
+        g.put(u64::from(events) + u64::from(written) * SIZE, &event)?;
         written += 1;
     }
-    g.put(out, &written.to_le_bytes())
+    Ok(g.put(out.into(), &written.to_le_bytes())?)
 }
 
 /// Defines every preview 1 function `module` imports as one returning `ENOSYS`.

@@ -257,6 +257,43 @@ fn memory_caps_hold() {
 
 #[test]
 #[ignore = "needs the firmware (scripts/test.sh)"]
+fn addresses_outside_an_apps_memory_are_refused_and_it_stops_alone() {
+    let env = Env::new();
+    let apps = format!(
+        "[[app]]\nname = \"wild\"\nsource = {:?}\nenv = {{ A = \"1\" }}\n\
+         [[app]]\nname = \"ticker\"\nsource = {:?}\nargs = [\"3\"]\n",
+        micro::WILD,
+        micro::TICKER
+    );
+    let boot = boot(&bundle(&env, &apps));
+    boot.expect(
+        0,
+        &[
+            "wild: publishing from outside memory",
+            "wedge-micro: app `wild` failed: 64 bytes at 4294967280 are out of the app's memory",
+            "ticker tick 2",
+            "wedge-micro: app `ticker` exited with 0",
+        ],
+    );
+    // Every WASI call given such an address answered EFAULT, and the app went on.
+    let calls: Vec<&str> = boot
+        .lines("wild: ")
+        .into_iter()
+        .filter(|line| !line.starts_with("wild: publishing"))
+        .collect();
+    assert_eq!(calls.len(), 12, "{}", boot.console);
+    for call in calls {
+        assert!(
+            call.ends_with(" 21"),
+            "{call}, not EFAULT:\n{}",
+            boot.console
+        );
+    }
+    assert!(!boot.console.contains("still running"), "{}", boot.console);
+}
+
+#[test]
+#[ignore = "needs the firmware (scripts/test.sh)"]
 fn a_tampered_bundle_is_refused_whole() {
     let env = Env::new();
     let good = bundle(
