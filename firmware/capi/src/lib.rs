@@ -239,12 +239,11 @@ pub unsafe extern "C" fn wedge_micro_start_all(rt: *mut Handle) -> i32 {
     WEDGE_MICRO_OK
 }
 
-/// Starts the app `name` (again, if it ended; its restart count begins anew).
+/// Calls `f` with the runtime and the app `name` names, if it has one.
 ///
 /// # Safety
 /// `rt` is NULL or a runtime; `name` is NULL or a NUL-terminated string.
-#[unsafe(no_mangle)]
-pub unsafe extern "C" fn wedge_micro_start(rt: *mut Handle, name: *const c_char) -> i32 {
+unsafe fn by_name(rt: *mut Handle, name: *const c_char, f: impl FnOnce(&mut Runtime, &str)) -> i32 {
     // SAFETY: the caller's contract.
     let Some(handle) = (unsafe { rt.as_mut() }) else {
         return WEDGE_MICRO_E_INVALID;
@@ -252,10 +251,24 @@ pub unsafe extern "C" fn wedge_micro_start(rt: *mut Handle, name: *const c_char)
     // SAFETY: the caller's contract.
     match unsafe { handle.app(name) } {
         Ok(name) => {
-            handle.runtime.start(name);
+            f(&mut handle.runtime, name);
             WEDGE_MICRO_OK
         }
         Err(status) => status,
+    }
+}
+
+/// Starts the app `name` (again, if it ended; its restart count begins anew).
+///
+/// # Safety
+/// `rt` is NULL or a runtime; `name` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn wedge_micro_start(rt: *mut Handle, name: *const c_char) -> i32 {
+    // SAFETY: the caller's contract.
+    unsafe {
+        by_name(rt, name, |runtime, name| {
+            runtime.start(name);
+        })
     }
 }
 
@@ -266,16 +279,10 @@ pub unsafe extern "C" fn wedge_micro_start(rt: *mut Handle, name: *const c_char)
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn wedge_micro_stop(rt: *mut Handle, name: *const c_char) -> i32 {
     // SAFETY: the caller's contract.
-    let Some(handle) = (unsafe { rt.as_mut() }) else {
-        return WEDGE_MICRO_E_INVALID;
-    };
-    // SAFETY: the caller's contract.
-    match unsafe { handle.app(name) } {
-        Ok(name) => {
-            handle.runtime.stop(name);
-            WEDGE_MICRO_OK
-        }
-        Err(status) => status,
+    unsafe {
+        by_name(rt, name, |runtime, name| {
+            runtime.stop(name);
+        })
     }
 }
 

@@ -117,6 +117,39 @@ fn bundle(env: &Env, toml: &str) -> PathBuf {
     out
 }
 
+/// A copy of the bundle at `good` with one bit flipped: the bit 0 of byte `at`, counted
+/// from the start, or from the end when negative.
+fn flipped(env: &Env, good: &Path, at: isize) -> PathBuf {
+    let mut bytes = std::fs::read(good).unwrap();
+    let at = if at < 0 {
+        bytes.len() - at.unsigned_abs()
+    } else {
+        at as usize
+    };
+    bytes[at] ^= 1;
+    PathBuf::from(write_file(
+        &env.path(""),
+        &format!("flipped-{at}.bin"),
+        &bytes,
+    ))
+}
+
+/// `hello` compiled by `wedge compile --target pulley32`: Pulley code for wedge on
+/// 32-bit Linux, with another engine's settings than the device's.
+fn other_engines_code(env: &Env) -> String {
+    let cwasm = env.path("hello.cwasm");
+    env.wedge(&[
+        "compile",
+        "--target",
+        "pulley32",
+        micro::HELLO,
+        "-o",
+        cwasm.to_str().unwrap(),
+    ])
+    .expect_code(0);
+    cwasm.to_str().unwrap().to_owned()
+}
+
 #[test]
 #[ignore = "needs the firmware (scripts/test.sh)"]
 fn the_same_module_greets_on_linux_and_on_the_microcontroller() {
@@ -304,22 +337,14 @@ fn a_tampered_bundle_is_refused_whole() {
             micro::HELLO
         ),
     );
-    let bytes = std::fs::read(&good).unwrap();
     // One bit of the last app's code.
-    let mut code = bytes.clone();
-    let at = code.len() - 100;
-    code[at] ^= 1;
-    let tampered = write_file(&env.path(""), "code.bin", &code);
-    boot(Path::new(&tampered)).expect(
+    boot(&flipped(&env, &good, -100)).expect(
         1,
         &["wedge-micro: bad bundle: other: its code does not match its digest"],
     );
     // One bit of the header: the first app's fuel budget.
-    let mut header = bytes;
     let fuel_at = 8 + 4 + 4 + 2 + "hello".len() + 4;
-    header[fuel_at] ^= 1;
-    let tampered = write_file(&env.path(""), "header.bin", &header);
-    let boot = boot(Path::new(&tampered));
+    let boot = boot(&flipped(&env, &good, fuel_at as isize));
     boot.expect(
         1,
         &["wedge-micro: bad bundle: the header's digest does not match"],
@@ -331,21 +356,8 @@ fn a_tampered_bundle_is_refused_whole() {
 #[ignore = "needs the firmware (scripts/test.sh)"]
 fn code_compiled_for_another_engine_is_refused() {
     let env = Env::new();
-    // Pulley code for wedge on 32-bit Linux: another engine's settings.
-    let cwasm = env.path("hello.cwasm");
-    env.wedge(&[
-        "compile",
-        "--target",
-        "pulley32",
-        micro::HELLO,
-        "-o",
-        cwasm.to_str().unwrap(),
-    ])
-    .expect_code(0);
-    let bundle = bundle(
-        &env,
-        &format!("[[app]]\nsource = {:?}\n", cwasm.to_str().unwrap()),
-    );
+    let cwasm = other_engines_code(&env);
+    let bundle = bundle(&env, &format!("[[app]]\nsource = {cwasm:?}\n"));
     let boot = boot(&bundle);
     boot.expect(1, &["wedge-micro: refused the app's code: hello:"]);
     assert!(!boot.console.contains("hello from"), "{}", boot.console);
@@ -485,32 +497,19 @@ fn the_c_api_refuses_a_bad_bundle_whole() {
         &env,
         &format!("[[app]]\nname = \"hello\"\nsource = {:?}\n", micro::HELLO),
     );
-    let mut code = std::fs::read(&good).unwrap();
-    let at = code.len() - 100;
-    code[at] ^= 1;
-    let tampered = write_file(&env.path(""), "tampered.bin", &code);
-    boot_c(Path::new(&tampered)).expect(
+    boot_c(&flipped(&env, &good, -100)).expect(
         1,
         &["c-firmware: cannot load the bundle (-5): bad bundle: hello: its code does not match its digest"],
     );
 
     // A good app, then code of another engine: neither is kept.
-    let cwasm = env.path("other.cwasm");
-    env.wedge(&[
-        "compile",
-        "--target",
-        "pulley32",
-        micro::HELLO,
-        "-o",
-        cwasm.to_str().unwrap(),
-    ])
-    .expect_code(0);
+    let cwasm = other_engines_code(&env);
     let mixed = bundle(
         &env,
         &format!(
             "[[app]]\nname = \"hello\"\nsource = {:?}\n[[app]]\nname = \"other\"\nsource = {:?}\n",
             micro::HELLO,
-            cwasm.to_str().unwrap()
+            cwasm
         ),
     );
     let boot = boot_c(&mixed);
