@@ -178,9 +178,15 @@ fn main() {
 
     code.open_module(
         "Core modules written in the text format (`guests/wat`): `tables` grows ten \
-         tables by ten million elements each, `big_table` declares one that large.",
+         tables by ten million elements each, `big_table` declares one that large; `big`, \
+         generated here, is over 1 MiB of code (thousands of functions folded into one \
+         number it prints), an app big enough for a first run on the baseline compiler.",
         "wat",
     );
+    let out = out_dir.join("wat-big.wasm");
+    let bytes = wat::parse_str(big_module()).expect("assemble the generated big module");
+    std::fs::write(&out, bytes).expect("write the big module");
+    code.constant("big", &out);
     for name in WAT_GUESTS {
         let source = guests.join("wat").join(format!("{name}.wat"));
         let bytes = wat::parse_file(&source)
@@ -191,6 +197,55 @@ fn main() {
     }
     code.close_module();
     std::fs::write(out_dir.join("programs.rs"), code.finish()).expect("write programs.rs");
+}
+
+/// Functions of the generated `big` module, and arithmetic steps in each.
+const BIG_FUNCTIONS: u32 = 6000;
+const BIG_STEPS: u32 = 48;
+
+/// The text of the `big` guest: `_start` folds a number through every function (each a
+/// different chain of multiplies, adds, xors and rotates) and prints it in decimal with
+/// `fd_write`, `big: N`.
+fn big_module() -> String {
+    let mut wat = String::from(
+        "(module\n\
+         (import \"wasi_snapshot_preview1\" \"fd_write\" \
+         (func $fd_write (param i32 i32 i32 i32) (result i32)))\n\
+         (memory (export \"memory\") 1)\n",
+    );
+    let ops = ["i32.mul", "i32.add", "i32.xor", "i32.rotl"];
+    for f in 0..BIG_FUNCTIONS {
+        write!(wat, "(func $f{f} (param i32) (result i32) local.get 0").unwrap();
+        for step in 0..BIG_STEPS {
+            let constant = ((f * 7919 + step * 104_729) % 65_521) | 1;
+            let op = ops[((f + step) % 4) as usize];
+            write!(wat, " i32.const {constant} {op}").unwrap();
+        }
+        wat.push_str(")\n");
+    }
+    wat.push_str("(func (export \"_start\") (local $n i32) (local $at i32)\ni32.const 1\n");
+    for f in 0..BIG_FUNCTIONS {
+        writeln!(wat, "call $f{f}").unwrap();
+    }
+    // The number's digits backwards from byte 64, after "big: ", then a newline.
+    wat.push_str(
+        "local.set $n\n\
+         i32.const 64 i32.const 10 i32.store8\n\
+         i32.const 64 local.set $at\n\
+         (loop $digit\n\
+           local.get $at i32.const 1 i32.sub local.tee $at\n\
+           local.get $n i32.const 10 i32.rem_u i32.const 48 i32.add i32.store8\n\
+           local.get $n i32.const 10 i32.div_u local.tee $n\n\
+           br_if $digit)\n\
+         local.get $at i32.const 5 i32.sub local.tee $at\n\
+         i32.const 0x20676962 i32.store\n\
+         local.get $at i32.const 58 i32.store8 offset=3\n\
+         local.get $at i32.const 32 i32.store8 offset=4\n\
+         i32.const 100 local.get $at i32.store\n\
+         i32.const 104 i32.const 65 local.get $at i32.sub i32.store\n\
+         i32.const 1 i32.const 100 i32.const 1 i32.const 108 call $fd_write drop)\n)\n",
+    );
+    wat
 }
 
 /// Writes `pub mod {module}` with one constant per guest in `{target_dir}/release`.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use wedge_manifest::{Grants, NnGrant};
 use wedge_runtime::{
     App, EngineOptions, HostServices, NnModel, NnModels, NnTensor, NnTensorType, Outcome, Policy,
-    Prepared, Stdio,
+    Prepared, Stdio, Tiering,
 };
 use wedge_test_programs::models::CLASSIFIER;
 use wedge_test_programs::{p1, p2};
@@ -46,7 +46,13 @@ fn bench(c: &mut Criterion) {
     };
     let models = NnModels::default();
     for (name, wasm) in [("wasip1", p1::NN), ("wasip2", p2::NN)] {
-        let app = App::open(EngineOptions::default(), Path::new(wasm), None).expect("load");
+        let app = App::open(
+            EngineOptions::default(),
+            Path::new(wasm),
+            None,
+            Tiering::Off,
+        )
+        .expect("load");
         let prepared = Prepared::new(&app).expect("link");
         group.bench_function(format!("wasi_nn_{name}"), |b| {
             b.iter_custom(|iters| {

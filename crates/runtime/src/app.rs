@@ -18,6 +18,27 @@ pub enum AppKind {
     Component,
 }
 
+/// How a load that finds no code in the cache compiles an app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Tiering {
+    /// With the engine asked for.
+    #[default]
+    Off,
+    /// A big app (at least [`BASELINE_FIRST_MIN`] bytes of Wasm) on Cranelift is
+    /// compiled in memory with the baseline compiler (Winch) instead, many times faster,
+    /// so that its first run starts at once; the app says so ([`App::tier_up_pending`])
+    /// and the caller has the Cranelift code made for the cache, where later loads find
+    /// it ([`App::open`] with [`Tiering::Off`] makes it). Winch's code is not cached: it
+    /// is only for the runs before Cranelift's is there. Where Winch cannot compile the
+    /// app (exceptions, some SIMD; or on a CPU it does not support), Cranelift does, as
+    /// with `Off`.
+    BaselineFirst,
+}
+
+/// The least Wasm, in bytes, that [`Tiering::BaselineFirst`] compiles with the baseline
+/// compiler: below it Cranelift takes well under a second.
+pub const BASELINE_FIRST_MIN: usize = 1 << 20;
+
 /// Compiled code, ready to link.
 #[derive(Clone)]
 pub(crate) enum Code {
@@ -36,6 +57,8 @@ pub struct App {
     pub kind: AppKind,
     /// Hex sha256 of the file's bytes.
     pub sha256: String,
+    /// Compiled by the baseline compiler for a first run ([`Tiering::BaselineFirst`]).
+    pub(crate) tier_up: bool,
 }
 
 impl App {
@@ -48,15 +71,19 @@ impl App {
         options: EngineOptions,
         path: &Path,
         cache: Option<&CodeCache>,
+        tiering: Tiering,
     ) -> Result<App, RuntimeError> {
         let engine = Engine::new(options.clone())?;
-        match App::load(&engine, path, cache) {
+        let load = |engine: &Engine| {
+            let bytes = read(path)?;
+            Self::from_bytes_tiered(engine, path, &bytes, cache, tiering)
+        };
+        match load(&engine) {
             Err(RuntimeError::CompilerBug { .. }) if options.kind != EngineKind::Pulley => {
-                App::load(&options.on_pulley()?, path, cache)
+                load(&options.on_pulley()?)
             }
             Err(RuntimeError::Precompiled { .. }) if options.kind != EngineKind::Pulley => {
-                App::load(&options.on_pulley()?, path, cache)
-                    .or_else(|_| App::load(&engine, path, cache))
+                load(&options.on_pulley()?).or_else(|_| load(&engine))
             }
             other => other,
         }
@@ -69,10 +96,12 @@ impl App {
         path: &Path,
         sha256: &str,
         cache: Option<&CodeCache>,
+        tiering: Tiering,
     ) -> Result<App, RuntimeError> {
-        match App::open_content_addressed(&Engine::new(options.clone())?, path, sha256, cache) {
+        let open = |engine: &Engine| Self::open_addressed(engine, path, sha256, cache, tiering);
+        match open(&Engine::new(options.clone())?) {
             Err(RuntimeError::CompilerBug { .. }) if options.kind != EngineKind::Pulley => {
-                App::open_content_addressed(&options.on_pulley()?, path, sha256, cache)
+                open(&options.on_pulley()?)
             }
             other => other,
         }
@@ -85,11 +114,7 @@ impl App {
         path: &Path,
         cache: Option<&CodeCache>,
     ) -> Result<App, RuntimeError> {
-        let bytes = std::fs::read(path).map_err(|source| RuntimeError::Read {
-            path: path.to_path_buf(),
-            error: source,
-        })?;
-        Self::from_bytes(engine, path, &bytes, cache)
+        Self::from_bytes(engine, path, &read(path)?, cache)
     }
 
     /// Loads a file from a content-addressed store, whose content should have the hex
@@ -101,6 +126,17 @@ impl App {
         path: &Path,
         sha256: &str,
         cache: Option<&CodeCache>,
+    ) -> Result<App, RuntimeError> {
+        Self::open_addressed(engine, path, sha256, cache, Tiering::Off)
+    }
+
+    /// [`App::open_content_addressed`], compiling as `tiering` says.
+    fn open_addressed(
+        engine: &Engine,
+        path: &Path,
+        sha256: &str,
+        cache: Option<&CodeCache>,
+        tiering: Tiering,
     ) -> Result<App, RuntimeError> {
         let read_error = |error| RuntimeError::Read {
             path: path.to_path_buf(),
@@ -117,7 +153,7 @@ impl App {
                         expected: sha256.to_string(),
                     });
                 }
-                return Self::compile_verified(engine, path, &bytes, sha256, cache);
+                return Self::compile_checked(engine, path, &bytes, sha256, cache, None, tiering);
             }
         };
         Ok(App {
@@ -126,6 +162,7 @@ impl App {
             path: path.to_path_buf(),
             kind,
             sha256: sha256.to_string(),
+            tier_up: false,
         })
     }
 
@@ -140,7 +177,7 @@ impl App {
         sha256: &str,
         cache: Option<&CodeCache>,
     ) -> Result<App, RuntimeError> {
-        Self::compile_checked(engine, path, bytes, sha256, cache, None)
+        Self::compile_checked(engine, path, bytes, sha256, cache, None, Tiering::Off)
     }
 
     /// [`App::compile_verified`], taking the compiled payload from `precompiled` when
@@ -152,14 +189,23 @@ impl App {
         sha256: &str,
         cache: Option<&CodeCache>,
         precompiled: Option<Vec<u8>>,
+        tiering: Tiering,
     ) -> Result<App, RuntimeError> {
         let kind = detect_kind(path, bytes)?;
+        let source = Source {
+            path,
+            kind,
+            bytes,
+            sha256,
+        };
+        let compiled = compile_cached(engine, &source, cache, precompiled, tiering)?;
         Ok(App {
-            engine: engine.clone(),
-            code: compile_cached(engine, path, kind, bytes, sha256, cache, precompiled)?,
+            engine: compiled.engine,
+            code: compiled.code,
             path: path.to_path_buf(),
             kind,
             sha256: sha256.to_string(),
+            tier_up: compiled.tier_up,
         })
     }
 
@@ -172,6 +218,17 @@ impl App {
         path: &Path,
         bytes: &[u8],
         cache: Option<&CodeCache>,
+    ) -> Result<App, RuntimeError> {
+        Self::from_bytes_tiered(engine, path, bytes, cache, Tiering::Off)
+    }
+
+    /// [`App::from_bytes`], compiling as `tiering` says.
+    fn from_bytes_tiered(
+        engine: &Engine,
+        path: &Path,
+        bytes: &[u8],
+        cache: Option<&CodeCache>,
+        tiering: Tiering,
     ) -> Result<App, RuntimeError> {
         #[cfg(feature = "compiler")]
         let componentized;
@@ -187,7 +244,7 @@ impl App {
             bytes
         };
         let sha256 = hex::encode(Sha256::digest(bytes));
-        let (kind, code) = if let Some(precompiled) = wasmtime::Engine::detect_precompiled(bytes) {
+        if let Some(precompiled) = wasmtime::Engine::detect_precompiled(bytes) {
             let kind = match precompiled {
                 Precompiled::Module => AppKind::Module,
                 Precompiled::Component => AppKind::Component,
@@ -196,32 +253,34 @@ impl App {
                 path: path.to_path_buf(),
                 message: one_line(&e),
             })?;
-            (kind, code)
-        } else {
-            let kind = detect_kind(path, bytes)?;
-            if kind == AppKind::Module && !module_has_entry(bytes) {
-                return Err(RuntimeError::Link {
-                    path: path.to_path_buf(),
-                    message: NO_ENTRY_POINT.into(),
-                });
-            }
-            (
+            return Ok(App {
+                engine: engine.clone(),
+                code,
+                path: path.to_path_buf(),
                 kind,
-                compile_cached(engine, path, kind, bytes, &sha256, cache, None)?,
-            )
-        };
-        Ok(App {
-            engine: engine.clone(),
-            code,
-            path: path.to_path_buf(),
-            kind,
-            sha256,
-        })
+                sha256,
+                tier_up: false,
+            });
+        }
+        let kind = detect_kind(path, bytes)?;
+        if kind == AppKind::Module && !module_has_entry(bytes) {
+            return Err(RuntimeError::Link {
+                path: path.to_path_buf(),
+                message: NO_ENTRY_POINT.into(),
+            });
+        }
+        Self::compile_checked(engine, path, bytes, &sha256, cache, None, tiering)
     }
 
     /// The engine the app was compiled for.
     pub fn engine(&self) -> &Engine {
         &self.engine
+    }
+
+    /// Whether the app's code comes from the baseline compiler for a first run
+    /// ([`Tiering::BaselineFirst`]) and the cache still lacks its Cranelift code.
+    pub fn tier_up_pending(&self) -> bool {
+        self.tier_up
     }
 
     /// Whether the app is a `wasi:http/proxy` component: it exports
@@ -304,35 +363,132 @@ pub(crate) fn detect_kind(path: &Path, bytes: &[u8]) -> Result<AppKind, RuntimeE
     }
 }
 
-/// The code for `bytes` (hex sha256 `sha256`): from `cache` when it holds it, else
-/// `precompiled` (the payload for exactly these bytes, if the caller has it) or a fresh
-/// compile, then written to `cache`.
+/// Wasm to compile: its bytes, what they are, their hex sha256, where they came from.
+struct Source<'a> {
+    path: &'a Path,
+    kind: AppKind,
+    bytes: &'a [u8],
+    sha256: &'a str,
+}
+
+/// Code and the engine it was compiled for.
+struct Compiled {
+    engine: Engine,
+    code: Code,
+    /// By the baseline compiler, in place of the engine asked for.
+    tier_up: bool,
+}
+
+/// The code for `source`: from `cache` when it holds it, else `precompiled` (the payload
+/// for exactly these bytes, if the caller has it) or a fresh compile (the baseline
+/// compiler's first, if `tiering` says so), then written to `cache`.
 fn compile_cached(
     engine: &Engine,
-    path: &Path,
-    kind: AppKind,
-    bytes: &[u8],
-    sha256: &str,
+    source: &Source<'_>,
+    cache: Option<&CodeCache>,
+    precompiled: Option<Vec<u8>>,
+    tiering: Tiering,
+) -> Result<Compiled, RuntimeError> {
+    let done = |engine: &Engine, code: Code, tier_up: bool| Compiled {
+        engine: engine.clone(),
+        code,
+        tier_up,
+    };
+    if let Some(code) = cache.and_then(|c| load_cached(engine, c, source.kind, source.sha256)) {
+        return Ok(done(engine, code, false));
+    }
+    if precompiled.is_none()
+        && let Some(baseline) = baseline_first(engine, source, cache, tiering)
+    {
+        // Winch refuses some Wasm Cranelift takes (exceptions, some SIMD): then Cranelift.
+        match compile_in_memory(&baseline, source) {
+            Ok(code) => return Ok(done(&baseline, code, true)),
+            Err(RuntimeError::InvalidWasm { .. } | RuntimeError::CompilerBug { .. }) => {}
+            Err(other) => return Err(other),
+        }
+    }
+    let code = compile_into(engine, source, cache, precompiled)?;
+    Ok(done(engine, code, false))
+}
+
+/// The baseline engine to compile `source` with first, when `tiering` asks for that and
+/// it is worth it: a big app, for Cranelift on this host, with a cache to keep the
+/// Cranelift code in later.
+fn baseline_first(
+    engine: &Engine,
+    source: &Source<'_>,
+    cache: Option<&CodeCache>,
+    tiering: Tiering,
+) -> Option<Engine> {
+    let options = engine.options();
+    let wanted = tiering == Tiering::BaselineFirst
+        && cache.is_some()
+        && options.kind == EngineKind::Cranelift
+        && options.target.is_none()
+        && source.bytes.len() >= BASELINE_FIRST_MIN
+        && cfg!(all(
+            feature = "compiler",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        ));
+    if !wanted {
+        return None;
+    }
+    Engine::new(EngineOptions {
+        kind: EngineKind::Winch,
+        ..options.clone()
+    })
+    .ok()
+}
+
+/// Compiles `source` for `engine` straight into memory (nothing serialized or kept).
+fn compile_in_memory(engine: &Engine, source: &Source<'_>) -> Result<Code, RuntimeError> {
+    #[cfg(not(feature = "compiler"))]
+    {
+        Err(RuntimeError::NoCompiler {
+            path: source.path.to_path_buf(),
+            target: engine.compile_target(),
+        })
+    }
+    #[cfg(feature = "compiler")]
+    {
+        let wt = engine.wasmtime();
+        guarded(source.path, || match source.kind {
+            AppKind::Module => Module::from_binary(wt, source.bytes).map(Code::Module),
+            AppKind::Component => Component::from_binary(wt, source.bytes).map(Code::Component),
+        })
+    }
+}
+
+/// Compiles `source` for `engine` (or takes `precompiled`), keeps the code in `cache`
+/// and loads it.
+fn compile_into(
+    engine: &Engine,
+    source: &Source<'_>,
     cache: Option<&CodeCache>,
     precompiled: Option<Vec<u8>>,
 ) -> Result<Code, RuntimeError> {
-    if let Some(code) = cache.and_then(|c| load_cached(engine, c, kind, sha256)) {
-        return Ok(code);
-    }
     let serialized = match precompiled {
         Some(serialized) => serialized,
-        None => precompile_kind(engine, path, kind, bytes)?,
+        None => precompile_kind(engine, source.path, source.kind, source.bytes)?,
     };
     if let Some(cache) = cache {
         // A cache that cannot be written (read-only root) only costs a recompile next time.
         let _ = cache.write(
-            &cache.entry_path(&engine.compatibility_hash(), sha256),
+            &cache.entry_path(&engine.compatibility_hash(), source.sha256),
             &serialized,
         );
     }
-    deserialize(engine, kind, &serialized).map_err(|e| RuntimeError::InvalidWasm {
-        path: path.to_path_buf(),
+    deserialize(engine, source.kind, &serialized).map_err(|e| RuntimeError::InvalidWasm {
+        path: source.path.to_path_buf(),
         message: one_line(&e),
+    })
+}
+
+/// The bytes of the file at `path`.
+fn read(path: &Path) -> Result<Vec<u8>, RuntimeError> {
+    std::fs::read(path).map_err(|error| RuntimeError::Read {
+        path: path.to_path_buf(),
+        error,
     })
 }
 
@@ -410,17 +566,28 @@ fn compile(
     bytes: &[u8],
 ) -> Result<Vec<u8>, RuntimeError> {
     let wt = engine.wasmtime();
-    // A crash of the code generator on valid Wasm (wasmtime #13959 on riscv64) is an
-    // error of its own, never a crash of wedge.
-    crate::panics::quiet_caught();
-    let compiled = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| match kind {
+    guarded(path, || match kind {
         AppKind::Module => wt.precompile_module(bytes),
         AppKind::Component => wt.precompile_component(bytes),
-    }))
-    .map_err(|payload| RuntimeError::CompilerBug {
-        path: path.to_path_buf(),
-        message: crate::panics::message(&*payload).unwrap_or_else(|| "it panicked".into()),
-    })?;
+    })
+}
+
+/// Runs a compile of the Wasm at `path`: its error is [`RuntimeError::InvalidWasm`], and
+/// a crash of the code generator on valid Wasm (wasmtime #13959 on riscv64) is
+/// [`RuntimeError::CompilerBug`], never a crash of wedge.
+#[cfg(feature = "compiler")]
+fn guarded<T>(
+    path: &Path,
+    compile: impl FnOnce() -> wasmtime::Result<T>,
+) -> Result<T, RuntimeError> {
+    crate::panics::quiet_caught();
+    let compiled =
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(compile)).map_err(|payload| {
+            RuntimeError::CompilerBug {
+                path: path.to_path_buf(),
+                message: crate::panics::message(&*payload).unwrap_or_else(|| "it panicked".into()),
+            }
+        })?;
     compiled.map_err(|e| RuntimeError::InvalidWasm {
         path: path.to_path_buf(),
         message: one_line(&e),

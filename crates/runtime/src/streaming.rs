@@ -149,7 +149,15 @@ impl StreamingCompile {
         let precompiled = speculation
             .filter(|s| bytes.starts_with(&s.prefix) && only_ignored_after(bytes, s.prefix.len()))
             .and_then(|s| s.compiling.join().ok()?.ok());
-        App::compile_checked(&self.engine, path, bytes, sha256, cache, precompiled)
+        App::compile_checked(
+            &self.engine,
+            path,
+            bytes,
+            sha256,
+            cache,
+            precompiled,
+            crate::Tiering::Off,
+        )
     }
 
     /// Whether a speculative compile has started (for tests and diagnostics).

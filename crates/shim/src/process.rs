@@ -21,7 +21,7 @@ use std::sync::Arc;
 use wedge_bridge::Bridge;
 use wedge_runtime::{
     App, BusLimits, CodeCache, Control, EngineOptions, HostServices, HttpApp, KvStore, MessageBus,
-    NnModels, Policy, Prepared, RequestLimits, SharedOutput, Stdio,
+    NnModels, Policy, Prepared, RequestLimits, SharedOutput, Stdio, Tiering,
 };
 use wedge_serve::{AccessLog, DEFAULT_MAX_BODY, HttpMetrics, ServeConfig, Server};
 
@@ -94,7 +94,7 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
         fuel: launch.grants.limits.fuel.is_some(),
         ..EngineOptions::default()
     };
-    let mut app = App::open(options.clone(), &launch.wasm, Some(&cache))?;
+    let mut app = App::open(options.clone(), &launch.wasm, Some(&cache), Tiering::Off)?;
     let serves_http = app.serves_http();
     if serves_http {
         // A server's instances come from a pool sized for its concurrency, as in
@@ -106,7 +106,7 @@ fn run_app(bundle: &Path, spec: &Spec) -> Result<i32, ShimError> {
             pooling: Some(pool),
             ..options
         };
-        app = App::open(pooling, &launch.wasm, Some(&cache))?;
+        app = App::open(pooling, &launch.wasm, Some(&cache), Tiering::Off)?;
     }
     let mut grants = launch.grants;
     let held = resident_bytes()?.max(cgroup::memory_usage(spec).unwrap_or(0));

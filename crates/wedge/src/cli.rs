@@ -105,6 +105,25 @@ pub enum Command {
     /// Make apps for microcontrollers (wedge-micro): bundles of precompiled apps
     #[command(subcommand)]
     Micro(MicroCommand),
+    /// Compile an app with Cranelift into the code cache, at low priority: started in
+    /// the background by a first run on the baseline compiler (internal)
+    #[command(hide = true)]
+    TierUp(TierUpArgs),
+}
+
+/// `wedge tier-up`.
+#[derive(Debug, Args)]
+pub struct TierUpArgs {
+    /// Compile in fuel metering, as the run that started it had
+    #[arg(long)]
+    pub fuel: bool,
+
+    /// The app is an image's layer in the local store, with this hex sha256
+    #[arg(long, value_name = "SHA256")]
+    pub layer: Option<String>,
+
+    /// The Wasm file
+    pub app: PathBuf,
 }
 
 /// `wedge micro`.
@@ -467,9 +486,11 @@ pub struct LaunchArgs {
     #[command(flatten)]
     pub grants: GrantArgs,
 
-    /// Compiler tier
-    #[arg(long, value_name = "ENGINE", default_value = "cranelift", value_parser = parse_engine)]
-    pub engine: EngineKind,
+    /// Compiler tier [default: cranelift; the first run of a big app (1 MiB of Wasm or
+    /// more) starts on winch code while cranelift compiles it in the background, for the
+    /// runs after it]
+    #[arg(long, value_name = "ENGINE", value_parser = parse_engine)]
+    pub engine: Option<EngineKind>,
 
     /// For an image: grant the env and network access it requests (never host paths)
     #[arg(long)]

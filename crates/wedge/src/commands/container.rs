@@ -97,7 +97,7 @@ fn create_request(launch: LaunchArgs) -> anyhow::Result<CreateRequest> {
         grants,
         grant_requested: launch.grant_requested,
         restart: launch.restart,
-        engine: Some(launch.engine.to_string()),
+        engine: launch.engine.map(|engine| engine.to_string()),
         port: launch.port,
         body_timeout: launch.body_timeout.map(|t| t.to_string()),
     })

@@ -75,5 +75,6 @@ pub fn execute(cli: Cli) -> anyhow::Result<i32> {
             "this wedge was built without a compiler (a device build): make bundles for \
              microcontrollers on a build machine"
         ),
+        Command::TierUp(args) => run::tier_up(&root, args),
     }
 }

@@ -1,12 +1,12 @@
 //! `wedge run`: run an app in-process with the granted capabilities and limits.
 
 use super::source::Source;
-use crate::cli::{LaunchArgs, RunArgs};
+use crate::cli::{LaunchArgs, RunArgs, TierUpArgs};
 use crate::root;
 use std::path::Path;
 use wedge_runtime::{
     App, BusLimits, CodeCache, EngineKind, EngineOptions, HostServices, KvStore, MessageBus,
-    NnModels, Outcome, Policy, Prepared, Stdio,
+    NnModels, Outcome, Policy, Prepared, Stdio, Tiering,
 };
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
@@ -62,27 +62,99 @@ pub(crate) fn load(
 
     let cache = (!no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));
     let options = EngineOptions {
-        kind: args.engine,
+        kind: args.engine.unwrap_or_default(),
         fuel: policy.fuel.is_some(),
         target: None,
         pooling,
     };
+    // A first run of a big app starts on the baseline compiler's code, unless a
+    // compiler was named; a server (pooling) keeps its code, so it gets Cranelift's.
+    let tiering = if args.engine.is_none() && pooling.is_none() {
+        Tiering::BaselineFirst
+    } else {
+        Tiering::Off
+    };
     // An image pulled just now was compiled with default settings: reuse that.
     let wasm = &source.app.wasm;
-    let app = match (source.pulled, &source.app.image) {
+    let layer = source.app.image.as_ref().map(|image| image.layer.hex());
+    let app = match (source.pulled, layer) {
         (Some(app), _) if options == EngineOptions::default() => app,
-        (_, Some(image)) => {
-            App::open_layer(options.clone(), wasm, image.layer.hex(), cache.as_ref())?
-        }
-        _ => App::open(options.clone(), wasm, cache.as_ref())?,
+        (_, Some(layer)) => App::open_layer(options.clone(), wasm, layer, cache.as_ref(), tiering)?,
+        _ => App::open(options.clone(), wasm, cache.as_ref(), tiering)?,
     };
+    if app.tier_up_pending() {
+        tier_up_in_background(root, &app, layer);
+    }
     note_if_on_pulley(&app, options.kind);
     Ok((app, policy))
 }
 
+/// Has Cranelift's code for `app`, which runs on the baseline compiler's for now, made
+/// for the code cache by a `wedge tier-up` in the background, so that the runs after
+/// this one find it. This run does not wait for it; if it cannot start, the next run
+/// starts on the baseline code again and tries again.
+fn tier_up_in_background(root: &Path, app: &App, layer: Option<&str>) {
+    use std::os::unix::process::CommandExt;
+    use std::process::{Command, Stdio};
+    let Ok(wedge) = std::env::current_exe() else {
+        return;
+    };
+    let mut command = Command::new(wedge);
+    command.arg("--root").arg(root).arg("tier-up");
+    if app.engine().options().fuel {
+        command.arg("--fuel");
+    }
+    if let Some(layer) = layer {
+        command.args(["--layer", layer]);
+    }
+    command
+        .arg(&app.path)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        // Its own process group: a Ctrl-C meant for the app leaves it compiling.
+        .process_group(0);
+    if let Ok(mut child) = command.spawn() {
+        // Reaped when it ends, should this process still run then.
+        std::thread::spawn(move || child.wait());
+    }
+}
+
+/// `wedge tier-up`: compiles an app with Cranelift into the code cache, at low priority.
+/// One at a time per app: another started meanwhile (by a run before this one ends)
+/// leaves at once.
+pub fn tier_up(root: &Path, args: TierUpArgs) -> anyhow::Result<i32> {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    use std::os::fd::AsRawFd;
+    // SAFETY: lowers this process's own priority; no memory is involved.
+    unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, 10) };
+    let dir = root::code_cache_dir(root);
+    let locks = dir.with_file_name("tier-up");
+    std::fs::create_dir_all(&locks)?;
+    let mut app = DefaultHasher::new();
+    (&args.app, &args.layer, args.fuel).hash(&mut app);
+    let lock = locks.join(format!("{:016x}.lock", app.finish()));
+    let file = std::fs::File::create(&lock)?;
+    // SAFETY: flock on a descriptor this function owns, released when it is closed.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
+        return Ok(0);
+    }
+    let cache = CodeCache::new(dir);
+    let options = EngineOptions {
+        fuel: args.fuel,
+        ..EngineOptions::default()
+    };
+    match &args.layer {
+        Some(layer) => App::open_layer(options, &args.app, layer, Some(&cache), Tiering::Off)?,
+        None => App::open(options, &args.app, Some(&cache), Tiering::Off)?,
+    };
+    let _ = std::fs::remove_file(&lock);
+    Ok(0)
+}
+
 /// Says so when `app` runs on Pulley because the `asked` compiler crashed on it.
 pub(super) fn note_if_on_pulley(app: &App, asked: EngineKind) {
-    if app.engine().options().kind != asked {
+    if app.engine().options().kind == EngineKind::Pulley && asked != EngineKind::Pulley {
         eprintln!(
             "wedge: note: the {asked} compiler failed on this app (a wasmtime bug on this \
              machine); it runs on the Pulley interpreter"

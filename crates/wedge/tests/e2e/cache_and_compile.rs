@@ -2,7 +2,7 @@
 //! including the Pulley interpreter target.
 
 use crate::common::{Env, cache_entries};
-use wedge_test_programs::{p1, p2};
+use wedge_test_programs::{p1, p2, wat};
 
 #[test]
 fn first_run_fills_the_cache_and_later_runs_use_it() {
@@ -154,4 +154,58 @@ fn compile_targets_edge_devices_and_a_compiler_crash_is_one_line() {
     ])
     .expect_code(125)
     .expect_one_line_error("run it with `--engine pulley`");
+}
+
+#[test]
+fn a_big_apps_first_run_starts_on_winch_and_later_runs_get_cranelift_code() {
+    let cranelift = Env::new();
+    let expected = cranelift.wedge(&["run", "--engine", "cranelift", wat::BIG]);
+    expected.expect_code(0);
+    assert!(expected.stdout.starts_with("big: "), "{}", expected.stdout);
+    assert_eq!(cache_entries(&cranelift.root()).len(), 1);
+
+    let env = Env::new();
+    let first = env.wedge(&["run", wat::BIG]);
+    first.expect_code(0);
+    assert_eq!(first.stdout, expected.stdout);
+    assert!(first.stderr.is_empty(), "{}", first.stderr);
+    // The run had Winch's code, kept nowhere; a `wedge tier-up` in the background
+    // puts Cranelift's in the cache: the entry a run with `--engine cranelift` makes.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    let entries = loop {
+        let entries = cache_entries(&env.root());
+        if !entries.is_empty() || std::time::Instant::now() > deadline {
+            break entries;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let relative = |entry: &std::path::Path, root: &std::path::Path| {
+        entry.strip_prefix(root).unwrap().to_owned()
+    };
+    assert_eq!(
+        entries
+            .iter()
+            .map(|entry| relative(entry, &env.root()))
+            .collect::<Vec<_>>(),
+        [relative(
+            &cache_entries(&cranelift.root())[0],
+            &cranelift.root()
+        )],
+        "no Cranelift code after the first run"
+    );
+    let later = env.wedge(&["run", wat::BIG]);
+    later.expect_code(0);
+    assert_eq!(later.stdout, expected.stdout);
+    assert_eq!(cache_entries(&env.root()).len(), 1);
+}
+
+#[test]
+fn small_apps_and_named_compilers_get_no_baseline_first_run() {
+    let env = Env::new();
+    env.wedge(&["run", "--engine", "winch", wat::BIG])
+        .expect_code(0);
+    env.wedge(&["run", p1::HELLO]).expect_code(0);
+    // Each got the code of the compiler it ran on, and no more appears.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(cache_entries(&env.root()).len(), 2);
 }

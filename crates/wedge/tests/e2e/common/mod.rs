@@ -195,7 +195,11 @@ pub fn cache_entries(root: &Path) -> Vec<PathBuf> {
     };
     for engine in engines {
         for entry in std::fs::read_dir(engine.unwrap().path()).unwrap() {
-            out.push(entry.unwrap().path());
+            let path = entry.unwrap().path();
+            // Not the temp files of entries being written.
+            if path.extension().is_some_and(|e| e == "cwasm") {
+                out.push(path);
+            }
         }
     }
     out.sort();
