@@ -280,6 +280,7 @@ impl Apps {
             fuel,
             target: None,
             pooling: self.pooling,
+            epochs: true,
         };
         let key = AppKey {
             content: content_key(source)?,

@@ -249,7 +249,16 @@ impl App {
                 Precompiled::Module => AppKind::Module,
                 Precompiled::Component => AppKind::Component,
             };
-            let code = deserialize(engine, kind, bytes).map_err(|e| RuntimeError::Precompiled {
+            // A `.cwasm` with epoch checks (`wedge compile` makes them) also runs where
+            // none are needed.
+            let checked = engine.with_epochs()?;
+            let (engine, code) = match deserialize(engine, kind, bytes) {
+                Err(_) if checked.options() != engine.options() => {
+                    (&checked, deserialize(&checked, kind, bytes))
+                }
+                loaded => (engine, loaded),
+            };
+            let code = code.map_err(|e| RuntimeError::Precompiled {
                 path: path.to_path_buf(),
                 message: one_line(&e),
             })?;
@@ -396,6 +405,15 @@ fn compile_cached(
     };
     if let Some(code) = cache.and_then(|c| load_cached(engine, c, source.kind, source.sha256)) {
         return Ok(done(engine, code, false));
+    }
+    // Code with epoch checks (a pull's, an image's precompiled code) serves an engine
+    // without them.
+    if !engine.options().epochs
+        && let Some(cache) = cache
+        && let Ok(checked) = engine.with_epochs()
+        && let Some(code) = load_cached(&checked, cache, source.kind, source.sha256)
+    {
+        return Ok(done(&checked, code, false));
     }
     if precompiled.is_none()
         && let Some(baseline) = baseline_first(engine, source, cache, tiering)

@@ -65,7 +65,7 @@ impl fmt::Display for EngineKind {
 
 /// Engine settings. Code compiled under one set of options only loads into an engine
 /// with the same options; the [`crate::CodeCache`] keys entries accordingly.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct EngineOptions {
     /// Compiler tier.
     pub kind: EngineKind,
@@ -76,6 +76,24 @@ pub struct EngineOptions {
     pub target: Option<String>,
     /// Use the pooling instance allocator with room for this many instances at once.
     pub pooling: Option<u32>,
+    /// Compile in epoch checks (the default), so that a run can be given a deadline,
+    /// stopped, paused or made to yield (timeouts, the daemon, servers, push handlers).
+    /// Without them code compiles and runs faster, and a run ends only by itself or
+    /// with its process. Code with epoch checks also serves an engine without
+    /// (see [`Engine::with_epochs`]).
+    pub epochs: bool,
+}
+
+impl Default for EngineOptions {
+    fn default() -> EngineOptions {
+        EngineOptions {
+            kind: EngineKind::default(),
+            fuel: false,
+            target: None,
+            pooling: None,
+            epochs: true,
+        }
+    }
 }
 
 impl EngineOptions {
@@ -99,11 +117,11 @@ pub struct Engine {
 }
 
 impl Engine {
-    /// Builds an engine. Epoch interruption is always compiled in, so any run can get a
-    /// deadline (and a daemon can stop it) without recompiling.
+    /// Builds an engine. With [`EngineOptions::epochs`], epoch interruption is compiled
+    /// in, so any run can get a deadline (and a daemon can stop it) without recompiling.
     pub fn new(options: EngineOptions) -> Result<Engine, RuntimeError> {
         let mut config = wasmtime::Config::new();
-        config.epoch_interruption(true);
+        config.epoch_interruption(options.epochs);
         config.consume_fuel(options.fuel);
         config.native_unwind_info(false);
         let target = match (options.kind, &options.target) {
@@ -164,10 +182,29 @@ impl Engine {
         &self.options
     }
 
+    /// The engine whose code has epoch checks and is otherwise this one's: this one, or
+    /// a new one if this one's code has none. Its code runs in this one's place (the
+    /// checks cost a little speed), so code compiled with checks (precompiled in an
+    /// image, or by a pull) serves a run that needs none.
+    pub fn with_epochs(&self) -> Result<Engine, RuntimeError> {
+        if self.options.epochs {
+            return Ok(self.clone());
+        }
+        Engine::new(EngineOptions {
+            epochs: true,
+            ..self.options.clone()
+        })
+    }
+
     /// Starts, once per engine, the thread that advances the epoch every
     /// [`EPOCH_TICK`]. One thread serves every store of the engine; it ends when the
-    /// engine is dropped.
+    /// engine is dropped. An engine without epoch checks cannot bound a run's time.
     pub(crate) fn ensure_ticker(&self) -> Result<(), RuntimeError> {
+        if !self.options.epochs {
+            return Err(RuntimeError::Engine(
+                "a time limit, or stopping a run, needs an engine with epoch checks".into(),
+            ));
+        }
         let mut started = self
             .ticker
             .lock()
@@ -232,16 +269,21 @@ impl Engine {
 
     /// The engine settings the code depends on, as text: the wasmtime version, the
     /// compiler, fuel metering, and [`ENGINE_SETTINGS_REVISION`]
-    /// (`wasmtime 48.0.8, cranelift, no fuel, settings 1`). Pulley bytecode is always
-    /// Cranelift's.
+    /// (`wasmtime 48.0.8, cranelift, no fuel, settings 1`), and `, no epochs` for code
+    /// without epoch checks. Pulley bytecode is always Cranelift's.
     pub fn code_settings(&self) -> String {
         let compiler = match self.options.kind {
             EngineKind::Winch => "winch",
             EngineKind::Cranelift | EngineKind::Pulley => "cranelift",
         };
         let fuel = if self.options.fuel { "fuel" } else { "no fuel" };
+        let epochs = if self.options.epochs {
+            ""
+        } else {
+            ", no epochs"
+        };
         format!(
-            "wasmtime {}, {compiler}, {fuel}, settings {ENGINE_SETTINGS_REVISION}",
+            "wasmtime {}, {compiler}, {fuel}, settings {ENGINE_SETTINGS_REVISION}{epochs}",
             wasmtime_environ::VERSION
         )
     }
@@ -301,7 +343,7 @@ mod tests {
                 kind,
                 fuel,
                 target: target.map(str::to_string),
-                pooling: None,
+                ..EngineOptions::default()
             })
             .unwrap()
         };
@@ -319,5 +361,16 @@ mod tests {
         let fuel = engine(EngineKind::Cranelift, true, None);
         assert_ne!(host.code_settings(), fuel.code_settings());
         assert!(host.code_settings().contains(wasmtime_environ::VERSION));
+        let bare = Engine::new(EngineOptions {
+            epochs: false,
+            ..EngineOptions::default()
+        })
+        .unwrap();
+        assert_ne!(host.code_settings(), bare.code_settings());
+        assert_eq!(
+            bare.with_epochs().unwrap().code_settings(),
+            host.code_settings()
+        );
+        assert!(bare.ensure_ticker().is_err());
     }
 }

@@ -118,6 +118,10 @@ pub struct TierUpArgs {
     #[arg(long)]
     pub fuel: bool,
 
+    /// Compile without epoch checks, as the run that started it had
+    #[arg(long)]
+    pub no_epochs: bool,
+
     /// The app is an image's layer in the local store, with this hex sha256
     #[arg(long, value_name = "SHA256")]
     pub layer: Option<String>,

@@ -9,7 +9,7 @@ pub fn execute(args: CompileArgs) -> anyhow::Result<i32> {
         kind: args.engine,
         fuel: args.fuel,
         target: args.target.clone(),
-        pooling: None,
+        ..EngineOptions::default()
     })?;
     let code = engine.precompile_file(&args.input)?;
     let output = args

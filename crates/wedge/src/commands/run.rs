@@ -61,11 +61,14 @@ pub(crate) fn load(
     let policy = Policy::grant(&launch.grants, launch.argv, &launch.kv_namespace, &host)?;
 
     let cache = (!no_cache).then(|| CodeCache::new(root::code_cache_dir(root)));
+    // Epoch checks only where something may interrupt a run: a time limit, a server's
+    // per-request limits. Without them code compiles and runs faster.
     let options = EngineOptions {
         kind: args.engine.unwrap_or_default(),
         fuel: policy.fuel.is_some(),
         target: None,
         pooling,
+        epochs: policy.timeout.is_some() || pooling.is_some(),
     };
     // A first run of a big app starts on the baseline compiler's code, unless a
     // compiler was named; a server (pooling) keeps its code, so it gets Cranelift's.
@@ -74,11 +77,16 @@ pub(crate) fn load(
     } else {
         Tiering::Off
     };
-    // An image pulled just now was compiled with default settings: reuse that.
+    // An image pulled just now was compiled with default settings: reuse that (its
+    // epoch checks serve a run without).
     let wasm = &source.app.wasm;
     let layer = source.app.image.as_ref().map(|image| image.layer.hex());
+    let defaults = EngineOptions {
+        epochs: true,
+        ..options.clone()
+    } == EngineOptions::default();
     let app = match (source.pulled, layer) {
-        (Some(app), _) if options == EngineOptions::default() => app,
+        (Some(app), _) if defaults => app,
         (_, Some(layer)) => App::open_layer(options.clone(), wasm, layer, cache.as_ref(), tiering)?,
         _ => App::open(options.clone(), wasm, cache.as_ref(), tiering)?,
     };
@@ -103,6 +111,9 @@ fn tier_up_in_background(root: &Path, app: &App, layer: Option<&str>) {
     command.arg("--root").arg(root).arg("tier-up");
     if app.engine().options().fuel {
         command.arg("--fuel");
+    }
+    if !app.engine().options().epochs {
+        command.arg("--no-epochs");
     }
     if let Some(layer) = layer {
         command.args(["--layer", layer]);
@@ -132,7 +143,7 @@ pub fn tier_up(root: &Path, args: TierUpArgs) -> anyhow::Result<i32> {
     let locks = dir.with_file_name("tier-up");
     std::fs::create_dir_all(&locks)?;
     let mut app = DefaultHasher::new();
-    (&args.app, &args.layer, args.fuel).hash(&mut app);
+    (&args.app, &args.layer, args.fuel, args.no_epochs).hash(&mut app);
     let lock = locks.join(format!("{:016x}.lock", app.finish()));
     let file = std::fs::File::create(&lock)?;
     // SAFETY: flock on a descriptor this function owns, released when it is closed.
@@ -142,6 +153,7 @@ pub fn tier_up(root: &Path, args: TierUpArgs) -> anyhow::Result<i32> {
     let cache = CodeCache::new(dir);
     let options = EngineOptions {
         fuel: args.fuel,
+        epochs: !args.no_epochs,
         ..EngineOptions::default()
     };
     match &args.layer {

@@ -37,6 +37,18 @@ fn first_run_fills_the_cache_and_later_runs_use_it() {
         .expect_code(0);
     env.wedge(&["run", p2::HELLO]).expect_code(0);
     assert_eq!(cache_entries(&env.root()).len(), 3);
+    // A time limit needs epoch checks in the code: its own entry too. A run without
+    // one uses code without checks (faster), or code with them when that is what the
+    // cache holds.
+    env.wedge(&["run", "--timeout", "10s", p1::HELLO])
+        .expect_code(0);
+    assert_eq!(cache_entries(&env.root()).len(), 4);
+    let checked_only = Env::new();
+    checked_only
+        .wedge(&["run", "--timeout", "10s", p1::HELLO])
+        .expect_code(0);
+    checked_only.wedge(&["run", p1::HELLO]).expect_code(0);
+    assert_eq!(cache_entries(&checked_only.root()).len(), 1);
     // --no-cache neither reads nor writes.
     let fresh = Env::new();
     fresh
