@@ -8,6 +8,7 @@ use crate::app::AppState;
 use crate::guest::{self, Guest, OutOfBounds};
 use crate::wait::{self, YieldOnce};
 use alloc::boxed::Box;
+use alloc::format;
 use alloc::string::String;
 use alloc::vec::Vec;
 use wasmtime::{Caller, Linker, Module, Val, ValType};
@@ -56,6 +57,30 @@ fn with_guest(
     })
 }
 
+/// Defines `{name}_get` and `{name}_sizes_get` over the list of strings `list` picks
+/// from the app's state (its arguments, its environment).
+fn add_strings(
+    linker: &mut Linker<AppState>,
+    name: &str,
+    list: fn(&AppState) -> &[String],
+) -> wasmtime::Result<()> {
+    linker.func_wrap(
+        MODULE,
+        &format!("{name}_get"),
+        move |mut c: Caller<'_, AppState>, ptrs: u32, buf: u32| {
+            with_guest(&mut c, |g, s| put_strings(g, list(s), ptrs, buf))
+        },
+    )?;
+    linker.func_wrap(
+        MODULE,
+        &format!("{name}_sizes_get"),
+        move |mut c: Caller<'_, AppState>, n: u32, size: u32| {
+            with_guest(&mut c, |g, s| put_sizes(g, list(s), n, size))
+        },
+    )?;
+    Ok(())
+}
+
 /// Writes `items` as a list of NUL-terminated strings: pointers at `ptrs`, bytes at `buf`.
 fn put_strings(guest: &mut Guest<'_>, items: &[String], ptrs: u32, buf: u32) -> Result<(), i32> {
     let mut at = u64::from(buf);
@@ -82,34 +107,8 @@ pub fn add_to_linker(linker: &mut Linker<AppState>, module: &Module) -> wasmtime
     // `ENOSYS` first for every preview 1 import, then the calls defined here over them.
     linker.allow_shadowing(true);
     answer_with_enosys(linker, module)?;
-    linker.func_wrap(
-        MODULE,
-        "args_get",
-        |mut c: Caller<'_, AppState>, ptrs: u32, buf: u32| {
-            with_guest(&mut c, |g, s| put_strings(g, &s.args, ptrs, buf))
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "args_sizes_get",
-        |mut c: Caller<'_, AppState>, n: u32, size: u32| {
-            with_guest(&mut c, |g, s| put_sizes(g, &s.args, n, size))
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "environ_get",
-        |mut c: Caller<'_, AppState>, ptrs: u32, buf: u32| {
-            with_guest(&mut c, |g, s| put_strings(g, &s.env, ptrs, buf))
-        },
-    )?;
-    linker.func_wrap(
-        MODULE,
-        "environ_sizes_get",
-        |mut c: Caller<'_, AppState>, n: u32, size: u32| {
-            with_guest(&mut c, |g, s| put_sizes(g, &s.env, n, size))
-        },
-    )?;
+    add_strings(linker, "args", |s| &s.args)?;
+    add_strings(linker, "environ", |s| &s.env)?;
     linker.func_wrap(
         MODULE,
         "clock_res_get",

@@ -251,19 +251,20 @@ impl App {
             };
             // A `.cwasm` with epoch checks (`wedge compile` makes them) also runs where
             // none are needed.
-            let checked = engine.with_epochs()?;
             let (engine, code) = match deserialize(engine, kind, bytes) {
-                Err(_) if checked.options() != engine.options() => {
-                    (&checked, deserialize(&checked, kind, bytes))
+                Err(_) if !engine.options().epochs => {
+                    let checked = engine.with_epochs()?;
+                    let code = deserialize(&checked, kind, bytes);
+                    (checked, code)
                 }
-                loaded => (engine, loaded),
+                loaded => (engine.clone(), loaded),
             };
             let code = code.map_err(|e| RuntimeError::Precompiled {
                 path: path.to_path_buf(),
                 message: one_line(&e),
             })?;
             return Ok(App {
-                engine: engine.clone(),
+                engine,
                 code,
                 path: path.to_path_buf(),
                 kind,
