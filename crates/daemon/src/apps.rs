@@ -1,15 +1,18 @@
 //! Apps ready to run: one engine per setting shared by every container (with the pooling
-//! allocator when the machine allows it), and each app compiled and linked once.
+//! allocator when the machine allows it), and each app compiled and linked once. A big
+//! app's first start runs on the baseline compiler's code while Cranelift's is compiled
+//! in the background for the starts after it.
 
 use crate::{DaemonError, paths};
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use wedge_image::app_source::AppSource;
 use wedge_image::precompiled::{CodeKey, PrecompiledCode};
 use wedge_image::{ImageError, ImageStore};
 use wedge_runtime::{
-    App, CodeCache, Engine, EngineKind, EngineOptions, KvStore, Prepared, RuntimeError,
+    App, CodeCache, Engine, EngineKind, EngineOptions, KvStore, Prepared, RuntimeError, Tiering,
 };
 
 /// Which compiled app: the image layer's digest or a file's identity, and the engine.
@@ -40,12 +43,17 @@ pub struct Apps {
     /// Image references already resolved, valid while the store's tags are unchanged.
     images: Mutex<ImageCache>,
     engines: Mutex<HashMap<EngineOptions, Engine>>,
-    compiled: Mutex<HashMap<AppKey, App>>,
+    compiled: Shared<HashMap<AppKey, App>>,
     /// The key-value store, opened at the first grant.
     keyvalue: std::sync::OnceLock<KvStore>,
     keyvalue_path: PathBuf,
-    prepared: Mutex<HashMap<AppKey, Arc<Prepared>>>,
+    prepared: Shared<HashMap<AppKey, Arc<Prepared>>>,
+    /// Apps whose Cranelift code is being compiled in the background.
+    tiering_up: Shared<HashSet<AppKey>>,
 }
+
+/// A map the background compiles update too.
+type Shared<T> = Arc<Mutex<T>>;
 
 impl Apps {
     /// Engines for the data root `root`. With `pool_size`, instances come from a pooling
@@ -95,10 +103,11 @@ impl Apps {
             use_precompiled,
             images: Mutex::new(ImageCache::default()),
             engines: Mutex::new(engines),
-            compiled: Mutex::new(HashMap::new()),
+            compiled: Shared::default(),
             keyvalue: std::sync::OnceLock::new(),
             keyvalue_path: paths::keyvalue(root),
-            prepared: Mutex::new(HashMap::new()),
+            prepared: Shared::default(),
+            tiering_up: Shared::default(),
         })
     }
 
@@ -289,16 +298,10 @@ impl Apps {
         if let Some(app) = lock(&self.compiled).get(&key) {
             return Ok((key, app.clone()));
         }
-        let load = |engine: &Engine| match &source.image {
-            Some(image) => App::open_content_addressed(
-                engine,
-                &source.wasm,
-                image.layer.hex(),
-                Some(&self.cache),
-            ),
-            None => App::load(engine, &source.wasm, Some(&self.cache)),
-        };
-        let app = match load(&self.engine(options.clone())?) {
+        let engine = self.engine(options.clone())?;
+        // A big app's first start runs on the baseline compiler's code, compiled in a
+        // second; Cranelift's follows in the background.
+        let app = match load(&engine, source, &self.cache, Tiering::BaselineFirst) {
             // The interpreter runs what the code generator crashed on (as `wedge run`).
             Err(RuntimeError::CompilerBug { .. }) if kind != EngineKind::Pulley => {
                 eprintln!(
@@ -306,16 +309,64 @@ impl Apps {
                      machine); running it on the Pulley interpreter",
                     source.wasm.display()
                 );
-                load(&self.engine(EngineOptions {
+                let on_pulley = self.engine(EngineOptions {
                     kind: EngineKind::Pulley,
                     ..options
-                })?)
+                })?;
+                load(&on_pulley, source, &self.cache, Tiering::Off)
             }
             other => other,
         }
         .map_err(runtime_error)?;
+        if app.tier_up_pending() {
+            self.tier_up(&key, source, engine);
+        }
         lock(&self.compiled).insert(key.clone(), app.clone());
         Ok((key, app))
+    }
+
+    /// Compiles `source`, whose containers start on the baseline compiler's code for
+    /// now, with `engine` (Cranelift) into the code cache, on a thread at low priority;
+    /// then the containers started after that get the new code. Running containers keep
+    /// theirs. One compile per app at a time.
+    fn tier_up(&self, key: &AppKey, source: &AppSource, engine: Engine) {
+        if !lock(&self.tiering_up).insert(key.clone()) {
+            return;
+        }
+        let (key, source, cache) = (key.clone(), source.clone(), self.cache.clone());
+        let compiled = Arc::clone(&self.compiled);
+        let prepared = Arc::clone(&self.prepared);
+        let tiering_up = Arc::clone(&self.tiering_up);
+        let started = Instant::now();
+        let done = {
+            let key = key.clone();
+            move || {
+                let name = source.wasm.display();
+                match at_low_priority(|| load(&engine, &source, &cache, Tiering::Off)) {
+                    Ok(app) => {
+                        lock(&compiled).insert(key.clone(), app);
+                        lock(&prepared).remove(&key);
+                        eprintln!(
+                            "wedged: `{name}` compiled with Cranelift in {:.1} s: containers \
+                             started from now on run its code",
+                            started.elapsed().as_secs_f64()
+                        );
+                    }
+                    Err(e) => eprintln!(
+                        "wedged: cannot compile `{name}` with Cranelift ({e}); its containers \
+                         keep starting on the baseline compiler's code"
+                    ),
+                }
+                lock(&tiering_up).remove(&key);
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("wedged-tier-up".into())
+            .spawn(done);
+        if let Err(e) = spawned {
+            eprintln!("wedged: cannot start a background compile: {e}");
+            lock(&self.tiering_up).remove(&key);
+        }
     }
 
     /// The key-value store under the daemon's root, opened once.
@@ -335,6 +386,47 @@ impl Apps {
         let engine = Engine::new(options.clone()).map_err(runtime_error)?;
         engines.insert(options, engine.clone());
         Ok(engine)
+    }
+}
+
+/// Loads `source` for `engine`, through `cache`, compiling as `tiering` says.
+fn load(
+    engine: &Engine,
+    source: &AppSource,
+    cache: &CodeCache,
+    tiering: Tiering,
+) -> Result<App, RuntimeError> {
+    match &source.image {
+        Some(image) => App::open_content_addressed_with(
+            engine,
+            &source.wasm,
+            image.layer.hex(),
+            Some(cache),
+            tiering,
+        ),
+        None => App::load_with(engine, &source.wasm, Some(cache), tiering),
+    }
+}
+
+/// Runs `work` with its compile threads at the lowest priority but one (nice 10), so
+/// that a background compile takes the CPU the containers leave.
+fn at_low_priority<T: Send>(work: impl FnOnce() -> T + Send) -> T {
+    let pool = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("wedged-compile-{i}"))
+        .start_handler(|_| lower_this_threads_priority())
+        .build();
+    match pool {
+        Ok(pool) => pool.install(work),
+        Err(_) => work(),
+    }
+}
+
+/// Lowers the calling thread's priority to nice 10 (Linux keeps one per thread).
+fn lower_this_threads_priority() {
+    #[cfg(target_os = "linux")]
+    // SAFETY: changes the scheduling priority of the calling thread; no memory involved.
+    unsafe {
+        libc::setpriority(libc::PRIO_PROCESS as _, 0, 10);
     }
 }
 

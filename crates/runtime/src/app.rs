@@ -98,7 +98,9 @@ impl App {
         cache: Option<&CodeCache>,
         tiering: Tiering,
     ) -> Result<App, RuntimeError> {
-        let open = |engine: &Engine| Self::open_addressed(engine, path, sha256, cache, tiering);
+        let open = |engine: &Engine| {
+            Self::open_content_addressed_with(engine, path, sha256, cache, tiering)
+        };
         match open(&Engine::new(options.clone())?) {
             Err(RuntimeError::CompilerBug { .. }) if options.kind != EngineKind::Pulley => {
                 open(&options.on_pulley()?)
@@ -114,7 +116,17 @@ impl App {
         path: &Path,
         cache: Option<&CodeCache>,
     ) -> Result<App, RuntimeError> {
-        Self::from_bytes(engine, path, &read(path)?, cache)
+        Self::load_with(engine, path, cache, Tiering::Off)
+    }
+
+    /// [`App::load`], compiling as `tiering` says.
+    pub fn load_with(
+        engine: &Engine,
+        path: &Path,
+        cache: Option<&CodeCache>,
+        tiering: Tiering,
+    ) -> Result<App, RuntimeError> {
+        Self::from_bytes_tiered(engine, path, &read(path)?, cache, tiering)
     }
 
     /// Loads a file from a content-addressed store, whose content should have the hex
@@ -127,11 +139,11 @@ impl App {
         sha256: &str,
         cache: Option<&CodeCache>,
     ) -> Result<App, RuntimeError> {
-        Self::open_addressed(engine, path, sha256, cache, Tiering::Off)
+        Self::open_content_addressed_with(engine, path, sha256, cache, Tiering::Off)
     }
 
     /// [`App::open_content_addressed`], compiling as `tiering` says.
-    fn open_addressed(
+    pub fn open_content_addressed_with(
         engine: &Engine,
         path: &Path,
         sha256: &str,
@@ -452,8 +464,11 @@ fn baseline_first(
     if !wanted {
         return None;
     }
+    // No instance pool: only the first instances run this code, and a second pool
+    // would reserve as much address space as the engine's own.
     Engine::new(EngineOptions {
         kind: EngineKind::Winch,
+        pooling: None,
         ..options.clone()
     })
     .ok()

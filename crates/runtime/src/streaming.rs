@@ -21,8 +21,7 @@
 //! compiled code (wasmtime's guest debugging and record/replay do): the tests compare
 //! the code compiled while streaming with the whole module's, byte for byte.
 
-use crate::App;
-use crate::{CodeCache, Engine, RuntimeError};
+use crate::{App, BASELINE_FIRST_MIN, CodeCache, Engine, RuntimeError, Tiering};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -36,6 +35,7 @@ const CODE_SECTION: u8 = 10;
 /// content with [`StreamingCompile::finish`].
 pub struct StreamingCompile {
     engine: Engine,
+    tiering: Tiering,
     state: Mutex<Scan>,
 }
 
@@ -59,10 +59,15 @@ struct Speculation {
 }
 
 impl StreamingCompile {
-    /// A streaming compile for `engine`'s settings.
-    pub fn new(engine: &Engine) -> StreamingCompile {
+    /// A streaming compile for `engine`'s settings. With [`Tiering::BaselineFirst`], a
+    /// module big enough to start on the baseline compiler's code is not compiled
+    /// while it downloads: [`StreamingCompile::finish`] compiles it with the baseline
+    /// compiler instead (where it can), and the caller has Cranelift's code made for the
+    /// cache afterwards, as after a run.
+    pub fn new(engine: &Engine, tiering: Tiering) -> StreamingCompile {
         StreamingCompile {
             engine: engine.clone(),
+            tiering,
             state: Mutex::new(Scan::default()),
         }
     }
@@ -94,7 +99,10 @@ impl StreamingCompile {
         while let Some(section) = section_at(so_far, scan.next_section) {
             if section.id == 0 && scan.after_code && section.name.is_some_and(compile_ignores) {
                 scan.done = true;
-                scan.speculation = self.speculate(&so_far[..scan.next_section]);
+                let prefix = &so_far[..scan.next_section];
+                if self.tiering == Tiering::Off || prefix.len() < BASELINE_FIRST_MIN {
+                    scan.speculation = self.speculate(prefix);
+                }
                 return;
             }
             if section.end > so_far.len() {
@@ -131,7 +139,9 @@ impl StreamingCompile {
     /// The app for the whole content, `bytes`, which the caller has checked against their
     /// hex sha256 `sha256`: the speculative compile's code when it is the whole module's
     /// (see the module docs), a fresh compile otherwise; stored in `cache` under
-    /// `sha256` either way, as [`App::compile_verified`] does.
+    /// `sha256` either way, as [`App::compile_verified`] does. A big module with
+    /// [`Tiering::BaselineFirst`] gets the baseline compiler's code, kept nowhere
+    /// ([`App::tier_up_pending`]).
     pub fn finish(
         &self,
         path: &Path,
@@ -156,7 +166,7 @@ impl StreamingCompile {
             sha256,
             cache,
             precompiled,
-            crate::Tiering::Off,
+            self.tiering,
         )
     }
 

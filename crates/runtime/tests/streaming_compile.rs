@@ -8,7 +8,7 @@ use wasmtime_wasi::p2::pipe::MemoryOutputPipe;
 use wedge_manifest::Grants;
 use wedge_runtime::{
     App, CodeCache, Engine, EngineOptions, Policy, Prepared, RuntimeError, Stdio, StreamingCompile,
-    compile_ignores,
+    Tiering, compile_ignores,
 };
 use wedge_test_programs::{p1, p2};
 
@@ -67,7 +67,7 @@ fn sha256(bytes: &[u8]) -> String {
 fn streamed(engine: &Engine, bytes: &[u8]) -> (bool, App, Vec<u8>) {
     let dir = tempfile::tempdir().unwrap();
     let cache = CodeCache::new(dir.path());
-    let streaming = StreamingCompile::new(engine);
+    let streaming = StreamingCompile::new(engine, Tiering::Off);
     stream(&streaming, bytes);
     let speculated = streaming.speculating();
     let sha = sha256(bytes);
@@ -99,6 +99,29 @@ fn hello_output(app: &App) -> String {
     let outcome = runtime.block_on(prepared.run(&policy, stdio)).unwrap();
     assert_eq!(outcome.exit_code(), 0);
     String::from_utf8(stdout.contents().to_vec()).unwrap()
+}
+
+#[test]
+fn a_big_module_pulled_for_a_baseline_first_run_is_left_to_winch() {
+    let engine = Engine::new(EngineOptions::default()).unwrap();
+    let producers = [custom_section("producers", 64)];
+    let big = with_sections(&read(wedge_test_programs::wat::BIG), &producers);
+    let small = with_sections(&read(p1::HELLO), &producers);
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CodeCache::new(dir.path());
+    for (bytes, big) in [(&big, true), (&small, false)] {
+        let streaming = StreamingCompile::new(&engine, Tiering::BaselineFirst);
+        stream(&streaming, bytes);
+        // Cranelift would compile while the module arrives only for the small one.
+        assert_eq!(streaming.speculating(), !big);
+        let sha = sha256(bytes);
+        let app = streaming
+            .finish(Path::new("layer"), bytes, &sha, Some(&cache))
+            .unwrap();
+        assert_eq!(app.tier_up_pending(), big);
+        let entry = cache.entry_path(&engine.compatibility_hash(), &sha);
+        assert_eq!(entry.exists(), !big, "Winch's code is kept nowhere");
+    }
 }
 
 #[test]
@@ -173,7 +196,7 @@ fn a_retried_transfer_with_other_bytes_is_compiled_whole() {
     other[data.end - 1] ^= 0xff;
     let dir = tempfile::tempdir().unwrap();
     let cache = CodeCache::new(dir.path());
-    let streaming = StreamingCompile::new(&engine);
+    let streaming = StreamingCompile::new(&engine, Tiering::Off);
     // The first attempt sends another module and breaks off in its payload.
     stream(&streaming, &other[..other.len() - 1000]);
     assert!(streaming.speculating());
@@ -216,7 +239,7 @@ fn an_invalid_module_fails_as_a_plain_compile_does() {
     let mut broken = valid.clone();
     broken[at] = 0xff;
     let bytes = with_sections(&broken, &[custom_section("payload", 64 << 10)]);
-    let streaming = StreamingCompile::new(&engine);
+    let streaming = StreamingCompile::new(&engine, Tiering::Off);
     stream(&streaming, &bytes);
     assert!(streaming.speculating());
     let sha = sha256(&bytes);

@@ -14,7 +14,9 @@ use wedge_image::artifact;
 use wedge_image::precompiled::{CodeKey, PrecompiledCode};
 use wedge_image::registry::{self, LayerContent, LayerObserver, Registry, RemoteImage};
 use wedge_image::{Digest, ImageStore, Reference, StoredImage, credentials, parse_reference};
-use wedge_runtime::{App, CodeCache, Engine, EngineOptions, RuntimeError, StreamingCompile};
+use wedge_runtime::{
+    App, CodeCache, Engine, EngineOptions, RuntimeError, StreamingCompile, Tiering,
+};
 
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
     Ok(runtime()?.block_on(future))
@@ -112,7 +114,10 @@ pub fn pull(root: &Path, args: PullArgs) -> anyhow::Result<i32> {
             .map_or(from_env.max_layer_size, |size| size.0),
         use_precompiled: args.use_precompiled || from_env.use_precompiled,
     };
-    let (image, _) = pull_image(root, &reference, &options)?;
+    let (image, app) = pull_image(root, &reference, &options)?;
+    if app.tier_up_pending() {
+        super::run::tier_up_in_background(root, &app, Some(&app.sha256));
+    }
     println!("{}@{}", reference.whole(), image.digest);
     Ok(0)
 }
@@ -159,6 +164,8 @@ impl PullOptions {
 /// Pulls `reference` into the local store and compiles its Wasm into the AOT cache
 /// (default engine settings), so the first run after a pull starts warm. Returns the
 /// compiled app too, so a run right after the pull does not load it a second time.
+/// A big app is compiled with the baseline compiler instead ([`Tiering::BaselineFirst`]:
+/// the app says so, and the caller has Cranelift's code made in the background).
 ///
 /// The compile overlaps the pull: a [`StreamingCompile`] starts on the layer's first
 /// bytes while the rest arrives, and the final compile runs on its own thread as soon
@@ -194,7 +201,7 @@ pub fn pull_image(
     let compile = !precompiled
         .iter()
         .any(|(e, _)| e.options() == engine.options());
-    let streaming = StreamingCompile::new(&engine);
+    let streaming = StreamingCompile::new(&engine, Tiering::BaselineFirst);
     std::thread::scope(|scope| {
         let compiler = LayerCompiler {
             scope,

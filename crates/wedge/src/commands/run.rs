@@ -78,7 +78,8 @@ pub(crate) fn load(
         Tiering::Off
     };
     // An image pulled just now was compiled with default settings: reuse that (its
-    // epoch checks serve a run without).
+    // epoch checks serve a run without), unless it is the baseline compiler's code and
+    // a compiler was named.
     let wasm = &source.app.wasm;
     let layer = source.app.image.as_ref().map(|image| image.layer.hex());
     let defaults = EngineOptions {
@@ -86,7 +87,11 @@ pub(crate) fn load(
         ..options.clone()
     } == EngineOptions::default();
     let app = match (source.pulled, layer) {
-        (Some(app), _) if defaults => app,
+        (Some(app), _)
+            if defaults && (tiering == Tiering::BaselineFirst || !app.tier_up_pending()) =>
+        {
+            app
+        }
         (_, Some(layer)) => App::open_layer(options.clone(), wasm, layer, cache.as_ref(), tiering)?,
         _ => App::open(options.clone(), wasm, cache.as_ref(), tiering)?,
     };
@@ -101,7 +106,7 @@ pub(crate) fn load(
 /// for the code cache by a `wedge tier-up` in the background, so that the runs after
 /// this one find it. This run does not wait for it; if it cannot start, the next run
 /// starts on the baseline code again and tries again.
-fn tier_up_in_background(root: &Path, app: &App, layer: Option<&str>) {
+pub(super) fn tier_up_in_background(root: &Path, app: &App, layer: Option<&str>) {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let Ok(wedge) = std::env::current_exe() else {

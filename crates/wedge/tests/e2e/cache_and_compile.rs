@@ -1,7 +1,7 @@
 //! The AOT cache (entries, corruption, staleness) and `wedge compile` to `.cwasm`,
 //! including the Pulley interpreter target.
 
-use crate::common::{Env, cache_entries};
+use crate::common::{Env, cache_entries, cache_entries_once_compiled, relative_to};
 use wedge_test_programs::{p1, p2, wat};
 
 #[test]
@@ -183,26 +183,9 @@ fn a_big_apps_first_run_starts_on_winch_and_later_runs_get_cranelift_code() {
     assert!(first.stderr.is_empty(), "{}", first.stderr);
     // The run had Winch's code, kept nowhere; a `wedge tier-up` in the background
     // puts Cranelift's in the cache: the entry a run with `--engine cranelift` makes.
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
-    let entries = loop {
-        let entries = cache_entries(&env.root());
-        if !entries.is_empty() || std::time::Instant::now() > deadline {
-            break entries;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    };
-    let relative = |entry: &std::path::Path, root: &std::path::Path| {
-        entry.strip_prefix(root).unwrap().to_owned()
-    };
     assert_eq!(
-        entries
-            .iter()
-            .map(|entry| relative(entry, &env.root()))
-            .collect::<Vec<_>>(),
-        [relative(
-            &cache_entries(&cranelift.root())[0],
-            &cranelift.root()
-        )],
+        cache_entries_once_compiled(&env.root()),
+        relative_to(&cranelift.root(), &cache_entries(&cranelift.root())),
         "no Cranelift code after the first run"
     );
     let later = env.wedge(&["run", wat::BIG]);

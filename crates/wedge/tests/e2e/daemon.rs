@@ -1,10 +1,12 @@
 //! wedged end to end: a real daemon process with a temp root and a real SQLite file,
 //! driven by the real CLI and by raw HTTP over its socket.
 
-use crate::common::{Env, TestDaemon, raw_http};
+use crate::common::{
+    Env, TestDaemon, cache_entries, cache_entries_once_compiled, raw_http, relative_to,
+};
 use serde_json::Value;
 use std::time::{Duration, Instant};
-use wedge_test_programs::{p1, p2};
+use wedge_test_programs::{p1, p2, wat};
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
@@ -104,6 +106,41 @@ fn run_detached_logs_wait_and_rm() {
     assert_eq!(ps(&d, &env, "hello"), Value::Null);
     // The app still runs in-process with no daemon at all.
     env.wedge(&["run", p1::HELLO]).expect_code(0);
+}
+
+#[test]
+fn a_big_apps_first_start_runs_on_winch_and_the_next_on_cranelift_code() {
+    // The code the daemon's engine (with epoch checks) gets from Cranelift.
+    let cranelift = Env::new();
+    let expected = cranelift.wedge(&["run", "--engine", "cranelift", "--timeout", "1h", wat::BIG]);
+    expected.expect_code(0);
+
+    let env = Env::new();
+    let d = TestDaemon::start(&env, &[]);
+    run_d(&d, &env, "first", &[wat::BIG]);
+    d.wedge(&env, &["wait", "first"]).expect_code(0);
+    assert_eq!(d.wedge(&env, &["logs", "first"]).stdout, expected.stdout);
+    // Cranelift's code, compiled on a thread of the daemon, is what the cache gets.
+    assert_eq!(
+        cache_entries_once_compiled(&env.root()),
+        relative_to(&cranelift.root(), &cache_entries(&cranelift.root()))
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !d.log_text().contains("compiled with Cranelift") {
+        assert!(Instant::now() < deadline, "{}", d.log_text());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The next start runs that code: nothing is compiled again.
+    run_d(&d, &env, "second", &[wat::BIG]);
+    d.wedge(&env, &["wait", "second"]).expect_code(0);
+    assert_eq!(d.wedge(&env, &["logs", "second"]).stdout, expected.stdout);
+    assert_eq!(cache_entries(&env.root()).len(), 1);
+    assert_eq!(
+        d.log_text().matches("compiled with Cranelift").count(),
+        1,
+        "{}",
+        d.log_text()
+    );
 }
 
 #[test]

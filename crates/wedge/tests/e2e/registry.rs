@@ -2,10 +2,10 @@
 //! tag and by digest, pull-on-run, basic auth with `wedge login`, tampered blobs,
 //! non-Wasm images, an unreachable registry, and `skopeo` reading what wedge pushes.
 
-use crate::common::{Env, TestRegistry};
+use crate::common::{Env, TestRegistry, cache_entries, cache_entries_once_compiled, relative_to};
 use std::process::Command;
 use wedge_image::ImageStore;
-use wedge_test_programs::p1;
+use wedge_test_programs::{p1, wat};
 
 /// Builds the args/env guest as an image named `reference` in `env`'s store.
 fn build(env: &Env, reference: &str) -> String {
@@ -101,6 +101,62 @@ fn run_pulls_and_compiles_a_layer_too_large_to_keep_in_memory() {
     run.expect_code(0);
     assert_eq!(run.stdout, "hello from wedge\n");
     device.wedge(&["image", "fsck"]).expect_code(0);
+}
+
+#[test]
+fn a_big_app_pulled_starts_on_winch_and_cranelift_code_follows_in_the_background() {
+    // The code a pull's engine (default settings, with epoch checks) gets from Cranelift.
+    let cranelift = Env::new();
+    let expected = cranelift.wedge(&["run", "--engine", "cranelift", "--timeout", "1h", wat::BIG]);
+    expected.expect_code(0);
+    let expected_entries = relative_to(&cranelift.root(), &cache_entries(&cranelift.root()));
+    assert_eq!(expected_entries.len(), 1);
+
+    let registry = TestRegistry::start(None);
+    let reference = format!("{}/demo/big:1", registry.host);
+    let builder = Env::new();
+    let dir = crate::common::app_folder(&builder, wat::BIG, "big", "");
+    builder
+        .wedge(&["build", "-t", &reference, &dir.to_string_lossy()])
+        .expect_code(0);
+    builder.wedge(&["push", &reference]).expect_code(0);
+
+    // `wedge pull` compiles it with Winch (kept nowhere) and leaves Cranelift to a
+    // `wedge tier-up` in the background: it returns before any code is in the cache.
+    let device = Env::new();
+    device.wedge(&["pull", &reference]).expect_code(0);
+    assert!(cache_entries(&device.root()).is_empty());
+    assert_eq!(
+        cache_entries_once_compiled(&device.root()),
+        expected_entries
+    );
+    let run = device.wedge(&["run", &reference]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, expected.stdout);
+    assert_eq!(cache_entries(&device.root()).len(), 1);
+
+    // A run that pulls it runs the pull's Winch code at once, and has the same made.
+    let other = Env::new();
+    let run = other.wedge(&["run", &reference]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, expected.stdout);
+    assert_eq!(cache_entries_once_compiled(&other.root()), expected_entries);
+    // A compiler named gets its own code, not the pull's.
+    let named = Env::new();
+    let run = named.wedge(&[
+        "run",
+        "--engine",
+        "cranelift",
+        "--timeout",
+        "1h",
+        &reference,
+    ]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, expected.stdout);
+    assert_eq!(
+        relative_to(&named.root(), &cache_entries(&named.root())),
+        expected_entries
+    );
 }
 
 #[test]

@@ -206,6 +206,33 @@ pub fn cache_entries(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// The AOT cache entries under `root` relative to it, once there are some: what a
+/// background compile leaves (ten minutes at most, for a loaded machine).
+#[track_caller]
+pub fn cache_entries_once_compiled(root: &Path) -> Vec<PathBuf> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(600);
+    loop {
+        let entries = cache_entries(root);
+        if !entries.is_empty() {
+            return relative_to(root, &entries);
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no code was compiled into the cache under {}",
+            root.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+}
+
+/// `paths` relative to `root`, to compare cache entries under two data roots.
+pub fn relative_to(root: &Path, paths: &[PathBuf]) -> Vec<PathBuf> {
+    paths
+        .iter()
+        .map(|p| p.strip_prefix(root).unwrap().to_owned())
+        .collect()
+}
+
 /// Checks that a `memhog` run stopped at its memory cap: exit 134, `allocated {reached}
 /// MiB` printed, `allocated {past} MiB` not, and `reason` on stderr.
 #[track_caller]
