@@ -18,8 +18,8 @@
 # Usage: [RUNS=10] bench/edge.sh [aarch64|riscv64|armv7 ...]   (default: all three)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-# shellcheck source=scripts/lib.sh
-. scripts/lib.sh
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 runs=${RUNS:-10}
 
 declare -A code=([aarch64]=aarch64-unknown-linux-gnu [riscv64]=riscv64gc-unknown-linux-gnu
@@ -67,16 +67,8 @@ done
 
 # Pull + first run: the images pushed with code for every target (each target on its
 # own push, so one the compiler fails on leaves the others).
-apt_install docker-registry
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
-    "$work/registry" "$port" > "$work/registry.yml"
-docker-registry serve "$work/registry.yml" >/dev/null 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do
-    python3 -c "import socket; socket.create_connection(('127.0.0.1', $port))" 2>/dev/null && break
-    sleep 0.1
-done
+start_registry "$work/registry"
+port=$registry_port
 export WEDGE_ROOT=$work/builder
 for guest in hello files; do
     mkdir -p "$work/app-$guest"

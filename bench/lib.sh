@@ -49,3 +49,21 @@ install_wasmtime() {
     fi
     "$wasmtime" --version
 }
+
+# Starts Debian's docker-registry (registry v2) on a free loopback port with its storage
+# under DIR, and waits until it answers. Sets $registry_pid (for the caller's cleanup
+# trap to kill) and $registry_port.
+start_registry() {
+    apt_install docker-registry
+    registry_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+    printf 'version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: %s\nhttp:\n  addr: 127.0.0.1:%s\n' \
+        "$1/storage" "$registry_port" > "$1.yml"
+    docker-registry serve "$1.yml" >/dev/null 2>&1 &
+    registry_pid=$!
+    for _ in $(seq 100); do
+        python3 -c "import socket; socket.create_connection(('127.0.0.1', $registry_port))" 2>/dev/null && return
+        sleep 0.1
+    done
+    echo "docker-registry did not start on 127.0.0.1:$registry_port" >&2
+    return 1
+}

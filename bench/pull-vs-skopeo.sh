@@ -10,8 +10,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs=${1:-30}
+# shellcheck source=bench/lib.sh
+. bench/lib.sh
 bash scripts/setup.sh
-command -v hyperfine >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq hyperfine
+apt_install hyperfine
 # The binary as shipped: the `dist` profile (release with fat LTO).
 cargo build --profile dist -p wedge --locked
 CARGO_TARGET_DIR=target/bench-guests cargo build --release --quiet --target wasm32-wasip1 \
@@ -39,20 +41,8 @@ open(dst, "wb").write(open(src, "rb").read() + b"\x00" + leb(len(payload)) + pay
 PY
 printf 'manifest_version = 1\n[app]\nname = "big"\nwasm = "app.wasm"\n' > "$work/app/wedge.toml"
 
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-cat > "$work/registry.yml" <<YML
-version: 0.1
-log:
-  level: error
-storage:
-  filesystem:
-    rootdirectory: $work/registry
-http:
-  addr: 127.0.0.1:$port
-YML
-docker-registry serve "$work/registry.yml" >/dev/null 2>&1 &
-registry_pid=$!
-for _ in $(seq 100); do (echo > /dev/tcp/127.0.0.1/"$port") 2>/dev/null && break; sleep 0.1; done
+start_registry "$work/registry"
+port=$registry_port
 
 image=127.0.0.1:$port/bench/big:1
 export WEDGE_ROOT=$work/builder

@@ -47,7 +47,8 @@ pub struct Apps {
     /// The key-value store, opened at the first grant.
     keyvalue: std::sync::OnceLock<KvStore>,
     keyvalue_path: PathBuf,
-    prepared: Shared<HashMap<AppKey, Arc<Prepared>>>,
+    /// Apps linked, on their final code (not the baseline compiler's).
+    prepared: Mutex<HashMap<AppKey, Arc<Prepared>>>,
     /// Apps whose Cranelift code is being compiled in the background.
     tiering_up: Shared<HashSet<AppKey>>,
 }
@@ -106,7 +107,7 @@ impl Apps {
             compiled: Shared::default(),
             keyvalue: std::sync::OnceLock::new(),
             keyvalue_path: paths::keyvalue(root),
-            prepared: Shared::default(),
+            prepared: Mutex::new(HashMap::new()),
             tiering_up: Shared::default(),
         })
     }
@@ -262,7 +263,10 @@ impl Apps {
             return Ok(p.clone());
         }
         let prepared = Arc::new(Prepared::new(&app).map_err(runtime_error)?);
-        lock(&self.prepared).insert(key, prepared.clone());
+        // Code that the background compile replaces is linked again at each start.
+        if !app.tier_up_pending() {
+            lock(&self.prepared).insert(key, prepared.clone());
+        }
         Ok(prepared)
     }
 
@@ -318,10 +322,10 @@ impl Apps {
             other => other,
         }
         .map_err(runtime_error)?;
+        lock(&self.compiled).insert(key.clone(), app.clone());
         if app.tier_up_pending() {
             self.tier_up(&key, source, engine);
         }
-        lock(&self.compiled).insert(key.clone(), app.clone());
         Ok((key, app))
     }
 
@@ -335,7 +339,6 @@ impl Apps {
         }
         let (key, source, cache) = (key.clone(), source.clone(), self.cache.clone());
         let compiled = Arc::clone(&self.compiled);
-        let prepared = Arc::clone(&self.prepared);
         let tiering_up = Arc::clone(&self.tiering_up);
         let started = Instant::now();
         let done = {
@@ -345,7 +348,6 @@ impl Apps {
                 match at_low_priority(|| load(&engine, &source, &cache, Tiering::Off)) {
                     Ok(app) => {
                         lock(&compiled).insert(key.clone(), app);
-                        lock(&prepared).remove(&key);
                         eprintln!(
                             "wedged: `{name}` compiled with Cranelift in {:.1} s: containers \
                              started from now on run its code",

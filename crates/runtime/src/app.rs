@@ -454,13 +454,7 @@ fn baseline_first(
     let options = engine.options();
     let wanted = tiering == Tiering::BaselineFirst
         && cache.is_some()
-        && options.kind == EngineKind::Cranelift
-        && options.target.is_none()
-        && source.bytes.len() >= BASELINE_FIRST_MIN
-        && cfg!(all(
-            feature = "compiler",
-            any(target_arch = "x86_64", target_arch = "aarch64")
-        ));
+        && starts_on_baseline(options, source.bytes.len());
     if !wanted {
         return None;
     }
@@ -472,6 +466,19 @@ fn baseline_first(
         ..options.clone()
     })
     .ok()
+}
+
+/// Whether [`Tiering::BaselineFirst`] compiles `wasm_len` bytes of Wasm for an engine
+/// with `options` with the baseline compiler first (where it can): a big app, for
+/// Cranelift on this host, which Winch has a backend for.
+pub fn starts_on_baseline(options: &EngineOptions, wasm_len: usize) -> bool {
+    options.kind == EngineKind::Cranelift
+        && options.target.is_none()
+        && wasm_len >= BASELINE_FIRST_MIN
+        && cfg!(all(
+            feature = "compiler",
+            any(target_arch = "x86_64", target_arch = "aarch64")
+        ))
 }
 
 /// Compiles `source` for `engine` straight into memory (nothing serialized or kept).

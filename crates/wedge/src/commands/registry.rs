@@ -16,6 +16,7 @@ use wedge_image::registry::{self, LayerContent, LayerObserver, Registry, RemoteI
 use wedge_image::{Digest, ImageStore, Reference, StoredImage, credentials, parse_reference};
 use wedge_runtime::{
     App, CodeCache, Engine, EngineOptions, RuntimeError, StreamingCompile, Tiering,
+    starts_on_baseline,
 };
 
 fn block_on<F: std::future::Future>(future: F) -> anyhow::Result<F::Output> {
@@ -113,11 +114,9 @@ pub fn pull(root: &Path, args: PullArgs) -> anyhow::Result<i32> {
             .max_layer_size
             .map_or(from_env.max_layer_size, |size| size.0),
         use_precompiled: args.use_precompiled || from_env.use_precompiled,
+        defer_big_compiles: true,
     };
-    let (image, app) = pull_image(root, &reference, &options)?;
-    if app.tier_up_pending() {
-        super::run::tier_up_in_background(root, &app, Some(&app.sha256));
-    }
+    let (image, _) = pull_image(root, &reference, &options)?;
     println!("{}@{}", reference.whole(), image.digest);
     Ok(0)
 }
@@ -130,6 +129,11 @@ pub struct PullOptions {
     pub max_layer_size: u64,
     /// Use the image's precompiled code for this machine, if it has some.
     pub use_precompiled: bool,
+    /// Leave a big app (one whose first run starts on the baseline compiler's code,
+    /// [`wedge_runtime::starts_on_baseline`]) uncompiled: a `wedge tier-up` compiles it
+    /// with Cranelift in the background. Otherwise the pull compiles it with Winch, for
+    /// a run right after it.
+    pub defer_big_compiles: bool,
 }
 
 impl PullOptions {
@@ -157,6 +161,7 @@ impl PullOptions {
             insecure: false,
             max_layer_size,
             use_precompiled,
+            defer_big_compiles: false,
         })
     }
 }
@@ -165,7 +170,9 @@ impl PullOptions {
 /// (default engine settings), so the first run after a pull starts warm. Returns the
 /// compiled app too, so a run right after the pull does not load it a second time.
 /// A big app is compiled with the baseline compiler instead ([`Tiering::BaselineFirst`]:
-/// the app says so, and the caller has Cranelift's code made in the background).
+/// the app says so, and the caller has Cranelift's code made in the background), or
+/// with [`PullOptions::defer_big_compiles`] not at all: no app is returned, and a
+/// `wedge tier-up` compiles it in the background.
 ///
 /// The compile overlaps the pull: a [`StreamingCompile`] starts on the layer's first
 /// bytes while the rest arrives, and the final compile runs on its own thread as soon
@@ -177,7 +184,7 @@ pub fn pull_image(
     root: &Path,
     reference: &Reference,
     options: &PullOptions,
-) -> anyhow::Result<(StoredImage, App)> {
+) -> anyhow::Result<(StoredImage, Option<App>)> {
     let registry =
         connect(root, reference, options.insecure)?.with_max_layer_size(options.max_layer_size);
     let runtime = runtime()?;
@@ -201,6 +208,9 @@ pub fn pull_image(
     let compile = !precompiled
         .iter()
         .any(|(e, _)| e.options() == engine.options());
+    let defer = |wasm_len: usize| {
+        compile && options.defer_big_compiles && starts_on_baseline(engine.options(), wasm_len)
+    };
     let streaming = StreamingCompile::new(&engine, Tiering::BaselineFirst);
     std::thread::scope(|scope| {
         let compiler = LayerCompiler {
@@ -208,6 +218,7 @@ pub fn pull_image(
             cache: &cache,
             store: &store,
             streaming: &streaming,
+            defer: &defer,
             compiling: Mutex::new(None),
         };
         let pulled = runtime.block_on(registry.pull_observed(
@@ -228,6 +239,11 @@ pub fn pull_image(
         let image = pulled?;
         let wasm = artifact::open(&store, image.clone())?;
         let layer = store.blob_path(&wasm.layer);
+        let size = std::fs::metadata(&layer).map_or(0, |m| m.len());
+        if compiled.is_none() && defer(usize::try_from(size).unwrap_or(usize::MAX)) {
+            super::run::tier_up_in_background(root, &layer, Some(wasm.layer.hex()), &engine);
+            return Ok((image, None));
+        }
         let app = match compiled.map(|app| app.map_err(|e| e.downcast::<RuntimeError>())) {
             Some(Ok(app)) => app,
             // The code generator crashed on it (a wasmtime bug on some targets): it runs
@@ -258,7 +274,7 @@ pub fn pull_image(
                 App::open_content_addressed(&engine, &layer, wasm.layer.hex(), Some(&cache))?
             }
         };
-        Ok((image, app))
+        Ok((image, Some(app)))
     })
 }
 
@@ -299,6 +315,8 @@ struct LayerCompiler<'scope, 'env> {
     cache: &'env CodeCache,
     store: &'env ImageStore,
     streaming: &'env StreamingCompile,
+    /// Whether a layer of this many bytes is left uncompiled.
+    defer: &'env (dyn Fn(usize) -> bool + Sync),
     /// The thread finishing the compile, once the layer is verified.
     compiling: Mutex<Option<ScopedJoinHandle<'scope, anyhow::Result<App>>>>,
 }
@@ -309,6 +327,15 @@ impl LayerObserver for LayerCompiler<'_, '_> {
     }
 
     fn verified(&self, digest: &Digest, content: LayerContent) {
+        let len = match &content {
+            LayerContent::Bytes(bytes) => bytes.len(),
+            LayerContent::File(file) => file
+                .metadata()
+                .map_or(0, |m| usize::try_from(m.len()).unwrap_or(usize::MAX)),
+        };
+        if (self.defer)(len) {
+            return;
+        }
         let path = self.store.blob_path(digest);
         let sha256 = digest.hex().to_string();
         let (cache, streaming) = (self.cache, self.streaming);

@@ -5,8 +5,8 @@ use crate::cli::{LaunchArgs, RunArgs, TierUpArgs};
 use crate::root;
 use std::path::Path;
 use wedge_runtime::{
-    App, BusLimits, CodeCache, EngineKind, EngineOptions, HostServices, KvStore, MessageBus,
-    NnModels, Outcome, Policy, Prepared, Stdio, Tiering,
+    App, BusLimits, CodeCache, Engine, EngineKind, EngineOptions, HostServices, KvStore,
+    MessageBus, NnModels, Outcome, Policy, Prepared, Stdio, Tiering,
 };
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
@@ -96,17 +96,23 @@ pub(crate) fn load(
         _ => App::open(options.clone(), wasm, cache.as_ref(), tiering)?,
     };
     if app.tier_up_pending() {
-        tier_up_in_background(root, &app, layer);
+        tier_up_in_background(root, &app.path, layer, app.engine());
     }
     note_if_on_pulley(&app, options.kind);
     Ok((app, policy))
 }
 
-/// Has Cranelift's code for `app`, which runs on the baseline compiler's for now, made
-/// for the code cache by a `wedge tier-up` in the background, so that the runs after
-/// this one find it. This run does not wait for it; if it cannot start, the next run
-/// starts on the baseline code again and tries again.
-pub(super) fn tier_up_in_background(root: &Path, app: &App, layer: Option<&str>) {
+/// Has Cranelift's code for the app at `path` (an image's `layer`), for an engine with
+/// `engine`'s fuel and epoch settings, made for the code cache by a `wedge tier-up` in
+/// the background, so that the runs after this one find it. This process does not
+/// wait for it; if it cannot start, the next run starts on the baseline code again and
+/// tries again.
+pub(super) fn tier_up_in_background(
+    root: &Path,
+    path: &Path,
+    layer: Option<&str>,
+    engine: &Engine,
+) {
     use std::os::unix::process::CommandExt;
     use std::process::{Command, Stdio};
     let Ok(wedge) = std::env::current_exe() else {
@@ -114,17 +120,17 @@ pub(super) fn tier_up_in_background(root: &Path, app: &App, layer: Option<&str>)
     };
     let mut command = Command::new(wedge);
     command.arg("--root").arg(root).arg("tier-up");
-    if app.engine().options().fuel {
+    if engine.options().fuel {
         command.arg("--fuel");
     }
-    if !app.engine().options().epochs {
+    if !engine.options().epochs {
         command.arg("--no-epochs");
     }
     if let Some(layer) = layer {
         command.args(["--layer", layer]);
     }
     command
-        .arg(&app.path)
+        .arg(path)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())

@@ -48,8 +48,7 @@ impl Source {
                 anyhow::anyhow!(
                     "`{arg}`: no such file, and no such image locally; pulling it failed: {e:#}"
                 )
-            })
-            .map(|(image, app)| (image, Some(app)))?,
+            })?,
             Err(e) => return Err(e.into()),
         };
         Ok(Source {

@@ -121,8 +121,8 @@ fn a_big_app_pulled_starts_on_winch_and_cranelift_code_follows_in_the_background
         .expect_code(0);
     builder.wedge(&["push", &reference]).expect_code(0);
 
-    // `wedge pull` compiles it with Winch (kept nowhere) and leaves Cranelift to a
-    // `wedge tier-up` in the background: it returns before any code is in the cache.
+    // `wedge pull` compiles nothing itself (no run waits on it) and leaves Cranelift to
+    // a `wedge tier-up` in the background: it returns before any code is in the cache.
     let device = Env::new();
     device.wedge(&["pull", &reference]).expect_code(0);
     assert!(cache_entries(&device.root()).is_empty());
