@@ -180,13 +180,17 @@ fn main() {
         "Core modules written in the text format (`guests/wat`): `tables` grows ten \
          tables by ten million elements each, `big_table` declares one that large; `big`, \
          generated here, is over 1 MiB of code (thousands of functions folded into one \
-         number it prints), an app big enough for a first run on the baseline compiler.",
+         number it prints), an app big enough for a first run on the baseline compiler; \
+         `big_throws` is the same passing the number through a Wasm exception, which \
+         the baseline compiler (Winch) refuses.",
         "wat",
     );
-    let out = out_dir.join("wat-big.wasm");
-    let bytes = wat::parse_str(big_module()).expect("assemble the generated big module");
-    std::fs::write(&out, bytes).expect("write the big module");
-    code.constant("big", &out);
+    for (name, exceptions) in [("big", false), ("big_throws", true)] {
+        let out = out_dir.join(format!("wat-{name}.wasm"));
+        let bytes = wat::parse_str(big_module(exceptions)).expect("assemble a generated module");
+        std::fs::write(&out, bytes).expect("write a generated module");
+        code.constant(name, &out);
+    }
     for name in WAT_GUESTS {
         let source = guests.join("wat").join(format!("{name}.wat"));
         let bytes = wat::parse_file(&source)
@@ -205,14 +209,24 @@ const BIG_STEPS: u32 = 48;
 
 /// The text of the `big` guest: `_start` folds a number through every function (each a
 /// different chain of multiplies, adds, xors and rotates) and prints it in decimal with
-/// `fd_write`, `big: N`.
-fn big_module() -> String {
+/// `fd_write`, `big: N`. With `exceptions`, the number is thrown and caught on its way
+/// (the same output).
+fn big_module(exceptions: bool) -> String {
     let mut wat = String::from(
         "(module\n\
          (import \"wasi_snapshot_preview1\" \"fd_write\" \
          (func $fd_write (param i32 i32 i32 i32) (result i32)))\n\
          (memory (export \"memory\") 1)\n",
     );
+    if exceptions {
+        wat.push_str(
+            "(tag $number (param i32))\n\
+             (func $through_exception (param i32) (result i32)\n\
+               (block $caught (result i32)\n\
+                 (try_table (catch $number $caught) local.get 0 throw $number)\n\
+                 unreachable))\n",
+        );
+    }
     let ops = ["i32.mul", "i32.add", "i32.xor", "i32.rotl"];
     for f in 0..BIG_FUNCTIONS {
         write!(wat, "(func $f{f} (param i32) (result i32) local.get 0").unwrap();
@@ -226,6 +240,9 @@ fn big_module() -> String {
     wat.push_str("(func (export \"_start\") (local $n i32) (local $at i32)\ni32.const 1\n");
     for f in 0..BIG_FUNCTIONS {
         writeln!(wat, "call $f{f}").unwrap();
+    }
+    if exceptions {
+        wat.push_str("call $through_exception\n");
     }
     // The number's digits backwards from byte 64, after "big: ", then a newline.
     wat.push_str(

@@ -458,14 +458,34 @@ fn baseline_first(
     if !wanted {
         return None;
     }
-    // No instance pool: only the first instances run this code, and a second pool
-    // would reserve as much address space as the engine's own.
+    baseline_engine(options)
+}
+
+/// The baseline compiler's engine standing in for one with `options`. No instance pool:
+/// only a first run's instances run its code, and a second pool would reserve as much
+/// address space as the engine's own.
+fn baseline_engine(options: &EngineOptions) -> Option<Engine> {
     Engine::new(EngineOptions {
         kind: EngineKind::Winch,
         pooling: None,
         ..options.clone()
     })
     .ok()
+}
+
+/// Whether the first run of `wasm` on an engine with `options` would start on the
+/// baseline compiler's code: a big app ([`starts_on_baseline`]) that the baseline
+/// compiler takes. Winch refuses some Wasm Cranelift takes (exceptions, some SIMD): a
+/// core module is validated with Winch's features (a fraction of a compile); a
+/// component is taken to pass, and its compile says.
+pub fn baseline_takes(options: &EngineOptions, wasm: &[u8]) -> bool {
+    if !starts_on_baseline(options, wasm.len()) {
+        return false;
+    }
+    if wasmparser::Parser::is_component(wasm) {
+        return true;
+    }
+    baseline_engine(options).is_some_and(|engine| Module::validate(engine.wasmtime(), wasm).is_ok())
 }
 
 /// Whether [`Tiering::BaselineFirst`] compiles `wasm_len` bytes of Wasm for an engine

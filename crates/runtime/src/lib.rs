@@ -39,7 +39,7 @@ mod sandbox;
 mod streaming;
 mod wasi;
 
-pub use app::{App, AppKind, BASELINE_FIRST_MIN, Tiering, starts_on_baseline};
+pub use app::{App, AppKind, BASELINE_FIRST_MIN, Tiering, baseline_takes, starts_on_baseline};
 pub use cache::CodeCache;
 #[cfg(feature = "compiler")]
 pub use componentize::{componentize, needs_componentizing};

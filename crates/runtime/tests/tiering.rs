@@ -2,7 +2,9 @@
 //! Cranelift code made for the cache afterwards and found by every later load.
 
 use std::path::{Path, PathBuf};
-use wedge_runtime::{App, BASELINE_FIRST_MIN, CodeCache, EngineKind, EngineOptions, Tiering};
+use wedge_runtime::{
+    App, BASELINE_FIRST_MIN, CodeCache, EngineKind, EngineOptions, Tiering, baseline_takes,
+};
 use wedge_test_programs::{p1, wat};
 
 /// The entries of the cache at `dir`: one per engine that compiled the app.
@@ -80,4 +82,27 @@ fn only_big_apps_on_cranelift_with_a_cache_start_on_winch() {
     .unwrap();
     assert_eq!(pulley.engine().options().kind, EngineKind::Pulley);
     assert!(!pulley.tier_up_pending());
+}
+
+#[test]
+fn a_big_app_winch_refuses_loads_on_cranelift_at_once() {
+    let read = |path: &str| std::fs::read(path).unwrap();
+    let options = EngineOptions::default();
+    assert!(baseline_takes(&options, &read(wat::BIG)));
+    assert!(!baseline_takes(&options, &read(wat::BIG_THROWS)));
+    assert!(!baseline_takes(&options, &read(p1::HELLO)));
+    let on_pulley = EngineOptions {
+        kind: EngineKind::Pulley,
+        ..EngineOptions::default()
+    };
+    assert!(!baseline_takes(&on_pulley, &read(wat::BIG)));
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache = CodeCache::new(dir.path());
+    let big_throws = Path::new(wat::BIG_THROWS);
+    assert!(std::fs::metadata(big_throws).unwrap().len() as usize >= BASELINE_FIRST_MIN);
+    let app = App::open(options, big_throws, Some(&cache), Tiering::BaselineFirst).unwrap();
+    assert_eq!(app.engine().options().kind, EngineKind::Cranelift);
+    assert!(!app.tier_up_pending());
+    assert_eq!(entries(dir.path()).len(), 1);
 }

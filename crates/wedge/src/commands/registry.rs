@@ -15,7 +15,7 @@ use wedge_image::precompiled::{CodeKey, PrecompiledCode};
 use wedge_image::registry::{self, LayerContent, LayerObserver, Registry, RemoteImage};
 use wedge_image::{Digest, ImageStore, Reference, StoredImage, credentials, parse_reference};
 use wedge_runtime::{
-    App, CodeCache, Engine, EngineOptions, RuntimeError, StreamingCompile, Tiering,
+    App, CodeCache, Engine, EngineOptions, RuntimeError, StreamingCompile, Tiering, baseline_takes,
     starts_on_baseline,
 };
 
@@ -130,9 +130,10 @@ pub struct PullOptions {
     /// Use the image's precompiled code for this machine, if it has some.
     pub use_precompiled: bool,
     /// Leave a big app (one whose first run starts on the baseline compiler's code,
-    /// [`wedge_runtime::starts_on_baseline`]) uncompiled: a `wedge tier-up` compiles it
+    /// [`wedge_runtime::baseline_takes`]) uncompiled: a `wedge tier-up` compiles it
     /// with Cranelift in the background. Otherwise the pull compiles it with Winch, for
-    /// a run right after it.
+    /// a run right after it. A big app Winch refuses is compiled with Cranelift by the
+    /// pull either way: a run would wait for that compile.
     pub defer_big_compiles: bool,
 }
 
@@ -240,7 +241,10 @@ pub fn pull_image(
         let wasm = artifact::open(&store, image.clone())?;
         let layer = store.blob_path(&wasm.layer);
         let size = std::fs::metadata(&layer).map_or(0, |m| m.len());
-        if compiled.is_none() && defer(usize::try_from(size).unwrap_or(usize::MAX)) {
+        if compiled.is_none()
+            && defer(usize::try_from(size).unwrap_or(usize::MAX))
+            && baseline_takes(engine.options(), &read_layer(&layer)?)
+        {
             super::run::tier_up_in_background(root, &layer, Some(wasm.layer.hex()), &engine);
             return Ok((image, None));
         }
@@ -276,6 +280,11 @@ pub fn pull_image(
         };
         Ok((image, Some(app)))
     })
+}
+
+/// The bytes of a stored layer.
+fn read_layer(path: &Path) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("reading `{}`", path.display()))
 }
 
 /// Code precompiled for this machine that `remote` carries, with the engine each is
@@ -315,7 +324,8 @@ struct LayerCompiler<'scope, 'env> {
     cache: &'env CodeCache,
     store: &'env ImageStore,
     streaming: &'env StreamingCompile,
-    /// Whether a layer of this many bytes is left uncompiled.
+    /// Whether a layer of this many bytes is left uncompiled while it arrives (the
+    /// pull decides once it has it all: [`PullOptions::defer_big_compiles`]).
     defer: &'env (dyn Fn(usize) -> bool + Sync),
     /// The thread finishing the compile, once the layer is verified.
     compiling: Mutex<Option<ScopedJoinHandle<'scope, anyhow::Result<App>>>>,

@@ -160,6 +160,44 @@ fn a_big_app_pulled_starts_on_winch_and_cranelift_code_follows_in_the_background
 }
 
 #[test]
+fn a_big_app_winch_refuses_is_compiled_with_cranelift_by_its_pull() {
+    let cranelift = Env::new();
+    let expected = cranelift.wedge(&[
+        "run",
+        "--engine",
+        "cranelift",
+        "--timeout",
+        "1h",
+        wat::BIG_THROWS,
+    ]);
+    expected.expect_code(0);
+    // The number came through the exception unchanged.
+    assert_eq!(expected.stdout, cranelift.wedge(&["run", wat::BIG]).stdout);
+    let expected_entries = relative_to(&cranelift.root(), &cache_entries(&cranelift.root()));
+
+    let registry = TestRegistry::start(None);
+    let reference = format!("{}/demo/big-throws:1", registry.host);
+    let builder = Env::new();
+    let dir = crate::common::app_folder(&builder, wat::BIG_THROWS, "big-throws", "");
+    builder
+        .wedge(&["build", "-t", &reference, &dir.to_string_lossy()])
+        .expect_code(0);
+    builder.wedge(&["push", &reference]).expect_code(0);
+
+    // Winch refuses its exceptions, so a run would wait for Cranelift anyway: the pull
+    // compiles it, and has its code in the cache when it returns.
+    let device = Env::new();
+    device.wedge(&["pull", &reference]).expect_code(0);
+    assert_eq!(
+        relative_to(&device.root(), &cache_entries(&device.root())),
+        expected_entries
+    );
+    let run = device.wedge(&["run", &reference]);
+    run.expect_code(0);
+    assert_eq!(run.stdout, expected.stdout);
+}
+
+#[test]
 fn basic_auth_needs_login() {
     let registry = TestRegistry::start(Some("alice"));
     let reference = format!("{}/private/app:1", registry.host);
