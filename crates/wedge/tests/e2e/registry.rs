@@ -3,6 +3,7 @@
 //! non-Wasm images, an unreachable registry, and `skopeo` reading what wedge pushes.
 
 use crate::common::{Env, TestRegistry, cache_entries, cache_entries_once_compiled, relative_to};
+use std::path::PathBuf;
 use std::process::Command;
 use wedge_image::ImageStore;
 use wedge_test_programs::{p1, wat};
@@ -103,23 +104,35 @@ fn run_pulls_and_compiles_a_layer_too_large_to_keep_in_memory() {
     device.wedge(&["image", "fsck"]).expect_code(0);
 }
 
-#[test]
-fn a_big_app_pulled_starts_on_winch_and_cranelift_code_follows_in_the_background() {
-    // The code a pull's engine (default settings, with epoch checks) gets from Cranelift.
-    let cranelift = Env::new();
-    let expected = cranelift.wedge(&["run", "--engine", "cranelift", "--timeout", "1h", wat::BIG]);
-    expected.expect_code(0);
-    let expected_entries = relative_to(&cranelift.root(), &cache_entries(&cranelift.root()));
-    assert_eq!(expected_entries.len(), 1);
+/// What a run of `wasm` naming Cranelift with a timeout prints, and the cache entries it
+/// makes (relative to its root): the code a pull's engine (default settings, with epoch
+/// checks) gets from Cranelift.
+fn cranelift_code_of(wasm: &str) -> (String, Vec<PathBuf>) {
+    let env = Env::new();
+    let run = env.wedge(&["run", "--engine", "cranelift", "--timeout", "1h", wasm]);
+    run.expect_code(0);
+    let entries = relative_to(&env.root(), &cache_entries(&env.root()));
+    assert_eq!(entries.len(), 1);
+    (run.stdout, entries)
+}
 
-    let registry = TestRegistry::start(None);
-    let reference = format!("{}/demo/big:1", registry.host);
+/// `wasm` built as the app `name` and pushed to `registry`: its reference.
+fn push_app(registry: &TestRegistry, wasm: &str, name: &str) -> String {
+    let reference = format!("{}/demo/{name}:1", registry.host);
     let builder = Env::new();
-    let dir = crate::common::app_folder(&builder, wat::BIG, "big", "");
+    let dir = crate::common::app_folder(&builder, wasm, name, "");
     builder
         .wedge(&["build", "-t", &reference, &dir.to_string_lossy()])
         .expect_code(0);
     builder.wedge(&["push", &reference]).expect_code(0);
+    reference
+}
+
+#[test]
+fn a_big_app_pulled_starts_on_winch_and_cranelift_code_follows_in_the_background() {
+    let (expected, expected_entries) = cranelift_code_of(wat::BIG);
+    let registry = TestRegistry::start(None);
+    let reference = push_app(&registry, wat::BIG, "big");
 
     // `wedge pull` compiles nothing itself (no run waits on it) and leaves Cranelift to
     // a `wedge tier-up` in the background: it returns before any code is in the cache.
@@ -132,14 +145,14 @@ fn a_big_app_pulled_starts_on_winch_and_cranelift_code_follows_in_the_background
     );
     let run = device.wedge(&["run", &reference]);
     run.expect_code(0);
-    assert_eq!(run.stdout, expected.stdout);
+    assert_eq!(run.stdout, expected);
     assert_eq!(cache_entries(&device.root()).len(), 1);
 
     // A run that pulls it runs the pull's Winch code at once, and has the same made.
     let other = Env::new();
     let run = other.wedge(&["run", &reference]);
     run.expect_code(0);
-    assert_eq!(run.stdout, expected.stdout);
+    assert_eq!(run.stdout, expected);
     assert_eq!(cache_entries_once_compiled(&other.root()), expected_entries);
     // A compiler named gets its own code, not the pull's.
     let named = Env::new();
@@ -152,7 +165,7 @@ fn a_big_app_pulled_starts_on_winch_and_cranelift_code_follows_in_the_background
         &reference,
     ]);
     run.expect_code(0);
-    assert_eq!(run.stdout, expected.stdout);
+    assert_eq!(run.stdout, expected);
     assert_eq!(
         relative_to(&named.root(), &cache_entries(&named.root())),
         expected_entries
@@ -161,28 +174,11 @@ fn a_big_app_pulled_starts_on_winch_and_cranelift_code_follows_in_the_background
 
 #[test]
 fn a_big_app_winch_refuses_is_compiled_with_cranelift_by_its_pull() {
-    let cranelift = Env::new();
-    let expected = cranelift.wedge(&[
-        "run",
-        "--engine",
-        "cranelift",
-        "--timeout",
-        "1h",
-        wat::BIG_THROWS,
-    ]);
-    expected.expect_code(0);
+    let (expected, expected_entries) = cranelift_code_of(wat::BIG_THROWS);
     // The number came through the exception unchanged.
-    assert_eq!(expected.stdout, cranelift.wedge(&["run", wat::BIG]).stdout);
-    let expected_entries = relative_to(&cranelift.root(), &cache_entries(&cranelift.root()));
-
+    assert_eq!(expected, cranelift_code_of(wat::BIG).0);
     let registry = TestRegistry::start(None);
-    let reference = format!("{}/demo/big-throws:1", registry.host);
-    let builder = Env::new();
-    let dir = crate::common::app_folder(&builder, wat::BIG_THROWS, "big-throws", "");
-    builder
-        .wedge(&["build", "-t", &reference, &dir.to_string_lossy()])
-        .expect_code(0);
-    builder.wedge(&["push", &reference]).expect_code(0);
+    let reference = push_app(&registry, wat::BIG_THROWS, "big-throws");
 
     // Winch refuses its exceptions, so a run would wait for Cranelift anyway: the pull
     // compiles it, and has its code in the cache when it returns.
@@ -194,7 +190,7 @@ fn a_big_app_winch_refuses_is_compiled_with_cranelift_by_its_pull() {
     );
     let run = device.wedge(&["run", &reference]);
     run.expect_code(0);
-    assert_eq!(run.stdout, expected.stdout);
+    assert_eq!(run.stdout, expected);
 }
 
 #[test]
