@@ -12,7 +12,8 @@ use wedge_image::app_source::AppSource;
 use wedge_image::precompiled::{CodeKey, PrecompiledCode};
 use wedge_image::{ImageError, ImageStore};
 use wedge_runtime::{
-    App, CodeCache, Engine, EngineKind, EngineOptions, KvStore, Prepared, RuntimeError, Tiering,
+    App, BACKGROUND_NICE, CodeCache, Engine, EngineKind, EngineOptions, FileStamp, KvStore,
+    Prepared, RuntimeError, Tiering,
 };
 
 /// Which compiled app: the image layer's digest or a file's identity, and the engine.
@@ -410,7 +411,7 @@ fn load(
     }
 }
 
-/// Runs `work` with its compile threads at the lowest priority but one (nice 10), so
+/// Runs `work` with its compile threads at the lowest priority ([`BACKGROUND_NICE`]), so
 /// that a background compile takes the CPU the containers leave.
 fn at_low_priority<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     let pool = rayon::ThreadPoolBuilder::new()
@@ -423,35 +424,27 @@ fn at_low_priority<T: Send>(work: impl FnOnce() -> T + Send) -> T {
     }
 }
 
-/// Lowers the calling thread's priority to nice 10 (Linux keeps one per thread).
+/// Lowers the calling thread's priority to [`BACKGROUND_NICE`] (Linux keeps one per
+/// thread).
 fn lower_this_threads_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: changes the scheduling priority of the calling thread; no memory involved.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS as _, 0, 10);
+        libc::setpriority(libc::PRIO_PROCESS as _, 0, BACKGROUND_NICE);
     }
 }
 
-/// An image's layer digest, or a file's path, size and modification time (so an edited
-/// file is compiled again).
+/// An image's layer digest, or a file's path and stamp (its inode, size and times, so an
+/// edited file is compiled again, even one whose old size and modification time were put
+/// back).
 fn content_key(source: &AppSource) -> Result<String, DaemonError> {
     if let Some(image) = &source.image {
         return Ok(image.layer.to_string());
     }
     let path: PathBuf = source.wasm.clone();
-    let meta = std::fs::metadata(&path)
+    let stamp = FileStamp::of(&path)
         .map_err(|e| DaemonError::NotFound(format!("cannot read `{}`: {e}", path.display())))?;
-    let mtime = meta
-        .modified()
-        .ok()
-        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-        .unwrap_or_default();
-    Ok(format!(
-        "{}:{}:{}",
-        path.display(),
-        meta.len(),
-        mtime.as_nanos()
-    ))
+    Ok(format!("{}:{stamp:?}", path.display()))
 }
 
 /// A runtime error as an API error: a missing file is 404, a bad grant 400, an app that

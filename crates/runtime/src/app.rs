@@ -2,6 +2,7 @@
 //! deserialize a `.cwasm`.
 
 use crate::error::one_line;
+use crate::known_files::{FileStamp, Known};
 use crate::{CodeCache, Engine, EngineKind, EngineOptions, RuntimeError};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
@@ -34,6 +35,11 @@ pub enum Tiering {
     /// with `Off`.
     BaselineFirst,
 }
+
+/// The nice value of the compiles that make Cranelift's code in the background (`wedge
+/// tier-up`, the daemon's compile threads): the lowest priority, so that they take only
+/// the CPU that runs leave, above all a first run's own compile on the baseline compiler.
+pub const BACKGROUND_NICE: i32 = 19;
 
 /// The least Wasm, in bytes, that [`Tiering::BaselineFirst`] compiles with the baseline
 /// compiler: below it Cranelift takes well under a second.
@@ -74,10 +80,7 @@ impl App {
         tiering: Tiering,
     ) -> Result<App, RuntimeError> {
         let engine = Engine::new(options.clone())?;
-        let load = |engine: &Engine| {
-            let bytes = read(path)?;
-            Self::from_bytes_tiered(engine, path, &bytes, cache, tiering)
-        };
+        let load = |engine: &Engine| Self::load_file(engine, path, cache, tiering);
         match load(&engine) {
             Err(RuntimeError::CompilerBug { .. }) if options.kind != EngineKind::Pulley => {
                 load(&options.on_pulley()?)
@@ -126,7 +129,45 @@ impl App {
         cache: Option<&CodeCache>,
         tiering: Tiering,
     ) -> Result<App, RuntimeError> {
-        Self::from_bytes_tiered(engine, path, &read(path)?, cache, tiering)
+        Self::load_file(engine, path, cache, tiering)
+    }
+
+    /// Loads the file at `path` as [`App::from_bytes`] does, without reading it when
+    /// `cache` remembers it unchanged ([`crate::known_files`]) and holds its code.
+    fn load_file(
+        engine: &Engine,
+        path: &Path,
+        cache: Option<&CodeCache>,
+        tiering: Tiering,
+    ) -> Result<App, RuntimeError> {
+        let Some(cache) = cache else {
+            return Self::from_bytes_tiered(engine, path, &read(path)?, None, tiering);
+        };
+        let stamp = FileStamp::of(path).ok();
+        if let Some(known) = stamp.as_ref().and_then(|stamp| cache.known(path, stamp))
+            && let Some((engine, code)) = cached_code(engine, cache, known.kind, &known.sha256)
+        {
+            return Ok(App {
+                engine,
+                code,
+                path: path.to_path_buf(),
+                kind: known.kind,
+                sha256: known.sha256,
+                tier_up: false,
+            });
+        }
+        let bytes = read(path)?;
+        let app = Self::from_bytes_tiered(engine, path, &bytes, Some(cache), tiering)?;
+        if let Some(stamp) = stamp
+            && wasmtime::Engine::detect_precompiled(&bytes).is_none()
+        {
+            let known = Known {
+                kind: app.kind,
+                sha256: app.sha256.clone(),
+            };
+            cache.remember(path, &stamp, &known);
+        }
+        Ok(app)
     }
 
     /// Loads a file from a content-addressed store, whose content should have the hex
@@ -416,17 +457,10 @@ fn compile_cached(
         code,
         tier_up,
     };
-    if let Some(code) = cache.and_then(|c| load_cached(engine, c, source.kind, source.sha256)) {
-        return Ok(done(engine, code, false));
-    }
-    // Code with epoch checks (a pull's, an image's precompiled code) serves an engine
-    // without them.
-    if !engine.options().epochs
-        && let Some(cache) = cache
-        && let Ok(checked) = engine.with_epochs()
-        && let Some(code) = load_cached(&checked, cache, source.kind, source.sha256)
+    if let Some((engine, code)) =
+        cache.and_then(|c| cached_code(engine, c, source.kind, source.sha256))
     {
-        return Ok(done(&checked, code, false));
+        return Ok(done(&engine, code, false));
     }
     if precompiled.is_none()
         && let Some(baseline) = baseline_first(engine, source, cache, tiering)
@@ -440,6 +474,26 @@ fn compile_cached(
     }
     let code = compile_into(engine, source, cache, precompiled)?;
     Ok(done(engine, code, false))
+}
+
+/// The code for the Wasm with hex sha256 `sha256` from `cache`, and the engine it is
+/// for: `engine`, or, for an engine without epoch checks, code with them (a pull's, an
+/// image's precompiled code), which serves it too.
+fn cached_code(
+    engine: &Engine,
+    cache: &CodeCache,
+    kind: AppKind,
+    sha256: &str,
+) -> Option<(Engine, Code)> {
+    if let Some(code) = load_cached(engine, cache, kind, sha256) {
+        return Some((engine.clone(), code));
+    }
+    if engine.options().epochs {
+        return None;
+    }
+    let checked = engine.with_epochs().ok()?;
+    let code = load_cached(&checked, cache, kind, sha256)?;
+    Some((checked, code))
 }
 
 /// The baseline engine to compile `source` with first, when `tiering` asks for that and

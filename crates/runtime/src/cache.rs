@@ -63,12 +63,23 @@ impl CodeCache {
     /// Writes an entry atomically: temp file in the same directory, then rename (no
     /// fsync: the checksum catches what a crash leaves).
     pub fn write(&self, path: &Path, payload: &[u8]) -> std::io::Result<()> {
+        self.write_atomically(path, &[payload, &checksum(payload), MAGIC])
+    }
+
+    /// The cache's directory.
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `parts` one after another as the file at `path`, atomically: a temp file
+    /// in the same directory, then rename (no fsync).
+    pub(crate) fn write_atomically(&self, path: &Path, parts: &[&[u8]]) -> std::io::Result<()> {
         let dir = path.parent().unwrap_or(&self.dir);
         std::fs::create_dir_all(dir)?;
         let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-        tmp.write_all(payload)?;
-        tmp.write_all(&checksum(payload))?;
-        tmp.write_all(MAGIC)?;
+        for part in parts {
+            tmp.write_all(part)?;
+        }
         tmp.persist(path).map_err(|e| e.error)?;
         Ok(())
     }

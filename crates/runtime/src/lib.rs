@@ -26,6 +26,7 @@ mod http;
 mod idle_body;
 mod inspect;
 mod keyvalue;
+mod known_files;
 mod limits;
 mod messaging;
 mod nn;
@@ -39,7 +40,9 @@ mod sandbox;
 mod streaming;
 mod wasi;
 
-pub use app::{App, AppKind, BASELINE_FIRST_MIN, Tiering, baseline_takes, starts_on_baseline};
+pub use app::{
+    App, AppKind, BACKGROUND_NICE, BASELINE_FIRST_MIN, Tiering, baseline_takes, starts_on_baseline,
+};
 pub use cache::CodeCache;
 #[cfg(feature = "compiler")]
 pub use componentize::{componentize, needs_componentizing};
@@ -54,6 +57,7 @@ pub use http::{
 pub use inspect::validate;
 pub use inspect::{AppInfo, Capability, inspect};
 pub use keyvalue::{KeyValue, KvStore};
+pub use known_files::FileStamp;
 pub use messaging::{
     BusCounters, BusLimits, BusMessage, DEFAULT_BUS_BYTES, DEFAULT_QUEUE, DEFAULT_QUEUE_BYTES,
     Delivery, MAX_PAYLOAD, MessageBus, Messaging, Outlet, OutletWait, Overflow,

@@ -5,8 +5,8 @@ use crate::cli::{LaunchArgs, RunArgs, TierUpArgs};
 use crate::root;
 use std::path::Path;
 use wedge_runtime::{
-    App, BusLimits, CodeCache, Engine, EngineKind, EngineOptions, HostServices, KvStore,
-    MessageBus, NnModels, Outcome, Policy, Prepared, Stdio, Tiering,
+    App, BACKGROUND_NICE, BusLimits, CodeCache, Engine, EngineKind, EngineOptions, HostServices,
+    KvStore, MessageBus, NnModels, Outcome, Policy, Prepared, Stdio, Tiering,
 };
 
 /// Runs the app and returns the exit code: the guest's status, or 124 / 134 when a
@@ -149,7 +149,7 @@ pub fn tier_up(root: &Path, args: TierUpArgs) -> anyhow::Result<i32> {
     use std::hash::{DefaultHasher, Hash, Hasher};
     use std::os::fd::AsRawFd;
     // SAFETY: lowers this process's own priority; no memory is involved.
-    unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, 10) };
+    unsafe { libc::setpriority(libc::PRIO_PROCESS as _, 0, BACKGROUND_NICE) };
     let dir = root::code_cache_dir(root);
     let locks = dir.with_file_name("tier-up");
     std::fs::create_dir_all(&locks)?;

@@ -57,6 +57,62 @@ fn first_run_fills_the_cache_and_later_runs_use_it() {
     assert!(cache_entries(&fresh.root()).is_empty());
 }
 
+/// A warm run maps the cached code of an unchanged app file without reading it: the
+/// cache remembers the file's digest by its stamp. A file rewritten in place, even with
+/// its size and modification time as before, or replaced, runs its new code.
+#[test]
+fn an_app_file_changed_in_place_never_runs_its_old_code() {
+    use std::io::Write;
+    let env = Env::new();
+    let hello = std::fs::read(p1::HELLO).unwrap();
+    let at = hello
+        .windows(16)
+        .position(|w| w == b"hello from wedge")
+        .unwrap();
+    let mut jello = hello.clone();
+    jello[at] = b'j';
+    let app = env.path("app.wasm");
+    let arg = app.to_str().unwrap();
+    let remembered =
+        || std::fs::read_dir(env.root().join("cache/aot/files")).map_or(0, |d| d.count());
+    let runs = |expected: &str| {
+        let run = env.wedge(&["run", arg]);
+        run.expect_code(0);
+        assert_eq!(run.stdout, expected);
+    };
+
+    std::fs::write(&app, &hello).unwrap();
+    runs("hello from wedge\n");
+    assert_eq!(
+        remembered(),
+        0,
+        "a file changed a moment ago is not remembered"
+    );
+    // Older than a clock tick or two: remembered, then found.
+    std::thread::sleep(std::time::Duration::from_millis(2100));
+    runs("hello from wedge\n");
+    assert_eq!(remembered(), 1);
+    runs("hello from wedge\n");
+
+    let modified = std::fs::metadata(&app).unwrap().modified().unwrap();
+    let mut file = std::fs::OpenOptions::new().write(true).open(&app).unwrap();
+    file.write_all(&jello).unwrap();
+    file.set_modified(modified).unwrap();
+    drop(file);
+    let meta = std::fs::metadata(&app).unwrap();
+    assert_eq!(
+        (meta.len(), meta.modified().unwrap()),
+        (hello.len() as u64, modified)
+    );
+    runs("jello from wedge\n");
+
+    let other = env.path("other.wasm");
+    std::fs::write(&other, &hello).unwrap();
+    std::fs::rename(&other, &app).unwrap();
+    runs("hello from wedge\n");
+    assert_eq!(cache_entries(&env.root()).len(), 2, "one entry per program");
+}
+
 #[test]
 fn corrupt_or_stale_entries_are_rebuilt_never_run() {
     let env = Env::new();
