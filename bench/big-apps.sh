@@ -9,6 +9,8 @@
 #         IMAGE`: the time of both (the pull leaves a big app's compile to a `wedge
 #         tier-up` in the background; the run starts on Winch's code unless that is
 #         done), against wasmtime's cold run of the file.
+#   pull-p the same with an image pushed with `wedge push --precompile` for this host and
+#         pulled with `--use-precompiled`: nothing compiled on this machine.
 #   daemon the first start of the app in a fresh `wedged` (`wedge run -d` and `wedge
 #         wait`): on Winch's code, Cranelift's compiled on a thread of the daemon.
 #   warm  a later run: wedge's cache holding Cranelift's code, wasmtime's cache warm.
@@ -63,6 +65,7 @@ V
 python3 - "$wedge" "$wasmtime" "$store" "$work" "$cold_runs" "127.0.0.1:$registry_port" "${apps[@]}" <<'PY'
 import os, shutil, statistics, subprocess, sys, time
 wedge, wasmtime, store, work, cold_runs, registry, *apps = sys.argv[1:]
+host_target = f"{os.uname().machine}-unknown-linux-gnu"
 cold_runs = int(cold_runs)
 wedged = os.path.join(os.path.dirname(wedge), "wedged")
 py = f"{store}/wasi-python"
@@ -102,22 +105,24 @@ def wait_for_tier_up(root):
     while tier_up_running(root):
         time.sleep(0.05)
 
-def push_image(name, case):
-    """The app as an image in the loopback registry: its reference."""
+def push_image(name, case, precompile=()):
+    """The app as an image in the loopback registry, with code precompiled for the
+    `precompile` targets: its reference."""
     app = f"{work}/image-{name}"
-    os.makedirs(app)
+    os.makedirs(app, exist_ok=True)
     shutil.copyfile(case["wasm"], f"{app}/app.wasm")
     with open(f"{app}/wedge.toml", "w") as f:
         f.write(f'manifest_version = 1\n[app]\nname = "{name}"\nwasm = "app.wasm"\n')
-    image = f"{registry}/bench/{name}:1"
+    image = f"{registry}/bench/{name}:{'precompiled' if precompile else 'plain'}"
     builder = ["--root", f"{work}/builder"]
     subprocess.run([wedge, *builder, "build", "-t", image, app], check=True, capture_output=True)
-    subprocess.run([wedge, *builder, "push", image], check=True, capture_output=True)
+    targets = [arg for target in precompile for arg in ("--precompile", target)]
+    subprocess.run([wedge, *builder, "push", *targets, image], check=True, capture_output=True)
     return image
 
-def pull_and_run(case, image, args, root):
+def pull_and_run(case, image, args, root, pull=()):
     start = time.perf_counter()
-    subprocess.run([wedge, "--root", root, "pull", image], check=True, capture_output=True)
+    subprocess.run([wedge, "--root", root, "pull", *pull, image], check=True, capture_output=True)
     took, out = run([wedge, "--root", root, "run", *case["wedge"], image, *args])
     return time.perf_counter() - start, out
 
@@ -151,8 +156,9 @@ def show(name, what, ours, theirs):
 for name in apps:
     case = cases[name]
     ours, theirs, tiered = [], [], []
-    pulled, daemon = [], []
+    pulled, precompiled, daemon = [], [], []
     image = push_image(name, case)
+    image_with_code = push_image(name, case, [host_target])
     for i in range(cold_runs):
         root = f"{work}/root-{name}-{i}"
         took, out_wedge = run(wedge_cmd(case, case["start"], root))
@@ -168,6 +174,10 @@ for name in apps:
         pulled.append(took)
         wait_for_tier_up(root)
         assert out_wedge == out_wasmtime, (out_wedge, out_wasmtime)
+        took, out_wedge = pull_and_run(case, image_with_code, case["start"],
+                                       f"{work}/precompiled-{name}-{i}", ["--use-precompiled"])
+        precompiled.append(took)
+        assert out_wedge == out_wasmtime, (out_wedge, out_wasmtime)
         took, out_wedge = daemon_first_start(case, case["start"], f"{work}/daemon-{name}-{i}")
         daemon.append(took)
         assert out_wedge == out_wasmtime, (out_wedge, out_wasmtime)
@@ -175,6 +185,7 @@ for name in apps:
     print(f"{name:7}        wedge's Cranelift code in its cache after {statistics.median(tiered):.3f} s "
           f"(median, from the start of the first run)", flush=True)
     show(name, "pull", pulled, theirs)
+    show(name, "pull-p", precompiled, theirs)
     show(name, "daemon", daemon, theirs)
     root = f"{work}/root-{name}-0"
     for what in ("start", "cpu"):
